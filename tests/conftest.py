@@ -1,0 +1,28 @@
+import pytest
+import torch
+
+
+@pytest.fixture(scope="session")
+def default_weights():
+    """The converted default model (converted on first use, as `make test` does beforehand)."""
+    from editor.model import ensure_default_model
+    return ensure_default_model()
+
+
+@pytest.fixture(scope="session")
+def default_fp32(default_weights):
+    from editor.model import load_generator
+    return load_generator(default_weights, device="cpu", dtype=torch.float32)
+
+
+@pytest.fixture(scope="session")
+def openvino_synthesis():
+    """The original IR in OpenVINO, fp32 (OpenVINO's default on AMX CPUs is bf16, which is not the
+    reference we want to match)."""
+    ov = pytest.importorskip("openvino")
+    from editor.model.convert_default import find_wheel_data
+    data, core = find_wheel_data(), ov.Core()
+    cfg = {"INFERENCE_PRECISION_HINT": "f32"}
+    mapping = core.compile_model(str(data / "MappingNetwork.xml"), "CPU", cfg)
+    synthesis = core.compile_model(str(data / "SynthesisNetwork.xml"), "CPU", cfg)
+    return mapping, synthesis

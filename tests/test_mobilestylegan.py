@@ -1,0 +1,128 @@
+"""The MobileStyleGAN port on tiny configs: wavelets, w+ routing, noise, previews, batching."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from editor.model.mobilestylegan import (MobileConfig, MobileStyleGAN, haar_analysis, haar_synthesis,
+                                         interleave_bands)
+
+TINY = MobileConfig(z_dim=16, w_dim=16, mapping_layers=2, channels=(32, 32, 16, 16, 8), preview_sizes=(32, 64))
+
+
+def tiny_net(seed=0) -> MobileStyleGAN:
+    torch.manual_seed(seed)
+    net = MobileStyleGAN(TINY)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            p.normal_(0, 0.3 if "weight" in name else 0.1)
+        for name, b in net.named_buffers():
+            if name.endswith("noise_const"):
+                b.normal_(0, 0.2)
+            elif name.endswith("noise_std"):
+                b.fill_(0.2)
+    return net.eval()
+
+
+def reference_haar(low, high):
+    """pytorch_wavelets' db1 synthesis as the IR spells it: 1-D transposed convs, rows then columns."""
+    a = 2 ** -0.5
+    g0, g1 = torch.tensor([a, a]), torch.tensor([a, -a])
+    c = low.shape[1]
+
+    def up(x, g, dim):
+        k = g.view(1, 1, 2, 1) if dim == 2 else g.view(1, 1, 1, 2)
+        stride = (2, 1) if dim == 2 else (1, 2)
+        return F.conv_transpose2d(x, k.repeat(c, 1, 1, 1), stride=stride, groups=c)
+
+    lh, hl, hh = high.unbind(2)
+    lo = up(low, g0, 2) + up(lh, g1, 2)
+    hi = up(hl, g0, 2) + up(hh, g1, 2)
+    return up(lo, g0, 3) + up(hi, g1, 3)
+
+
+def test_haar_matches_the_trained_transform_and_inverts():
+    torch.manual_seed(0)
+    low, high = torch.randn(2, 3, 5, 7), torch.randn(2, 3, 3, 5, 7)
+    interleaved = torch.cat([low[:, :, None], high], 2).reshape(2, 12, 5, 7)
+    ours = haar_synthesis(interleaved)
+    assert ours.shape == (2, 3, 10, 14)
+    torch.testing.assert_close(ours, reference_haar(low, high), atol=1e-6, rtol=0)
+    torch.testing.assert_close(haar_analysis(ours), interleaved, atol=1e-6, rtol=0)
+
+
+def test_interleave_bands_is_a_permutation_grouping_each_channel():
+    perm = interleave_bands(12)
+    assert sorted(perm) == list(range(12))
+    assert perm[:4] == [0, 3, 4, 5]  # channel 0: low, then its three high bands
+
+
+def test_shapes_and_layer_bookkeeping():
+    net = tiny_net()
+    assert net.num_ws == 2 + 3 * 4 and net.resolution == 128
+    assert net.layer_resolutions == [4, 8, 8, 8, 16, 16, 16, 32, 32, 32, 64, 64, 64, 128]
+    w = net.mapping(torch.randn(3, 16))
+    assert w.shape == (3, 16)
+    ws = w[:, None].expand(-1, net.num_ws, -1)
+    assert net.synthesis(ws).shape == (3, 3, 128, 128)
+    for s in (32, 64):
+        assert net.synthesis(ws, size=s).shape == (3, 3, s, s)
+    with pytest.raises(ValueError):
+        net.synthesis(ws, size=48)
+    with pytest.raises(AssertionError):
+        net.synthesis(w)  # w+ is required at this level
+
+
+@torch.inference_mode()
+def test_batch_equals_single_images():
+    """The single-image path folds modulation into weights; the batch path does not. Same numbers."""
+    net = tiny_net()
+    ws = torch.randn(3, net.num_ws, 16)
+    batch = net.synthesis(ws)
+    singles = torch.cat([net.synthesis(ws[i:i + 1]) for i in range(3)])
+    torch.testing.assert_close(batch, singles, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(net.synthesis(ws, size=64), torch.cat([net.synthesis(ws[i:i + 1], size=64)
+                                                                     for i in range(3)]), atol=1e-5, rtol=1e-5)
+
+
+@torch.inference_mode()
+def test_every_style_row_matters_and_previews_ignore_skipped_layers():
+    net = tiny_net()
+    ws = torch.randn(1, net.num_ws, 16)
+    base, base64 = net.synthesis(ws), net.synthesis(ws, size=64)
+    for k in range(net.num_ws):
+        moved = ws.clone()
+        moved[:, k] += 1.0
+        assert not torch.allclose(net.synthesis(moved), base), f"w+ row {k} has no effect"
+        # The 64² preview runs the blocks up to 32² and borrows the next upsampler's style (row 10).
+        affects_preview = k <= 10
+        assert torch.allclose(net.synthesis(moved, size=64), base64) != affects_preview, k
+
+
+@torch.inference_mode()
+def test_noise_modes():
+    net = tiny_net()
+    ws = torch.randn(1, net.num_ws, 16)
+    const = net.synthesis(ws, noise_mode="const")
+    assert torch.equal(const, net.synthesis(ws, noise_mode="const"))
+    r1, r2 = net.synthesis(ws, noise_mode="random"), net.synthesis(ws, noise_mode="random")
+    assert not torch.allclose(r1, r2)
+    off = net.synthesis(ws, noise_mode="off")
+    assert not torch.allclose(off, const)
+    torch.testing.assert_close(net.synthesis(ws, noise_mode="const", noise_strength=0.0), off)
+    torch.testing.assert_close(net.synthesis(ws, noise_mode="random", noise_strength=0.0), off)
+    stronger = net.synthesis(ws, noise_mode="const", noise_strength=2.0)
+    assert (stronger - off).abs().mean() > (const - off).abs().mean()
+    with pytest.raises(ValueError):
+        net.synthesis(ws, noise_mode="loud")
+
+
+@torch.inference_mode()
+def test_channels_last_and_bf16_agree_with_fp32():
+    net = tiny_net()
+    ws = torch.randn(1, net.num_ws, 16)
+    ref = net.synthesis(ws)
+    cl = net.to(memory_format=torch.channels_last).synthesis(ws)
+    torch.testing.assert_close(cl, ref, atol=1e-5, rtol=1e-5)
+    low = net.to(torch.bfloat16).synthesis(ws.bfloat16()).float()
+    assert (low - ref).abs().max() < 0.1
