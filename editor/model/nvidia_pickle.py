@@ -1,0 +1,261 @@
+"""Read NVIDIA stylegan2-ada-pytorch / stylegan3 network pickles without running any code they contain.
+
+NVIDIA's own loader unpickles with the stock `pickle` module, which calls whatever the file names and then
+`exec`s the Python source stored in it (torch_utils.persistence). A model downloaded from anywhere must not
+get that power. Here the unpickler knows a short list of globals; the two NVIDIA ones are replaced by
+stand-ins that only record their arguments, tensors are rebuilt through torch's own weights-only loader, and
+any other global ends the load with an error naming it. From the records we read the generator's
+constructor kwargs, build our StyleGAN2 from them and copy the tensors by name.
+"""
+
+from __future__ import annotations
+
+import _compat_pickle
+import collections
+import io
+import pickle
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .checkpoint_format import load_named_tensors
+from .errors import CheckpointError
+from .stylegan2 import StyleGAN2, estimate_w_avg
+
+
+class PersistentRecord:
+    """What `torch_utils.persistence._reconstruct_persistent_obj(meta)` would have rebuilt, as plain data."""
+
+    def __init__(self, meta: Any):
+        if not isinstance(meta, dict) or not isinstance(meta.get("state"), dict):
+            raise pickle.UnpicklingError("malformed persistent object record")
+        self.class_name = str(meta.get("class_name", ""))
+        self.module_src = str(meta.get("module_src", ""))  # kept only to recognise the architecture; never run
+        self.state: dict = meta["state"]
+
+    def children(self) -> dict[str, Any]:
+        return dict(self.state.get("_modules") or {})
+
+    def tensors(self, prefix: str = "") -> dict[str, torch.Tensor]:
+        """Parameters and persistent buffers of this record and its children, named as in a state_dict."""
+        skip = set(self.state.get("_non_persistent_buffers_set") or ())
+        out = {}
+        for group in ("_parameters", "_buffers"):
+            for name, t in (self.state.get(group) or {}).items():
+                if t is not None and name not in skip:
+                    out[prefix + name] = t
+        for name, child in self.children().items():
+            if isinstance(child, PersistentRecord):
+                out.update(child.tensors(f"{prefix}{name}."))
+            elif child is not None:
+                raise pickle.UnpicklingError(f"submodule {prefix}{name} is not a network record")
+        return out
+
+
+class RecordedDict(dict):
+    """Stand-in for dnnlib.util.EasyDict: an ordinary dict."""
+
+
+class _DTypeRecord:
+    """Stand-in for numpy.dtype while unpickling; turned into a real dtype only for plain number kinds."""
+
+    def __init__(self, name: Any, align: Any = False, copy: Any = False):
+        self.name, self.byteorder = str(name), "="
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) > 1 and state[1] in ("<", ">", "|", "="):
+            self.byteorder = state[1]
+
+    def to_numpy(self) -> np.dtype:
+        dt = np.dtype(self.name)
+        if dt.kind not in "biufc":
+            raise pickle.UnpicklingError(f"numpy values of dtype {self.name!r} are not accepted")
+        return dt.newbyteorder(self.byteorder) if self.byteorder in "<>" else dt
+
+
+class _ArrayRecord:
+    """Stand-in for a pickled numpy array (stylegan3 layers keep a few): recorded, never needed."""
+
+    def __init__(self, *args: Any):
+        self.args, self.state = args, None
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+def _numpy_scalar(dtype: Any, data: Any = None) -> int | float | complex | bool:
+    if not isinstance(dtype, _DTypeRecord) or not isinstance(data, bytes):
+        raise pickle.UnpicklingError("malformed numpy scalar")
+    return np.frombuffer(data, dtype=dtype.to_numpy(), count=1)[0].item()
+
+
+def _codecs_encode(text: Any, encoding: str = "utf-8") -> bytes:
+    # Protocol-2 pickles spell bytes objects as _codecs.encode(str, 'latin1').
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("unexpected _codecs.encode call")
+    return text.encode("latin1")
+
+
+def _load_storage(data: Any) -> Any:
+    # torch pickles each storage as _load_from_bytes(<a legacy torch.save blob>); torch's weights-only loader
+    # reads such a blob without calling anything it does not itself allow.
+    if not isinstance(data, bytes):
+        raise pickle.UnpicklingError("malformed tensor storage")
+    storage = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    if not isinstance(storage, (torch.TypedStorage, torch.UntypedStorage)):
+        raise pickle.UnpicklingError("tensor storage record holds something else")
+    return storage
+
+
+def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *_ignored: Any) -> torch.Tensor:
+    # The trailing requires_grad / backward hooks / metadata are irrelevant for inference and dropped.
+    shape_ok = isinstance(size, tuple) and isinstance(stride, tuple) and len(size) == len(stride)
+    if not (isinstance(storage, (torch.TypedStorage, torch.UntypedStorage)) and shape_ok
+            and all(isinstance(v, int) for v in (offset, *size, *stride))):
+        raise pickle.UnpicklingError("malformed tensor record")
+    return torch._utils._rebuild_tensor_v2(storage, offset, size, stride, False, collections.OrderedDict())
+
+
+def _rebuild_parameter(data: Any, *_ignored: Any) -> torch.Tensor:
+    if not isinstance(data, torch.Tensor):
+        raise pickle.UnpicklingError("malformed parameter record")
+    return data
+
+
+# (module, name) -> what the unpickler gets instead. Nothing here can run code from the file: each entry is
+# a plain container, a recorder, or a validating wrapper around torch's own weights-only machinery.
+_NUMPY_CORE = ("numpy.core", "numpy._core")  # numpy 1 pickles say numpy.core, numpy 2 ones numpy._core
+_ALLOWED: dict[tuple[str, str], Callable] = {
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("_codecs", "encode"): _codecs_encode,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
+    ("torch.storage", "_load_from_bytes"): _load_storage,
+    ("torch_utils.persistence", "_reconstruct_persistent_obj"): PersistentRecord,
+    ("dnnlib.util", "EasyDict"): RecordedDict,
+    ("dnnlib", "EasyDict"): RecordedDict,
+    ("numpy", "dtype"): _DTypeRecord,
+    ("numpy", "ndarray"): _ArrayRecord,
+    **{(f"{core}.multiarray", "scalar"): _numpy_scalar for core in _NUMPY_CORE},
+    **{(f"{core}.multiarray", "_reconstruct"): _ArrayRecord for core in _NUMPY_CORE},
+    **{(f"{core}.numeric", "_frombuffer"): _ArrayRecord for core in _NUMPY_CORE},
+}
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """pickle.Unpickler that resolves only the globals in _ALLOWED."""
+
+    def __init__(self, file: Any, path: str | Path):
+        super().__init__(file)
+        self.path = path
+
+    def find_class(self, module: str, name: str) -> Any:
+        # Protocol-2 pickles spell some names the Python 2 way (__builtin__.set); the stock find_class
+        # translates them, so ours must too before consulting the allow-list.
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        target = _ALLOWED.get((module, name))
+        if target is None and module.startswith("dnnlib.tflib"):
+            raise CheckpointError(self.path, f"is a TensorFlow StyleGAN pickle ('{module}.{name}'), which this editor "
+                                             "cannot read; convert it to PyTorch first (stylegan2-ada-pytorch's "
+                                             "legacy.py, or rosinality's convert_weight.py)")
+        if target is None:
+            raise CheckpointError(self.path, f"refuses to load global '{module}.{name}': a network pickle never "
+                                             "needs it, and loading it could run code from the file")
+        return target
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise CheckpointError(self.path, "uses pickle persistent ids, which NVIDIA network pickles never do")
+
+
+def read_pickle(path: str | Path) -> Any:
+    """Unpickle `path` with RestrictedUnpickler; every failure becomes a CheckpointError naming the file."""
+    try:
+        with open(path, "rb") as f:
+            return RestrictedUnpickler(f, path).load()
+    except CheckpointError:
+        raise
+    except OSError as e:
+        raise CheckpointError(path, f"cannot be read ({e.strerror or e})") from e
+    except Exception as e:  # truncated, corrupt or not a pickle: all surface the same way
+        detail = str(e).splitlines()[0][:200] if str(e) else ""
+        raise CheckpointError(path, f"is not a readable network pickle ({type(e).__name__}: {detail})") from e
+
+
+def _is_stylegan3(g: PersistentRecord) -> bool:
+    synthesis = g.children().get("synthesis")
+    kinds = {c.class_name for c in synthesis.children().values()} if isinstance(synthesis, PersistentRecord) else set()
+    return "SynthesisInput" in kinds or "class SynthesisInput(" in g.module_src  # SG3's Fourier-feature input
+
+
+_MAPPING_KEYS = {"num_layers", "layer_features", "activation", "lr_multiplier", "w_avg_beta"}
+_SYNTHESIS_KEYS = {"channel_base", "channel_max", "num_fp16_res", "conv_clamp", "architecture", "use_noise"}
+_IGNORED_KEYS = {"fused_modconv_default", "fp16_channels_last", "channels_last", "embed_features"}
+_GENERATOR_ARGS = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs")
+
+
+def generator_kwargs(g: PersistentRecord, path: str | Path) -> dict:
+    """NVIDIA Generator init args -> StyleGAN2 kwargs (handles stylegan3's flat and ada's nested layouts)."""
+    args = tuple(g.state.get("_init_args") or ())
+    kwargs = dict(zip(_GENERATOR_ARGS, args), **dict(g.state.get("_init_kwargs") or {}))
+    c_dim = kwargs.pop("c_dim", 0) or 0
+    if c_dim:
+        raise CheckpointError(path, f"holds a conditional (class-labelled) generator, c_dim={c_dim}; "
+                                    "only unconditional models are supported")
+    missing = [k for k in ("z_dim", "w_dim", "img_resolution", "img_channels") if k not in kwargs]
+    if missing:
+        raise CheckpointError(path, f"G_ema records no {', '.join(missing)}; cannot rebuild the generator")
+    out = {k: kwargs.pop(k) for k in ("z_dim", "w_dim", "img_resolution", "img_channels")}
+    mapping = dict(kwargs.pop("mapping_kwargs", None) or {})
+    synthesis = {**dict(kwargs.pop("synthesis_kwargs", None) or {}), **kwargs}  # ada nests, stylegan3 flattens
+    resample_filter = synthesis.pop("resample_filter", [1, 3, 3, 1])
+    unknown = sorted(set(mapping) - _MAPPING_KEYS - _IGNORED_KEYS)
+    unknown += sorted(set(synthesis) - _SYNTHESIS_KEYS - _IGNORED_KEYS)
+    if unknown or list(resample_filter) != [1, 3, 3, 1]:
+        raise CheckpointError(path, f"uses generator options this editor does not implement: "
+                                    f"{', '.join(unknown) or 'resample_filter=' + str(list(resample_filter))}")
+    out["mapping_kwargs"] = {k: v for k, v in mapping.items() if k in _MAPPING_KEYS}
+    out.update({k: v for k, v in synthesis.items() if k in _SYNTHESIS_KEYS})
+    return out
+
+
+def load_nvidia_pickle(path: str | Path) -> tuple[StyleGAN2, torch.Tensor]:
+    """An NVIDIA network pickle -> (our StyleGAN2 with G_ema's weights, in eval mode on CPU; w_avg [w_dim]).
+
+    w_avg is G_ema.mapping.w_avg; for the rare model trained without one (w_avg_beta=None) it is estimated
+    from 10,000 random z.
+    """
+    data = read_pickle(path)
+    if not isinstance(data, dict):
+        raise CheckpointError(path, f"holds a {type(data).__name__}, not NVIDIA's dict of networks")
+    if "G_ema" not in data:
+        keys = ", ".join(map(repr, list(data)[:8])) or "none"
+        raise CheckpointError(path, f"has no 'G_ema' generator (keys: {keys})")
+    g = data["G_ema"]
+    if not isinstance(g, PersistentRecord):
+        raise CheckpointError(path, f"'G_ema' is a {type(g).__name__}, not a pickled network")
+    try:
+        if _is_stylegan3(g):
+            raise CheckpointError(path, "StyleGAN3 generators (training.networks_stylegan3.Generator) "
+                                        "are not supported yet")
+        if g.class_name.rsplit(".", 1)[-1] != "Generator":
+            raise CheckpointError(path, f"'G_ema' is a {g.class_name}, not a StyleGAN2 Generator")
+        kwargs = generator_kwargs(g, path)
+        tensors = g.tensors()
+    except CheckpointError:
+        raise
+    except Exception as e:  # records are attacker-shaped data: any surprise in them is a bad file, not a bug
+        raise CheckpointError(path, f"G_ema is malformed ({type(e).__name__}: {e})") from e
+    try:
+        net = StyleGAN2(**kwargs)
+    except Exception as e:
+        raise CheckpointError(path, f"G_ema's settings {kwargs} do not describe a buildable StyleGAN2 ({e})") from e
+    load_named_tensors(net, tensors, path, "G_ema")
+    net.eval().requires_grad_(False)
+    w_avg = net.mapping.w_avg.clone() if hasattr(net.mapping, "w_avg") else estimate_w_avg(net)
+    return net, w_avg

@@ -1,0 +1,168 @@
+"""Read rosinality/stylegan2-pytorch checkpoints ({'g_ema': state_dict, 'latent_avg': tensor, ...}).
+
+rosinality's Generator computes exactly what NVIDIA's does, with other names and a few extra unit axes:
+both store equalized-lr weights unscaled and apply the 1/sqrt(fan_in) (and mapping lr 0.01) at run time,
+both keep the modulation bias with its +1 folded in, and both flip the TF up-conv kernels the same way
+(NVIDIA legacy.py and rosinality convert_weight.py), so every tensor copies over unchanged up to a reshape.
+The configuration (size, n_mlp, channel_multiplier, style_dim) is not stored; it is read off the shapes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import re
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .checkpoint_format import list_names, load_named_tensors
+from .errors import CheckpointError
+from .stylegan2 import StyleGAN2
+from .stylegan2_ops import setup_filter
+
+MAPPING_LR = 0.01  # rosinality's lr_mlp default; not stored in the file
+
+
+def _drop_lead(t: torch.Tensor) -> torch.Tensor:
+    """[1, ...] -> [...]; anything else is left for the shape check to report."""
+    return t[0] if t.ndim >= 1 and t.shape[0] == 1 else t
+
+
+def _flat(t: torch.Tensor) -> torch.Tensor:
+    return t.reshape(-1)
+
+
+def _scalar(t: torch.Tensor) -> torch.Tensor:
+    return t.reshape([]) if t.numel() == 1 else t
+
+
+def _noise_map(t: torch.Tensor) -> torch.Tensor:
+    return t.reshape(t.shape[-2:]) if t.ndim == 4 else t  # [1, 1, r, r] -> [r, r]
+
+
+def infer_config(sd: dict[str, torch.Tensor], path: str | Path) -> dict:
+    """StyleGAN2 kwargs for a rosinality g_ema state dict, from its tensor shapes."""
+    try:
+        n_mlp = 0
+        while f"style.{n_mlp + 1}.weight" in sd:
+            n_mlp += 1
+        n_up = 0
+        while f"to_rgbs.{n_up}.conv.weight" in sd:
+            n_up += 1
+        w_dim, z_dim = sd["style.1.weight"].shape
+        img_channels = sd["to_rgb1.conv.weight"].shape[1]
+        size = 4 * 2 ** n_up
+        channels = {4: sd["conv1.conv.weight"].shape[1]}
+        channels.update({8 * 2 ** j: sd[f"convs.{2 * j}.conv.weight"].shape[1] for j in range(n_up)})
+    except (KeyError, ValueError, IndexError, AttributeError) as e:
+        raise CheckpointError(path, f"g_ema is not a rosinality StyleGAN2 generator (cannot read {e})") from e
+    # rosinality hard-codes channels {4..32: 512, 64: 256*m, ..., 1024: 16*m}; NVIDIA's min(base // res, max)
+    # with base = 16384*m gives the same, but solve for base/max so that other widths work too.
+    channel_max = max(channels.values())
+    channel_base = channels[size] * size
+    if any(min(channel_base // r, channel_max) != c for r, c in channels.items()):
+        raise CheckpointError(path, f"g_ema has channel counts {channels} that no channel_base/channel_max reproduces")
+    return dict(z_dim=int(z_dim), w_dim=int(w_dim), img_resolution=size, img_channels=int(img_channels),
+                mapping_kwargs=dict(num_layers=n_mlp, lr_multiplier=MAPPING_LR),
+                channel_base=int(channel_base), channel_max=int(channel_max), num_fp16_res=0, conv_clamp=None,
+                architecture="skip")
+
+
+def name_map(config: dict) -> dict[str, tuple[str, Callable]]:
+    """Our (NVIDIA) tensor name -> (rosinality name, reshape), for every learned tensor and noise map."""
+    m: dict[str, tuple[str, Callable]] = {}
+    for i in range(config["mapping_kwargs"]["num_layers"]):
+        m[f"mapping.fc{i}.weight"] = (f"style.{i + 1}.weight", lambda t: t)
+        m[f"mapping.fc{i}.bias"] = (f"style.{i + 1}.bias", lambda t: t)
+    m["synthesis.b4.const"] = ("input.input", _drop_lead)
+
+    def styled(ours: str, theirs: str, noise_idx: int) -> None:
+        m[f"{ours}.weight"] = (f"{theirs}.conv.weight", _drop_lead)
+        m[f"{ours}.affine.weight"] = (f"{theirs}.conv.modulation.weight", lambda t: t)
+        m[f"{ours}.affine.bias"] = (f"{theirs}.conv.modulation.bias", lambda t: t)
+        m[f"{ours}.noise_strength"] = (f"{theirs}.noise.weight", _scalar)
+        m[f"{ours}.bias"] = (f"{theirs}.activate.bias", lambda t: t)
+        m[f"{ours}.noise_const"] = (f"noises.noise_{noise_idx}", _noise_map)
+
+    def torgb(ours: str, theirs: str) -> None:
+        m[f"{ours}.weight"] = (f"{theirs}.conv.weight", _drop_lead)
+        m[f"{ours}.affine.weight"] = (f"{theirs}.conv.modulation.weight", lambda t: t)
+        m[f"{ours}.affine.bias"] = (f"{theirs}.conv.modulation.bias", lambda t: t)
+        m[f"{ours}.bias"] = (f"{theirs}.bias", _flat)
+
+    styled("synthesis.b4.conv1", "conv1", 0)
+    torgb("synthesis.b4.torgb", "to_rgb1")
+    for k in range(3, int(math.log2(config["img_resolution"])) + 1):
+        j, res = k - 3, 2 ** k
+        styled(f"synthesis.b{res}.conv0", f"convs.{2 * j}", 2 * k - 5)  # rosinality's noise order, as legacy.py
+        styled(f"synthesis.b{res}.conv1", f"convs.{2 * j + 1}", 2 * k - 4)
+        torgb(f"synthesis.b{res}.torgb", f"to_rgbs.{j}")
+    return m
+
+
+# Fixed blur kernels rosinality registers as buffers; ours come from `resample_filter` instead.
+_KERNEL_BUFFER = re.compile(r"(convs\.\d+\.conv\.blur|to_rgbs\.\d+\.upsample)\.kernel")
+
+
+def load_rosinality(path: str | Path) -> tuple[StyleGAN2, torch.Tensor | None]:
+    """A rosinality .pt -> (our StyleGAN2 with g_ema's weights, eval mode, CPU; latent_avg [w_dim] or None).
+
+    None means the file stores no average w (net.mapping.w_avg is then left at zeros): the caller estimates
+    one, e.g. with stylegan2.estimate_w_avg, and can cache it.
+    """
+    try:
+        # weights_only: torch's restricted unpickler. rosinality's train.py also saves its argparse options,
+        # a plain attribute bag, which torch >= 2.5 can be told to accept.
+        allow = getattr(torch.serialization, "safe_globals", None)
+        with allow([argparse.Namespace]) if allow else contextlib.nullcontext(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about foreign pickles; failures are reported below
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        detail = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        raise CheckpointError(path, f"is not a readable torch checkpoint ({type(e).__name__}: {detail})") from e
+    if not isinstance(ckpt, dict) or "g_ema" not in ckpt:
+        keys = ", ".join(map(repr, list(ckpt)[:8])) if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise CheckpointError(path, f"has no 'g_ema' generator state dict (found {keys or 'an empty dict'})")
+    sd = ckpt["g_ema"]
+    if not isinstance(sd, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+        raise CheckpointError(path, "'g_ema' is not a state dict of named tensors")
+
+    config = infer_config(sd, path)
+    names = name_map(config)
+    missing = [theirs for theirs, _ in names.values() if theirs not in sd]
+    used = {theirs for theirs, _ in names.values()}
+    extra = [k for k in sd if k not in used and not _KERNEL_BUFFER.fullmatch(k)]
+    if missing or extra:
+        parts = [f"missing {list_names(missing)}"] if missing else []
+        parts += [f"unexpected {list_names(extra)}"] if extra else []
+        raise CheckpointError(path, f"g_ema does not match a {config['img_resolution']}px StyleGAN2: "
+                                    + "; ".join(parts))
+    blur = setup_filter([1, 3, 3, 1]) * 4
+    odd = [k for k in sd if _KERNEL_BUFFER.fullmatch(k)
+           and (sd[k].shape != blur.shape or not torch.allclose(sd[k].float(), blur))]
+    if odd:
+        raise CheckpointError(path, f"g_ema uses a blur kernel other than [1,3,3,1] ({list_names(odd)})")
+
+    try:
+        net = StyleGAN2(**config)
+    except Exception as e:
+        raise CheckpointError(path, f"g_ema's shapes imply settings {config} that do not build ({e})") from e
+    tensors = {ours: fn(sd[theirs]) for ours, (theirs, fn) in names.items()}
+    tensors.update({k: v for k, v in net.state_dict().items() if k.endswith("resample_filter") or k == "mapping.w_avg"})
+    load_named_tensors(net, tensors, path, "g_ema (in NVIDIA names)")
+    net.eval().requires_grad_(False)
+
+    latent_avg = ckpt.get("latent_avg")
+    if latent_avg is not None:
+        ok = isinstance(latent_avg, torch.Tensor) and latent_avg.is_floating_point()
+        if not ok or latent_avg.numel() != net.w_dim:
+            found = list(latent_avg.shape) if isinstance(latent_avg, torch.Tensor) else type(latent_avg).__name__
+            raise CheckpointError(path, f"latent_avg should hold {net.w_dim} floats, found {found}")
+        latent_avg = latent_avg.detach().reshape(net.w_dim).float().clone()
+        with torch.no_grad():
+            net.mapping.w_avg.copy_(latent_avg)
+    return net, latent_avg
