@@ -1,18 +1,8 @@
-"""Start the face editor. Until the window lands, this renders one face from the default model to a PNG."""
+"""Start the face editor: `python main.py [--seed N] [--model FILE] [--screenshot PATH]`."""
 
-import argparse
 import sys
 
-from editor.cli import main as cli_main
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description="Latent-space face editor")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", default="face.png")
-    args = parser.parse_args()
-    return cli_main(["render", "--seed", str(args.seed), "-o", args.output])
-
+from editor.qt.app import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,431 @@
+"""The edit document: immutable state (two sources, per-row mix, psi, noise, directions) and its w+.
+
+Every change makes a new `EditState`, so undo is a list of states and a render request can hold one
+without copying. `compose_wplus` turns a state into the w+ that the generator renders; it is pure numpy
+and cheap (~23 x 512 floats), so the GUI thread may call it on every slider move. No Qt, no torch here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import operator
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Literal, Mapping
+
+import numpy as np
+
+FORMAT_VERSION = 1
+NOISE_MODES = ("const", "random", "off")  # the same names as editor.model.protocol.NOISE_MODES
+# Legal ranges; finite values outside them are clamped (slider arithmetic can overshoot by rounding),
+# while wrong types, NaN/inf and unknown names raise ValueError (those are bugs or bad files).
+MIX_RANGE = (0.0, 1.0)
+PSI_RANGE = (-1.0, 2.0)
+NOISE_STRENGTH_RANGE = (0.0, 5.0)
+AMOUNT_RANGE = (-20.0, 20.0)  # direction amounts, in sigma units
+SEED_LIMIT = 2 ** 32          # NVIDIA's scripts draw z with RandomState(seed), which needs 0 <= seed < 2**32
+
+RangeLike = range | tuple[int, int]
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    """numpy from numpy, lists or a torch tensor on any device (duck-typed: this module never imports torch)."""
+    if hasattr(x, "detach"):
+        x = x.detach().float().cpu().numpy()
+    return np.asarray(x, dtype=np.float32)
+
+
+def _frozen_array(x: Any, what: str) -> np.ndarray:
+    a = np.array(_to_numpy(x), dtype=np.float32, copy=True, order="C")
+    if a.size == 0:
+        raise ValueError(f"{what} is empty (shape {a.shape})")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{what} contains NaN or infinity")
+    a.setflags(write=False)
+    return a
+
+
+def _finite(x: Any, what: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{what} must be a number, not {type(x).__name__}")
+    x = float(x)
+    if not math.isfinite(x):
+        raise ValueError(f"{what} must be finite, not {x}")
+    return x
+
+
+def _clamped(x: Any, bounds: tuple[float, float], what: str) -> float:
+    return min(max(_finite(x, what), bounds[0]), bounds[1])
+
+
+def _seed(x: Any, what: str) -> int:
+    if isinstance(x, bool):
+        raise ValueError(f"{what} must be an integer, not bool")
+    try:
+        n = operator.index(x)
+    except TypeError:
+        raise ValueError(f"{what} must be an integer, not {type(x).__name__}") from None
+    if not 0 <= n < SEED_LIMIT:
+        raise ValueError(f"{what} must be in [0, 2**32), not {n}")
+    return n
+
+
+def _as_range(rows: RangeLike | None, n: int | None, what: str) -> range:
+    if rows is None:
+        if n is None:
+            raise ValueError(f"{what}: no rows given")
+        return range(n)
+    r = rows if isinstance(rows, range) else range(*rows)
+    if r.step != 1:
+        raise ValueError(f"{what} must be a contiguous range, got {r}")
+    if n is not None and r and not (0 <= r.start and r.stop <= n):
+        raise ValueError(f"{what} {r} is outside the {n} w+ rows")
+    return r
+
+
+# ------------------------------------------------------------------------------------------ sources
+@dataclass(frozen=True, eq=False)
+class Source:
+    """One face: a seed of the model, or a latent from a file. w is float32, 2-D ([1|num_ws, w_dim]), read-only."""
+
+    kind: Literal["seed", "latent"]
+    seed: int | None = None
+    w: np.ndarray | None = field(default=None, repr=False)
+    label: str = ""
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind == "seed":
+            object.__setattr__(self, "seed", _seed(self.seed, "seed"))
+            if self.w is not None:
+                raise ValueError("a seed source has no latent")
+            key: tuple = ("seed", self.seed, self.label, self.path)
+        elif self.kind == "latent":
+            if self.w is None or self.seed is not None:
+                raise ValueError("a latent source needs w and no seed")
+            w = _frozen_array(self.w, "latent")
+            if w.ndim == 1:
+                w = w[None]  # a view of a read-only array stays read-only
+            if w.ndim != 2:
+                raise ValueError(f"latent must be [w_dim], [1, w_dim] or [num_ws, w_dim], got {w.shape}")
+            object.__setattr__(self, "w", w)
+            # Hash a digest, not the 47 kB of bytes, and only once: states are compared on every undo step.
+            key = ("latent", w.shape, hashlib.blake2b(w.tobytes(), digest_size=16).digest(), self.label, self.path)
+        else:
+            raise ValueError(f"source kind must be 'seed' or 'latent', not {self.kind!r}")
+        if not isinstance(self.label, str) or not (self.path is None or isinstance(self.path, str)):
+            raise ValueError("label must be a str and path a str or None")
+        object.__setattr__(self, "_key", key)
+
+    @classmethod
+    def from_seed(cls, seed: int, label: str = "") -> Source:
+        return cls("seed", seed=seed, label=label)
+
+    @classmethod
+    def from_latent(cls, w: Any, label: str, path: str | None = None) -> Source:
+        return cls("latent", w=w, label=label, path=None if path is None else str(path))
+
+    @property
+    def display_name(self) -> str:
+        return self.label or (f"seed {self.seed}" if self.kind == "seed" else "latent")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Source):
+            return NotImplemented
+        # The digest decides; array_equal guards against the (theoretical) collision.
+        return self._key == other._key and (self.kind == "seed" or np.array_equal(self.w, other.w))
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __repr__(self) -> str:
+        if self.kind == "seed":
+            return f"Source.from_seed({self.seed}{', ' + repr(self.label) if self.label else ''})"
+        return f"Source.from_latent(<{self.w.shape}>, {self.label!r}, path={self.path!r})"
+
+    def to_dict(self) -> dict:
+        if self.kind == "seed":
+            d: dict = {"kind": "seed", "seed": self.seed}
+        else:
+            # base64 of little-endian float32: exact, and ~4x smaller than a JSON list of floats.
+            d = {"kind": "latent", "shape": list(self.w.shape), "dtype": "<f4",
+                 "data": base64.b64encode(self.w.astype("<f4").tobytes()).decode("ascii"), "path": self.path}
+        if self.label:
+            d["label"] = self.label
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "source") -> Source:
+        if not isinstance(d, dict):
+            raise ValueError(f"{where} must be an object, not {type(d).__name__}")
+        label = d.get("label", "")
+        if not isinstance(label, str):
+            raise ValueError(f"{where}.label must be a string")
+        kind = d.get("kind")
+        if kind == "seed":
+            if "seed" not in d:
+                raise ValueError(f"{where} has no 'seed'")
+            return cls.from_seed(_seed(d["seed"], f"{where}.seed"), label)
+        if kind != "latent":
+            raise ValueError(f"{where}.kind must be 'seed' or 'latent', not {kind!r}")
+        shape, data, path = d.get("shape"), d.get("data"), d.get("path")
+        if d.get("dtype", "<f4") != "<f4":
+            raise ValueError(f"{where}.dtype must be '<f4', not {d.get('dtype')!r}")
+        if (not isinstance(shape, list) or not 1 <= len(shape) <= 2
+                or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)):
+            raise ValueError(f"{where}.shape must be a list of 1 or 2 positive integers, not {shape!r}")
+        if not isinstance(data, str):
+            raise ValueError(f"{where}.data must be a base64 string")
+        if path is not None and not isinstance(path, str):
+            raise ValueError(f"{where}.path must be a string or null")
+        try:
+            raw = base64.b64decode(data.encode("ascii"), validate=True)
+        except (ValueError, UnicodeEncodeError) as e:
+            raise ValueError(f"{where}.data is not valid base64: {e}") from None
+        if len(raw) != 4 * math.prod(shape):
+            raise ValueError(f"{where}.data holds {len(raw)} bytes, shape {shape} needs {4 * math.prod(shape)}")
+        return cls.from_latent(np.frombuffer(raw, dtype="<f4").reshape(shape), label, path)
+
+
+# --------------------------------------------------------------------------------------- edit state
+@dataclass(frozen=True)
+class EditState:
+    """Everything that decides the rendered face. len(mix) == the model's num_ws."""
+
+    model_fingerprint: str
+    source_a: Source
+    source_b: Source
+    mix: tuple[float, ...]
+    psi: float = 0.7
+    noise_mode: str = "const"
+    noise_strength: float = 1.0
+    noise_seed: int = 0
+    directions: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model_fingerprint, str):
+            raise ValueError("model_fingerprint must be a str")
+        for name in ("source_a", "source_b"):
+            if not isinstance(getattr(self, name), Source):
+                raise ValueError(f"{name} must be a Source, not {type(getattr(self, name)).__name__}")
+        if isinstance(self.mix, (str, bytes)) or not isinstance(self.mix, Iterable):
+            raise ValueError("mix must be a sequence of numbers, one per w+ row")
+        mix = tuple(_clamped(m, MIX_RANGE, f"mix[{i}]") for i, m in enumerate(self.mix))
+        if not mix:
+            raise ValueError("mix needs one value per w+ row, got none")
+        if self.noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, not {self.noise_mode!r}")
+        dirs = self.directions.items() if isinstance(self.directions, Mapping) else self.directions
+        amounts: dict[str, float] = {}
+        for item in dirs:
+            if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)):
+                raise ValueError(f"directions must be (name, amount) pairs, got {item!r}")
+            if item[0] in amounts:
+                raise ValueError(f"direction {item[0]!r} is given twice")
+            amounts[item[0]] = _clamped(item[1], AMOUNT_RANGE, f"direction {item[0]!r}")
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen: normalise in place once
+        set_("mix", mix)
+        set_("psi", _clamped(self.psi, PSI_RANGE, "psi"))
+        set_("noise_strength", _clamped(self.noise_strength, NOISE_STRENGTH_RANGE, "noise_strength"))
+        set_("noise_seed", _seed(self.noise_seed, "noise_seed"))
+        # Canonical form (sorted, zeros dropped) so equal edits compare equal and undo can spot no-ops.
+        set_("directions", tuple(sorted((k, v) for k, v in amounts.items() if v != 0.0)))
+
+    @classmethod
+    def new(cls, model_fingerprint: str, num_ws: int, seed_a: int = 0, seed_b: int = 1, **kw: Any) -> EditState:
+        """A fresh edit: face A only (mix all 0), B ready to be mixed in."""
+        return cls(model_fingerprint, Source.from_seed(seed_a), Source.from_seed(seed_b), (0.0,) * num_ws, **kw)
+
+    @property
+    def num_ws(self) -> int:
+        return len(self.mix)
+
+    # Edits. Each returns a new state; the dataclass machinery re-validates it.
+    def with_source(self, which: Literal["a", "b"], source: Source) -> EditState:
+        if which not in ("a", "b"):
+            raise ValueError(f"which must be 'a' or 'b', not {which!r}")
+        return replace(self, **{f"source_{which}": source})
+
+    def with_group_mix(self, rows: RangeLike, value: float) -> EditState:
+        r = _as_range(rows, self.num_ws, "group")
+        v = _clamped(value, MIX_RANGE, "mix")
+        return replace(self, mix=tuple(v if i in r else m for i, m in enumerate(self.mix)))
+
+    def with_layer_mix(self, index: int, value: float) -> EditState:
+        i = operator.index(index)
+        if not 0 <= i < self.num_ws:
+            raise IndexError(f"w+ row {i} is outside 0..{self.num_ws - 1}")
+        mix = list(self.mix)
+        mix[i] = value
+        return replace(self, mix=tuple(mix))
+
+    def with_psi(self, psi: float) -> EditState:
+        return replace(self, psi=psi)
+
+    def with_noise(self, mode: str | None = None, strength: float | None = None,
+                   seed: int | None = None) -> EditState:
+        return replace(self, noise_mode=self.noise_mode if mode is None else mode,
+                       noise_strength=self.noise_strength if strength is None else strength,
+                       noise_seed=self.noise_seed if seed is None else seed)
+
+    def with_direction(self, name: str, amount: float) -> EditState:
+        """Set one direction's amount (0 removes it)."""
+        return replace(self, directions={**dict(self.directions), name: amount})
+
+    def without_directions(self) -> EditState:
+        return replace(self, directions=())
+
+    def swapped(self, keep_image: bool = False) -> EditState:
+        """A <-> B. With keep_image the mix is mirrored (m -> 1 - m) so the rendered face stays the same."""
+        mix = tuple(1.0 - m for m in self.mix) if keep_image else self.mix
+        return replace(self, source_a=self.source_b, source_b=self.source_a, mix=mix)
+
+    def group_value(self, rows: RangeLike) -> float:
+        """Mean mix over rows: what a group slider shows when its rows were set one by one."""
+        r = _as_range(rows, self.num_ws, "group")
+        return sum(self.mix[i] for i in r) / len(r) if r else 0.0
+
+    def direction_amount(self, name: str) -> float:
+        return dict(self.directions).get(name, 0.0)
+
+    # Persistence.
+    def to_dict(self) -> dict:
+        return {"version": FORMAT_VERSION, "model_fingerprint": self.model_fingerprint,
+                "source_a": self.source_a.to_dict(), "source_b": self.source_b.to_dict(),
+                "mix": list(self.mix), "psi": self.psi, "noise_mode": self.noise_mode,
+                "noise_strength": self.noise_strength, "noise_seed": self.noise_seed,
+                "directions": dict(self.directions)}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> EditState:
+        """Inverse of to_dict. Any problem -> ValueError saying which field; unknown keys are ignored."""
+        if not isinstance(d, dict):
+            raise ValueError(f"an edit must be a JSON object, not {type(d).__name__}")
+        version = d.get("version")
+        if version != FORMAT_VERSION or isinstance(version, bool):
+            raise ValueError(f"unsupported edit version {version!r} (this app reads version {FORMAT_VERSION})")
+        missing = [k for k in ("model_fingerprint", "source_a", "source_b", "mix") if k not in d]
+        if missing:
+            raise ValueError(f"edit is missing {', '.join(missing)}")
+        if not isinstance(d["mix"], list):
+            raise ValueError("edit.mix must be a list of numbers")
+        directions = d.get("directions", {})
+        if not isinstance(directions, dict):
+            raise ValueError("edit.directions must be an object of name -> amount")
+        try:
+            return cls(model_fingerprint=d["model_fingerprint"],
+                       source_a=Source.from_dict(d["source_a"], "source_a"),
+                       source_b=Source.from_dict(d["source_b"], "source_b"),
+                       mix=tuple(d["mix"]), psi=d.get("psi", 0.7), noise_mode=d.get("noise_mode", "const"),
+                       noise_strength=d.get("noise_strength", 1.0), noise_seed=d.get("noise_seed", 0),
+                       directions=tuple(directions.items()))
+        except ValueError as e:
+            raise ValueError(f"bad edit: {e}") from None
+
+
+# --------------------------------------------------------------------------------------- directions
+@dataclass(frozen=True, eq=False)
+class Direction:
+    """A semantic direction. vector: [w_dim] (same for every row) or [num_ws, w_dim] (row-specific,
+    indexed by absolute w+ row). layers: the w+ rows it moves (None = all). scale: w units per sigma."""
+
+    name: str
+    vector: np.ndarray = field(repr=False)
+    layers: RangeLike | None = None
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        v = _frozen_array(self.vector, f"direction {self.name!r}")
+        if v.ndim == 2 and v.shape[0] == 1:
+            v = v[0]
+        if v.ndim not in (1, 2):
+            raise ValueError(f"direction {self.name!r} must be [w_dim] or [num_ws, w_dim], got {v.shape}")
+        object.__setattr__(self, "vector", v)
+        object.__setattr__(self, "scale", _finite(self.scale, f"direction {self.name!r} scale"))
+        n = v.shape[0] if v.ndim == 2 else None
+        if self.layers is not None or n is not None:
+            object.__setattr__(self, "layers", _as_range(self.layers, n, f"direction {self.name!r} layers"))
+
+    def rows(self, num_ws: int) -> range:
+        return _as_range(self.layers, num_ws, f"direction {self.name!r} layers")
+
+
+def compose_wplus(w_a: Any, w_b: Any, state: EditState, w_avg: Any,
+                  directions: Mapping[str, Direction]) -> np.ndarray:
+    """The w+ [num_ws, w_dim] float32 to render: per-row lerp A->B, truncation about w_avg, then directions.
+
+    Truncation comes after mixing; since both are affine this equals mixing two truncated faces, as the
+    README's example does. Directions come after truncation so a 1-sigma step is the same size at any psi.
+    """
+    a, b = _to_numpy(w_a), _to_numpy(w_b)
+    if a.ndim != 2 or a.shape != b.shape:
+        raise ValueError(f"w_a and w_b must both be [num_ws, w_dim], got {a.shape} and {b.shape}")
+    n, d = a.shape
+    if len(state.mix) != n:
+        raise ValueError(f"the edit has {len(state.mix)} mix values but the latents have {n} rows")
+    avg = _to_numpy(w_avg).reshape(-1)
+    if avg.shape != (d,):
+        raise ValueError(f"w_avg must be [{d}], got {avg.shape}")
+    m = np.asarray(state.mix, dtype=np.float32)[:, None]
+    w = (1 - m) * a + m * b          # exact at m = 0 and m = 1 (a*1 + b*0), so the endpoints are the sources
+    if state.psi != 1.0:             # skip at psi = 1 to keep the identity exact, as Generator.mapping does
+        w = avg + np.float32(state.psi) * (w - avg)
+    for name, amount in state.directions:
+        if name not in directions:
+            raise KeyError(name)
+        direction = directions[name]
+        vec = direction.vector
+        if vec.shape[-1] != d or (vec.ndim == 2 and vec.shape[0] != n):
+            raise ValueError(f"direction {name!r} has shape {vec.shape}; this model needs [{d}] or [{n}, {d}]")
+        rows = direction.rows(n)
+        w[rows.start:rows.stop] += np.float32(amount * direction.scale) * (
+            vec[rows.start:rows.stop] if vec.ndim == 2 else vec)
+    return np.ascontiguousarray(w, dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------------- resolving sources
+_SEED_CACHE: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+_SEED_CACHE_SIZE = 64
+_SEED_LOCK = threading.Lock()  # the render worker and the GUI thread may both resolve
+
+
+def resolve_source(source: Source, gen: Any) -> np.ndarray:
+    """The w+ [num_ws, w_dim] float32 (read-only) of a source, untruncated (compose applies psi)."""
+    n, d = gen.num_ws, gen.w_dim
+    if source.kind == "latent":
+        if source.w.shape[-1] != d or source.w.shape[0] not in (1, n):
+            raise ValueError(f"latent {source.display_name!r} has shape {source.w.shape}; this model needs "
+                             f"[{d}], [1, {d}] or [{n}, {d}]")
+        out = np.array(np.broadcast_to(source.w, (n, d)), dtype=np.float32, order="C")
+        out.setflags(write=False)
+        return out
+    key = (gen.fingerprint, source.seed)
+    with _SEED_LOCK:
+        if key in _SEED_CACHE:
+            _SEED_CACHE.move_to_end(key)
+            return _SEED_CACHE[key]
+    # Map outside the lock: on a slow device the GUI thread must not wait for another thread's mapping.
+    w = _to_numpy(gen.mapping(gen.z_from_seed(source.seed), psi=1.0)).reshape(-1)
+    out = np.array(np.broadcast_to(w, (n, d)), dtype=np.float32, order="C")
+    out.setflags(write=False)
+    with _SEED_LOCK:
+        _SEED_CACHE[key] = out
+        while len(_SEED_CACHE) > _SEED_CACHE_SIZE:
+            _SEED_CACHE.popitem(last=False)
+    return out
+
+
+def clear_seed_cache() -> None:
+    with _SEED_LOCK:
+        _SEED_CACHE.clear()
+
+
+def wplus_for(state: EditState, gen: Any, directions: Mapping[str, Direction] | None = None) -> np.ndarray:
+    """resolve both sources + compose. Refuses a state made for another model (seeds name other faces)."""
+    if state.model_fingerprint != gen.fingerprint:
+        raise ValueError(f"this edit was made for model {state.model_fingerprint!r}, not {gen.fingerprint!r}")
+    return compose_wplus(resolve_source(state.source_a, gen), resolve_source(state.source_b, gen), state,
+                         gen.w_avg, directions or {})

@@ -1,0 +1,301 @@
+"""Files the editor reads and writes: exported images carrying their edit, sessions, and latents.
+
+Every write goes through `atomic_write_bytes`, so a crash or a full disk never leaves a half-written
+file where a good one was. Every read problem is one `FileFormatError` naming the file, for the GUI to show.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import stat
+import tempfile
+import xml.etree.ElementTree as ET
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import numpy as np
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
+
+from . import __version__
+from .edit import EditState
+
+PNG_KEY = "face-editor"
+SESSION_FORMAT = "face-editor-session"
+SESSION_VERSION = 1
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+XMP_NS = "https://github.com/face-editor/ns/1.0/"
+# One JPEG APP1 segment holds at most 65533 bytes, less the XMP signature; an edit with latent sources
+# (~130 kB of base64) does not fit, and Extended XMP is rarely read back by other tools. The sidecar,
+# always written for JPEG and WebP, carries the edit then.
+JPEG_XMP_LIMIT = 65533 - 29
+MAX_LATENT_BYTES = 64 << 20  # a w+ is ~50 kB; refuse a small zip that inflates to gigabytes
+
+# mkstemp makes 0600 files; exported images should get the permissions any other new file gets.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+class FileFormatError(Exception):
+    """A file could not be read as what we expected. str() names the file and the problem."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path, self.problem = Path(path), problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+# --------------------------------------------------------------------------------------- atomic write
+def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memoryview) -> None:
+    """Write all of data to path or nothing: a temp file in the same folder (same file system, so
+    os.replace is atomic), fsynced, then renamed over the target. The temp file never survives."""
+    path = Path(os.path.realpath(path))  # through a symlink, replace its target, not the link
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_UMASK
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if os.name == "posix":  # make the rename itself durable; best effort
+        with contextlib.suppress(OSError):
+            dfd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+
+
+def _json_bytes(obj: Any) -> bytes:
+    # allow_nan=False: NaN is not JSON, and other readers would choke on it.
+    return json.dumps(obj, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise FileFormatError(path, f"cannot read: {e.strerror or e}") from None
+
+
+# -------------------------------------------------------------------------------------------- images
+def sidecar_path(path: str | os.PathLike) -> Path:
+    """photo.jpg -> photo.jpg.json (the full name, so photo.jpg and photo.webp do not share one)."""
+    p = Path(path)
+    return p.with_name(p.name + ".json")
+
+
+def _payload(state: EditState, model_name: str) -> dict:
+    return {"edit": state.to_dict(), "model": model_name, "app_version": __version__}
+
+
+def _xmp_packet(text: str) -> bytes:
+    rdf = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+    body = (f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="{rdf}">'
+            f'<rdf:Description rdf:about="" xmlns:faceeditor="{XMP_NS}"><faceeditor:edit>{escape(text)}'
+            f'</faceeditor:edit></rdf:Description></rdf:RDF></x:xmpmeta>')
+    return (f'<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>{body}<?xpacket end="w"?>').encode("utf-8")
+
+
+def _text_from_xmp(xmp: bytes | str, path: Path) -> str | None:
+    raw = xmp.encode("utf-8") if isinstance(xmp, str) else bytes(xmp)
+    if XMP_NS.encode() not in raw:
+        return None  # some other tool's XMP: not ours, not an error
+    try:
+        root = ET.fromstring(raw.strip(b"\x00 \r\n\t"))
+    except ET.ParseError as e:
+        raise FileFormatError(path, f"the embedded XMP is not valid XML: {e}") from None
+    tag = f"{{{XMP_NS}}}edit"
+    for el in root.iter():
+        if el.tag == tag:
+            return el.text or ""
+        if tag in el.attrib:  # tools that rewrite XMP may turn simple elements into attributes
+            return el.attrib[tag]
+    return None
+
+
+def export_image(path: str | os.PathLike, rgb_uint8: np.ndarray, state: EditState, model_name: str) -> None:
+    """Write the image with its edit embedded (PNG iTXt 'face-editor'; JPEG/WebP XMP) and, for JPEG/WebP,
+    always a sidecar <file>.json too: lossy formats pass through tools that strip metadata."""
+    path = Path(path)
+    fmt = IMAGE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"cannot export {path.name!r}: use one of {', '.join(IMAGE_FORMATS)}")
+    if not (isinstance(rgb_uint8, np.ndarray) and rgb_uint8.dtype == np.uint8 and rgb_uint8.ndim == 3
+            and rgb_uint8.shape[2] == 3):
+        got = f"{getattr(rgb_uint8, 'dtype', type(rgb_uint8).__name__)} {getattr(rgb_uint8, 'shape', '')}"
+        raise ValueError(f"image must be a uint8 numpy array [H, W, 3], got {got}")
+    text = _json_bytes(_payload(state, model_name)).decode("ascii")
+    img = Image.fromarray(np.ascontiguousarray(rgb_uint8))
+    buf = io.BytesIO()
+    if fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt(PNG_KEY, text, zip=True)
+        img.save(buf, format="PNG", pnginfo=info)
+    else:
+        xmp = _xmp_packet(text)
+        kwargs: dict[str, Any] = {"quality": 95}
+        if fmt == "WEBP" or len(xmp) <= JPEG_XMP_LIMIT:
+            kwargs["xmp"] = xmp
+        img.save(buf, format=fmt, **kwargs)
+    atomic_write_bytes(path, buf.getvalue())
+    if fmt != "PNG":
+        atomic_write_bytes(sidecar_path(path), text.encode("ascii"))
+
+
+def _parse_payload(text: str | bytes, path: Path, where: str) -> tuple[EditState, dict]:
+    try:
+        payload = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise FileFormatError(path, f"the {where} edit is not valid JSON: {e}") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("edit"), dict):
+        raise FileFormatError(path, f"the {where} JSON has no 'edit' object")
+    try:
+        state = EditState.from_dict(payload["edit"])
+    except ValueError as e:
+        raise FileFormatError(path, f"the {where} edit is malformed: {e}") from None
+    meta = {k: v for k, v in payload.items() if k != "edit"}
+    return state, meta
+
+
+def read_edit_from_image(path: str | os.PathLike) -> tuple[EditState, dict]:
+    """The edit an exported image carries -> (state, meta). meta has 'model', 'app_version' and
+    'found_in' ('png' | 'xmp' | 'sidecar'). The embedded copy wins over the sidecar."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()  # decode fully: a truncated file should fail here, not later in the GUI
+            info = dict(im.info)
+    except UnidentifiedImageError:
+        raise FileFormatError(path, "not an image (or not a format this app reads)") from None
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
+        raise FileFormatError(path, f"cannot read: {e.strerror or e}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, zlib.error, Image.DecompressionBombError) as e:
+        raise FileFormatError(path, f"truncated or corrupt image: {e}") from None
+
+    if PNG_KEY in info:
+        state, meta = _parse_payload(str(info[PNG_KEY]), path, "embedded")
+        found = "png"
+    elif "xmp" in info and (text := _text_from_xmp(info["xmp"], path)) is not None:
+        state, meta = _parse_payload(text, path, "embedded")
+        found = "xmp"
+    else:
+        side = sidecar_path(path)
+        if not side.is_file():
+            raise FileFormatError(path, f"no face-editor edit embedded, and no sidecar {side.name}")
+        state, meta = _parse_payload(_read_bytes(side), side, "sidecar")
+        found = "sidecar"
+    return state, {**meta, "found_in": found}
+
+
+# ------------------------------------------------------------------------------------------ sessions
+def save_session(path: str | os.PathLike, state: EditState, extra: dict) -> None:
+    """extra: whatever the GUI wants back (window layout, direction set, ...); it must be JSON-able.
+    Serialisation happens before anything touches the disk, so a bad extra leaves the old file."""
+    if not isinstance(extra, dict):
+        raise TypeError(f"extra must be a dict, not {type(extra).__name__}")
+    doc = {"format": SESSION_FORMAT, "version": SESSION_VERSION, "app_version": __version__,
+           "edit": state.to_dict(), "extra": extra}
+    atomic_write_bytes(path, json.dumps(doc, allow_nan=False, indent=1).encode("utf-8"))
+
+
+def load_session(path: str | os.PathLike) -> tuple[EditState, dict]:
+    path = Path(path)
+    try:
+        doc = json.loads(_read_bytes(path))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise FileFormatError(path, f"not a session file (not valid JSON: {e})") from None
+    if not isinstance(doc, dict) or doc.get("format") != SESSION_FORMAT:
+        raise FileFormatError(path, f"not a session file (no \"format\": \"{SESSION_FORMAT}\")")
+    if doc.get("version") != SESSION_VERSION or isinstance(doc.get("version"), bool):
+        raise FileFormatError(path, f"unsupported session version {doc.get('version')!r} "
+                                    f"(this app reads version {SESSION_VERSION})")
+    extra = doc.get("extra", {})
+    if not isinstance(extra, dict):
+        raise FileFormatError(path, "the session's 'extra' must be an object")
+    try:
+        return EditState.from_dict(doc.get("edit")), extra
+    except ValueError as e:
+        raise FileFormatError(path, f"the session's edit is malformed: {e}") from None
+
+
+# ------------------------------------------------------------------------------------------- latents
+def save_latent_npz(path: str | os.PathLike, wplus: np.ndarray) -> None:
+    """NVIDIA projector layout (projected_w.npz): key 'w', float32 [1, num_ws, w_dim]."""
+    w = np.asarray(wplus.detach().cpu().numpy() if hasattr(wplus, "detach") else wplus)
+    if w.ndim != 2 or w.size == 0 or w.dtype.kind != "f" or not np.isfinite(w).all():
+        raise ValueError(f"wplus must be a finite float [num_ws, w_dim] array, got {w.dtype} {w.shape}")
+    buf = io.BytesIO()
+    np.savez(buf, w=w.astype(np.float32)[None])
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _load_npz(path: Path) -> np.ndarray:
+    with np.load(path, allow_pickle=False) as z:
+        if "w" not in z.files:
+            found = ", ".join(repr(k) for k in z.files) or "none"
+            raise FileFormatError(path, f"no array 'w' in the .npz (arrays found: {found})")
+        member = "w.npy" if "w.npy" in z.zip.namelist() else "w"
+        if z.zip.getinfo(member).file_size > MAX_LATENT_BYTES:
+            raise FileFormatError(path, "array 'w' is far too large for a latent")
+        return z["w"]
+
+
+def load_latent(path: str | os.PathLike) -> np.ndarray:
+    """A latent from .npz (key 'w') or .npy -> float32 [k, w_dim], k = 1 or num_ws (as stored).
+    Accepts [w_dim], [1, w_dim], [num_ws, w_dim], [1, num_ws, w_dim]; pickles are never loaded.
+    The format is sniffed from the bytes, so a misnamed file still loads."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as e:
+        raise FileFormatError(path, f"cannot read: {e.strerror or e}") from None
+    if not magic:
+        raise FileFormatError(path, "empty file")
+    try:
+        if magic.startswith(b"PK"):
+            a = _load_npz(path)
+        elif magic == b"\x93NUMPY":
+            if path.stat().st_size > MAX_LATENT_BYTES:
+                raise FileFormatError(path, "file is far too large for a latent")
+            a = np.load(path, allow_pickle=False)
+        else:
+            raise FileFormatError(path, "not a .npy or .npz file")
+    except FileFormatError:
+        raise
+    except ValueError as e:
+        # numpy says "Object arrays cannot be loaded when allow_pickle=False" for pickled contents.
+        raise FileFormatError(path, f"unreadable array: {e}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as e:
+        raise FileFormatError(path, f"corrupt or truncated file: {e}") from None
+
+    if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
+        raise FileFormatError(path, f"the latent must be a float array, not {getattr(a, 'dtype', type(a))}")
+    if a.size == 0:
+        raise FileFormatError(path, f"the latent is empty (shape {a.shape})")
+    if a.ndim == 3 and a.shape[0] == 1:
+        a = a[0]
+    elif a.ndim == 1:
+        a = a[None]
+    elif a.ndim != 2:
+        raise FileFormatError(path, f"latent shape {a.shape} is not one of [w_dim], [1, w_dim], "
+                                    f"[num_ws, w_dim], [1, num_ws, w_dim]")
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf, reported just below
+        a = np.ascontiguousarray(a, dtype=np.float32)
+    if not np.isfinite(a).all():
+        raise FileFormatError(path, "the latent contains NaN or infinity")
+    return a

@@ -1,0 +1,101 @@
+"""Start-up: load the model off the GUI thread with a progress dialog, offer crash recovery, show the window.
+
+`--screenshot PATH` waits for the first full-resolution render, saves a picture of the window and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox, QProgressDialog
+
+from .. import io
+from ..edit import EditState
+from .files import ModelLoader, autosave_path
+from .main_window import MainWindow
+
+SCREENSHOT_TIMEOUT_MS = 180_000
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Latent-space face editor")
+    p.add_argument("--model", help="a .pkl, .pt or .safetensors generator (default: the bundled FFHQ model)")
+    p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
+    p.add_argument("--seed", type=int, help="seed of source A (B is the next seed)")
+    p.add_argument("--screenshot", metavar="PATH", help="save a screenshot once the face is rendered, then exit")
+    p.add_argument("--size", default="1400x900", help="window size for --screenshot, WxH")
+    return p.parse_args(argv)
+
+
+def _recovered_state(gen) -> EditState | None:
+    path = autosave_path()
+    if not path.is_file():
+        return None
+    try:
+        state, _extra = io.load_session(path)
+    except io.FileFormatError:
+        return None
+    if state.model_fingerprint != gen.fingerprint:
+        return None
+    answer = QMessageBox.question(None, "Restore edit?",
+                                  "The editor did not close normally last time. Restore the edit you were working on?")
+    return state if answer == QMessageBox.Yes else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Face editor")
+    app.setOrganizationName("face-editor")
+    settings = QSettings("face-editor", "face-editor")
+    holder: dict = {}
+
+    progress = QProgressDialog("Loading the face model…", "Quit", 0, 0)
+    progress.setWindowTitle("Face editor")
+    progress.setMinimumDuration(300)
+    loader = ModelLoader(args.model, device=args.device)
+
+    def on_progress(stage, done, total):
+        progress.setLabelText(f"{stage}…")
+        progress.setMaximum(max(total, 1))
+        progress.setValue(done)
+
+    def on_done(gen, err):
+        progress.canceled.disconnect()  # closing a QProgressDialog emits canceled
+        progress.close()
+        if err:
+            QMessageBox.critical(None, "Cannot load model", err)
+            app.exit(2)
+            return
+        state = None if args.screenshot else _recovered_state(gen)
+        if state is None and args.seed is not None:
+            state = EditState.new(gen.fingerprint, gen.num_ws, seed_a=args.seed, seed_b=args.seed + 1)
+        window = MainWindow(gen, state, settings)
+        holder["window"] = window
+        if args.screenshot:
+            w, h = (int(v) for v in args.size.lower().split("x"))
+            window.resize(w, h)
+            _arm_screenshot(app, window, args.screenshot)
+        window.show()
+
+    loader.progress.connect(on_progress)
+    loader.done.connect(on_done)
+    progress.canceled.connect(lambda: app.exit(1))
+    loader.start()
+    code = app.exec()
+    loader.wait()
+    return code
+
+
+def _arm_screenshot(app: QApplication, window: MainWindow, path: str) -> None:
+    def shoot(result):
+        if result.state != window.doc.state:
+            return
+        # Let the view repaint and the gallery fill in before the picture is taken.
+        QTimer.singleShot(1500, lambda: (window.grab().save(path), window.close(), app.exit(0)))
+
+    window.full_render_shown.connect(shoot)
+    QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, lambda: (print("screenshot: no render in time", file=sys.stderr),
+                                                     app.exit(1)))

@@ -1,0 +1,285 @@
+"""Everything the window does with files: open, export, sessions, latents, models, recent files, autosave.
+
+Any bad file ends in a dialog that names the file and the problem; the current edit is never touched
+by a failed open, and every write is atomic (editor.io).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QThread, QTimer, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QFileDialog, QProgressDialog
+
+from .. import io
+from ..directions import DirectionError, import_interfacegan, load_library
+from ..edit import Source
+from ..model import CheckpointError, load_generator
+from .gallery import rgb_to_qimage
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
+MODEL_SUFFIXES = {".pkl", ".pt", ".pth", ".safetensors"}
+LATENT_SUFFIXES = {".npz", ".npy"}
+MAX_RECENT = 10
+AUTOSAVE_MS = 1500
+
+
+def autosave_path() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or (Path.home() / ".local" / "share")
+    return Path(base) / "face-editor" / "autosave.json"
+
+
+class ModelLoader(QThread):
+    """Loads a model off the GUI thread, reporting progress; the result or the error comes back as data."""
+
+    progress = Signal(str, int, int)
+    done = Signal(object, object)  # Generator | None, error message | None
+
+    def __init__(self, path: str | None, device=None):
+        super().__init__()
+        self.path, self.device = path, device
+
+    def run(self) -> None:
+        try:
+            gen = load_generator(self.path, device=self.device, progress=lambda *a: self.progress.emit(*a))
+            self.done.emit(gen, None)
+        except CheckpointError as exc:
+            self.done.emit(None, str(exc))
+        except Exception as exc:  # noqa: BLE001 - any failure is reported, the app stays up
+            self.done.emit(None, f"{self.path}: {type(exc).__name__}: {exc}")
+
+
+class FileActions:
+    def __init__(self, window):
+        self.w = window
+        self._waiting: list[Callable] = []
+        self._loader: ModelLoader | None = None
+        self._autosave = QTimer(window, singleShot=True, interval=AUTOSAVE_MS)
+        self._autosave.timeout.connect(self.autosave_now)
+        window.full_render_shown.connect(self._on_full)
+        window.source_a.load_latent_requested.connect(self.load_latent_dialog)
+        window.source_b.load_latent_requested.connect(self.load_latent_dialog)
+        window.directions_panel.import_requested.connect(self.import_direction_dialog)
+
+    # ------------------------------------------------------------------------------------ helpers
+    def _dir(self) -> str:
+        return str(self.w.settings.value("files/last_dir", str(Path.home())))
+
+    def _remember(self, path: str) -> None:
+        self.w.settings.setValue("files/last_dir", str(Path(path).parent))
+        recent = [p for p in (self.w.settings.value("files/recent") or []) if p != path]
+        self.w.settings.setValue("files/recent", [path] + recent[:MAX_RECENT - 1])
+
+    def fill_recent_menu(self) -> None:
+        menu = self.w.recent_menu
+        menu.clear()
+        recent = self.w.settings.value("files/recent") or []
+        for p in recent:
+            menu.addAction(p, lambda p=p: self.open_any(p))
+        if not recent:
+            menu.addAction("(none)").setEnabled(False)
+
+    def _when_full(self, callback: Callable) -> None:
+        """Run callback(result) with the full render of the current edit: now, or once it arrives."""
+        ready = self.w.current_full_render()
+        if ready is not None:
+            callback(ready)
+            return
+        self._waiting.append(callback)
+        self.w.statusBar().showMessage("Waiting for the full-resolution render…", 3000)
+        self.w._request(full=True)
+
+    def _on_full(self, result) -> None:
+        if result.state != self.w.doc.state:
+            return
+        waiting, self._waiting = self._waiting, []
+        for cb in waiting:
+            cb(result)
+
+    # ------------------------------------------------------------------------------------ opening
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.w, "Open edit or session", self._dir(),
+                                              "Edits (*.png *.jpg *.jpeg *.webp *.json);;All files (*)")
+        if path:
+            self.open_any(path)
+
+    def open_any(self, path: str) -> None:
+        suffix = Path(path).suffix.lower()
+        if suffix in MODEL_SUFFIXES:
+            self.open_model(path)
+        elif suffix in LATENT_SUFFIXES:
+            self.load_latent(path, "a")
+        elif suffix in IMAGE_SUFFIXES or suffix == ".json":
+            self.open_edit(path)
+        else:
+            self.w.error("Cannot open", f"{path}: not a file the editor knows (image, session, latent or model)")
+
+    def open_edit(self, path: str) -> bool:
+        try:
+            if Path(path).suffix.lower() == ".json":
+                state, _extra = io.load_session(path)
+            else:
+                state, _extra = io.read_edit_from_image(path)
+        except io.FileFormatError as exc:
+            self.w.error("Cannot open edit", str(exc))
+            return False
+        gen = self.w.gen
+        if state.model_fingerprint != gen.fingerprint or state.num_ws != gen.num_ws:
+            self.w.error("Edit made with another model",
+                         f"{path}: this edit was made with model {state.model_fingerprint!r}; the open model is "
+                         f"{gen.fingerprint!r}. Open that model first (File › Open model).")
+            return False
+        self.w.doc.set_state(state, f"Open {Path(path).name}")
+        self._remember(path)
+        return True
+
+    def load_latent_dialog(self, which: str) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.w, f"Latent for source {which.upper()}", self._dir(),
+                                              "Latents (*.npz *.npy);;All files (*)")
+        if path:
+            self.load_latent(path, which)
+
+    def load_latent(self, path: str, which: str) -> bool:
+        gen = self.w.gen
+        try:
+            w = io.load_latent(path)
+            if w.shape[-1] != gen.w_dim or w.shape[0] not in (1, gen.num_ws):
+                raise io.FileFormatError(path, f"latent has shape {tuple(w.shape)}; this model needs "
+                                               f"[1, {gen.w_dim}] or [{gen.num_ws}, {gen.w_dim}]")
+        except io.FileFormatError as exc:
+            self.w.error("Cannot use latent", str(exc))
+            return False
+        src = Source.from_latent(w, Path(path).name, path)
+        self.w.doc.set_state(self.w.doc.state.with_source(which, src), f"Latent {which.upper()}")
+        self._remember(path)
+        return True
+
+    def open_model_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.w, "Open model", self._dir(),
+                                              "Models (*.pkl *.pt *.pth *.safetensors);;All files (*)")
+        if path:
+            self.open_model(path)
+
+    def open_model(self, path: str | None) -> None:
+        dialog = QProgressDialog(f"Loading {Path(path).name if path else 'default model'}…", "Cancel", 0, 0, self.w)
+        dialog.setWindowTitle("Open model")
+        dialog.setMinimumDuration(0)
+        loader = ModelLoader(path, device=self.w.gen.device)
+        self._loader = loader
+
+        def on_progress(stage, done, total):
+            dialog.setLabelText(f"{stage}…")
+            dialog.setMaximum(max(total, 1))
+            dialog.setValue(done)
+
+        def on_done(gen, err):
+            cancelled = dialog.wasCanceled() or loader is not self._loader
+            dialog.canceled.disconnect()  # closing a QProgressDialog emits canceled
+            dialog.close()
+            if cancelled:
+                return  # the user gave up on this one; the current model stays
+            if err:
+                self.w.error("Cannot open model", err)
+                return
+            self.w.set_generator(gen)
+            if path:
+                self._remember(path)
+                self.w.settings.setValue("model/path", path)
+
+        loader.progress.connect(on_progress)
+        loader.done.connect(on_done)
+        dialog.canceled.connect(lambda: setattr(self, "_loader", None))
+        loader.start()
+
+    def import_direction_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.w, "Import direction", self._dir(),
+                                              "InterFaceGAN boundaries (*.npy);;All files (*)")
+        if not path:
+            return
+        gen = self.w.gen
+        try:
+            import_interfacegan(path, gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
+            directions, problems = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
+        except DirectionError as exc:
+            self.w.error("Cannot import direction", str(exc))
+            return
+        self.w.set_directions(directions)
+        for p in problems:
+            self.w.statusBar().showMessage(p, 10_000)
+
+    # ------------------------------------------------------------------------------------ saving
+    def export_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.w, "Export image", self._dir(),
+                                              "PNG (*.png);;JPEG (*.jpg);;WebP (*.webp)")
+        if path:
+            if not Path(path).suffix:
+                path += ".png"
+            self.export(path)
+
+    def export(self, path: str) -> None:
+        def write(result):
+            try:
+                io.export_image(path, result.images[0], result.state, self.w.gen.name)
+            except (OSError, ValueError) as exc:
+                self.w.error("Export failed", f"{path}: {exc}")
+                return
+            self._remember(path)
+            self.w.statusBar().showMessage(f"Exported {path}", 5000)
+        self._when_full(write)
+
+    def save_session_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.w, "Save session", self._dir(), "Sessions (*.json)")
+        if path:
+            self.save_session(path if path.endswith(".json") else path + ".json")
+
+    def save_session(self, path: str) -> None:
+        try:
+            io.save_session(path, self.w.doc.state, self._extra())
+        except OSError as exc:
+            self.w.error("Save failed", f"{path}: {exc}")
+            return
+        self.w.doc.undo_stack.setClean()
+        self._remember(path)
+
+    def save_latent_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.w, "Save latent", self._dir(), "NVIDIA latent (*.npz)")
+        if path:
+            self.save_latent(path if path.endswith(".npz") else path + ".npz")
+
+    def save_latent(self, path: str) -> None:
+        def write(result):
+            try:
+                io.save_latent_npz(path, result.wplus)
+            except OSError as exc:
+                self.w.error("Save failed", f"{path}: {exc}")
+                return
+            self.w.statusBar().showMessage(f"Saved w+ to {path}", 5000)
+        self._when_full(write)
+
+    def copy_image(self) -> None:
+        self._when_full(lambda r: QGuiApplication.clipboard().setImage(rgb_to_qimage(r.images[0])))
+
+    def _extra(self) -> dict:
+        src = self.w.gen.source
+        return {"model_name": self.w.gen.name, "model_path": None if src is None else str(src)}
+
+    # ------------------------------------------------------------------------------------ autosave
+    def schedule_autosave(self) -> None:
+        self._autosave.start()
+
+    def autosave_now(self) -> None:
+        try:
+            io.save_session(autosave_path(), self.w.doc.state, {**self._extra(), "autosave": True})
+        except OSError as exc:
+            self.w.statusBar().showMessage(f"Autosave failed: {exc}", 5000)
+
+    def clean_exit(self) -> None:
+        """A normal close: nothing to recover next time."""
+        self._autosave.stop()
+        try:
+            autosave_path().unlink(missing_ok=True)
+        except OSError:
+            pass

@@ -1,0 +1,266 @@
+"""The main window: face view in the middle, controls on the right, gallery on the left.
+
+Data flows one way: control -> Document (new EditState) -> RenderRequest -> RenderWorker -> stamped
+RenderResult -> view. While a slider is held the worker renders the preview size; once input rests
+(or the slider is released) it renders full resolution.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QScrollArea, QVBoxLayout,
+                               QWidget)
+
+from ..directions import load_library
+from ..edit import EditState, Source
+from ..render import PREVIEW_SIZE, RenderRequest, RenderResult, render
+from .document import Document
+from .files import FileActions
+from .gallery import Gallery
+from .panels import AdjustPanel, DirectionsPanel, MixPanel, ModelInfo, SourcePanel
+from .render_worker import RenderWorker
+from .viewer import FaceView, RenderTimePlot
+
+REST_MS = 200  # input counts as resting after this long without a change
+GALLERY_SIZE = 256
+
+
+class MainWindow(QMainWindow):
+    full_render_shown = Signal(object)  # RenderResult, once a full-resolution image is on screen
+
+    def __init__(self, gen, state: EditState | None = None, settings: QSettings | None = None):
+        super().__init__()
+        self.setWindowTitle("Face editor")
+        self.settings = settings or QSettings("face-editor", "face-editor")
+        self.gen = gen
+        self.info = ModelInfo.of(gen)
+        self.directions, problems = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
+        self.doc = Document(state or EditState.new(gen.fingerprint, gen.num_ws, seed_a=0, seed_b=1))
+        self._stamps = itertools.count(1)
+        self._shown_stamp = 0
+        self.last_full: RenderResult | None = None
+        self.worker = RenderWorker(self._render_fn())
+        self.worker.rendered.connect(self._on_rendered)
+        self._rest = QTimer(self, singleShot=True, interval=REST_MS)
+        self._rest.timeout.connect(lambda: self._request(full=True))
+
+        self.view = FaceView(gen.resolution)
+        self.setCentralWidget(self.view)
+        self._build_controls()
+        self._build_gallery()
+        self._build_status()
+        self.files = FileActions(self)
+        self._build_menus()
+        self.setAcceptDrops(True)
+        self.doc.changed.connect(self._on_state)
+        self.doc.undo_stack.cleanChanged.connect(lambda _: self._update_title())
+        self._sync(self.doc.state)
+        self._request(full=True)
+        self.gallery.show_page(0)
+        for p in problems:
+            self.statusBar().showMessage(p, 10_000)
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 900)
+
+    # ---------------------------------------------------------------------------------- building
+    def _render_fn(self):
+        gen, directions = self.gen, self.directions
+        return lambda request: render(gen, request, directions)
+
+    def _build_controls(self) -> None:
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        self.source_a, self.source_b = SourcePanel("a", self.doc), SourcePanel("b", self.doc)
+        self.mix = MixPanel(self.doc, self.info)
+        self.adjust = AdjustPanel(self.doc)
+        self.directions_panel = DirectionsPanel(self.doc)
+        self.directions_panel.set_directions(self.directions)
+        for w in (self.source_a, self.source_b, self.mix, self.adjust, self.directions_panel):
+            layout.addWidget(w)
+        layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(box)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(440)
+        dock = QDockWidget("Controls", self)
+        dock.setObjectName("controls")
+        dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
+        dock.setWidget(scroll)
+        self.addDockWidget(Qt.RightDockWidgetArea, dock)
+
+    def _build_gallery(self) -> None:
+        self.gallery = Gallery()
+        self.gallery.picked.connect(self._pick_from_gallery)
+        self.gallery.page_requested.connect(self._request_gallery)
+        self.gallery_dock = QDockWidget("Gallery", self)
+        self.gallery_dock.setObjectName("gallery")
+        self.gallery_dock.setWidget(self.gallery)
+        self.addDockWidget(Qt.LeftDockWidgetArea, self.gallery_dock)
+
+    def _build_status(self) -> None:
+        bar = self.statusBar()
+        self.model_label = QLabel()
+        self.ms_label = QLabel("—")
+        self.ms_label.setMinimumWidth(150)
+        self.plot = RenderTimePlot()
+        bar.addPermanentWidget(self.model_label)
+        bar.addPermanentWidget(self.ms_label)
+        bar.addPermanentWidget(self.plot)
+        self._update_model_label()
+
+    def _update_model_label(self) -> None:
+        i = self.info
+        self.model_label.setText(f"{i.name} · {self.gen.resolution}² · {i.device} {i.dtype}")
+        self.model_label.setToolTip(f"fingerprint {i.fingerprint}")
+
+    def _build_menus(self) -> None:
+        f, doc = self.files, self.doc
+
+        def act(menu, text, slot, shortcut=None, tip=""):
+            a = QAction(text, self)
+            if shortcut:
+                a.setShortcut(QKeySequence(shortcut))
+            a.setStatusTip(tip)
+            a.triggered.connect(slot)
+            menu.addAction(a)
+            return a
+
+        m = self.menuBar().addMenu("&File")
+        act(m, "&Open edit or session…", f.open_dialog, QKeySequence.Open, "Open an exported image or a session")
+        act(m, "Open &model…", f.open_model_dialog, "Ctrl+Shift+O", "Load a .pkl, .pt or .safetensors generator")
+        self.recent_menu = m.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(f.fill_recent_menu)
+        m.addSeparator()
+        act(m, "&Export image…", f.export_dialog, "Ctrl+E", "PNG / JPEG / WebP with the edit embedded")
+        act(m, "&Save session…", f.save_session_dialog, QKeySequence.Save)
+        act(m, "Save &latent (w+)…", f.save_latent_dialog, "Ctrl+Shift+S", "NVIDIA projected_w.npz layout")
+        act(m, "&Copy image", f.copy_image, QKeySequence.Copy)
+        m.addSeparator()
+        act(m, "&Quit", self.close, QKeySequence.Quit)
+
+        m = self.menuBar().addMenu("&Edit")
+        undo = doc.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.Undo)
+        redo = doc.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence.Redo, QKeySequence("Ctrl+Y")])
+        m.addAction(undo)
+        m.addAction(redo)
+        m.addSeparator()
+        act(m, "S&wap A and B", lambda: doc.set_state(doc.state.swapped(), "Swap A/B"), "X")
+        act(m, "Random &A", self.source_a.random_button.click, "R")
+        act(m, "Random &B", self.source_b.random_button.click, "Shift+R")
+        act(m, "Reset &mixing", lambda: doc.set_state(doc.state.with_group_mix(range(self.gen.num_ws), 0.0),
+                                                       "Reset mixing"), "Ctrl+M")
+        act(m, "Reset &directions", lambda: doc.set_state(doc.state.without_directions(), "Reset directions"),
+            "Ctrl+D")
+
+        m = self.menuBar().addMenu("&View")
+        act(m, "&Fit to window", self.view.fit, "F")
+        act(m, "&Actual pixels", self.view.actual_pixels, "1")
+        m.addAction(self.gallery_dock.toggleViewAction())
+
+    # ---------------------------------------------------------------------------------- rendering
+    def _on_state(self, state: EditState) -> None:
+        self._sync(state)
+        self._update_title()
+        self.files.schedule_autosave()
+        if self.doc.dragging:
+            self._request(full=False)
+            self._rest.start()
+        else:
+            self._rest.stop()
+            self._request(full=True)
+
+    def _request(self, full: bool) -> None:
+        size = None if full or PREVIEW_SIZE not in self.gen.preview_sizes else PREVIEW_SIZE
+        self.worker.submit(RenderRequest(next(self._stamps), self.doc.state, size))
+
+    def _request_gallery(self, seeds: tuple) -> None:
+        size = GALLERY_SIZE if GALLERY_SIZE in self.gen.preview_sizes else None
+        self.worker.submit(RenderRequest(next(self._stamps), self.doc.state, size, "gallery", tuple(seeds)))
+
+    def _on_rendered(self, result: RenderResult) -> None:
+        if result.kind == "gallery":
+            if result.error is None:
+                self.gallery.set_thumbnails(result.seeds, result.images)
+            return
+        if result.stamp < self._shown_stamp:
+            return  # stale: a newer image is already on screen
+        if result.error:
+            self.statusBar().showMessage(f"Render failed: {result.error}", 10_000)
+            return
+        self._shown_stamp = result.stamp
+        self.view.show_image(result.images[0])
+        full = result.size == self.gen.resolution
+        self.plot.add("full" if full else "preview", result.ms)
+        self.ms_label.setText(f"{result.size}²  {result.ms:.0f} ms")
+        if full:
+            self.last_full = result
+            self.full_render_shown.emit(result)
+
+    def current_full_render(self) -> RenderResult | None:
+        """The full-resolution render of exactly the current state, if it is on screen."""
+        r = self.last_full
+        return r if r is not None and r.state == self.doc.state else None
+
+    # ---------------------------------------------------------------------------------- syncing
+    def _sync(self, state: EditState) -> None:
+        for panel in (self.source_a, self.source_b, self.mix, self.adjust, self.directions_panel):
+            panel.sync(state)
+
+    def _update_title(self) -> None:
+        s = self.doc.state
+        self.setWindowTitle(f"Face editor — {s.source_a.display_name} × {s.source_b.display_name}")
+
+    def _pick_from_gallery(self, seed: int, which: str) -> None:
+        self.doc.set_state(self.doc.state.with_source(which, Source.from_seed(seed)),
+                           f"Seed {which.upper()} {seed} from gallery")
+
+    def set_generator(self, gen, state: EditState | None = None) -> None:
+        """Swap in another model: new widgets for its layers, directions, and a fresh history."""
+        self.gen, self.info = gen, ModelInfo.of(gen)
+        self.directions, problems = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
+        self.worker.set_render_fn(self._render_fn())
+        old_mix = self.mix
+        self.mix = MixPanel(self.doc, self.info)
+        old_mix.parentWidget().layout().replaceWidget(old_mix, self.mix)
+        old_mix.deleteLater()
+        self.directions_panel.set_directions(self.directions)
+        self.view.set_world_size(gen.resolution)
+        self.last_full, self._shown_stamp = None, 0
+        self._update_model_label()
+        self.doc.reset(state or EditState.new(gen.fingerprint, gen.num_ws))
+        self.gallery.show_page(self.gallery.page)
+        for p in problems:
+            self.statusBar().showMessage(p, 10_000)
+
+    def set_directions(self, directions: dict) -> None:
+        self.directions = directions
+        self.worker.set_render_fn(self._render_fn())
+        self.directions_panel.set_directions(directions)
+
+    # ---------------------------------------------------------------------------------- events
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.files.open_any(url.toLocalFile())
+        event.acceptProposedAction()
+
+    def closeEvent(self, event) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.files.clean_exit()
+        self.worker.stop()  # waits for at most the render under way
+        super().closeEvent(event)
+
+    def error(self, title: str, message: str) -> None:
+        QMessageBox.warning(self, title, message)

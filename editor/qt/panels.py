@@ -1,0 +1,241 @@
+"""Control panels. Each edits the document through `set_state` and mirrors it in `sync(state)`."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox,
+                               QToolButton, QVBoxLayout, QWidget)
+
+from ..edit import Direction, EditState, Source
+from .document import Document
+from .widgets import FloatSlider
+
+MAX_SEED = 2 ** 31 - 1  # QSpinBox is a signed int
+GROUP_HELP = {"coarse": "pose, face shape, glasses", "middle": "features, hair style, eyes",
+              "fine": "colour scheme, skin and hair micro-structure"}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the widgets need to know about the model, read once when it is loaded (no torch here)."""
+    name: str
+    fingerprint: str
+    num_ws: int
+    layer_resolutions: tuple[int, ...]
+    layer_groups: dict
+    device: str
+    dtype: str
+
+    @classmethod
+    def of(cls, gen) -> "ModelInfo":
+        return cls(gen.name, gen.fingerprint, gen.num_ws, tuple(gen.layer_resolutions), dict(gen.layer_groups),
+                   str(gen.device), str(gen.dtype).removeprefix("torch."))
+
+    def group_label(self, name: str) -> str:
+        r = self.layer_groups[name]
+        if not r:
+            return f"{name.capitalize()} (none)"
+        lo, hi = self.layer_resolutions[r.start], self.layer_resolutions[r.stop - 1]
+        return f"{name.capitalize()} {lo}–{hi}²"
+
+
+def _slider_gesture(doc: Document, slider: FloatSlider) -> None:
+    slider.pressed.connect(doc.begin_gesture)
+    slider.released.connect(doc.end_gesture)
+
+
+class SourcePanel(QGroupBox):
+    """Seed spin box with previous / next / random, or a latent loaded from a file."""
+
+    load_latent_requested = Signal(str)  # 'a' or 'b'
+
+    def __init__(self, which: str, doc: Document, parent=None):
+        title = "Source A · the base face" if which == "a" else "Source B · mixed into A"
+        super().__init__(title, parent)
+        self.which, self.doc = which, doc
+        layout = QHBoxLayout(self)
+        self.prev_button, self.next_button = QToolButton(), QToolButton()
+        self.prev_button.setText("◀")
+        self.next_button.setText("▶")
+        self.prev_button.setToolTip("Previous seed")
+        self.next_button.setToolTip("Next seed")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, MAX_SEED)
+        self.seed.setPrefix("seed ")
+        self.seed.setKeyboardTracking(False)
+        self.random_button = QPushButton("Random")
+        self.latent_button = QPushButton("Latent…")
+        self.latent_button.setToolTip("Use a latent file (.npz from NVIDIA's projector, or .npy w / w+)")
+        self.what = QLabel()
+        self.what.setMinimumWidth(80)
+        for w in (self.prev_button, self.seed, self.next_button, self.random_button, self.latent_button, self.what):
+            layout.addWidget(w)
+        self.seed.valueChanged.connect(self._set_seed)
+        self.prev_button.clicked.connect(lambda: self._set_seed(max(0, self.seed.value() - 1)))
+        self.next_button.clicked.connect(lambda: self._set_seed(min(MAX_SEED, self.seed.value() + 1)))
+        self.random_button.clicked.connect(lambda: self._set_seed(random.randint(0, 99_999)))
+        self.latent_button.clicked.connect(lambda: self.load_latent_requested.emit(self.which))
+
+    def _set_seed(self, seed: int) -> None:
+        state = self.doc.state
+        self.doc.set_state(state.with_source(self.which, Source.from_seed(seed)),
+                           f"Seed {self.which.upper()} {seed}")
+
+    def sync(self, state: EditState) -> None:
+        src = state.source_a if self.which == "a" else state.source_b
+        if src.kind == "seed":
+            blocked = self.seed.blockSignals(True)
+            self.seed.setValue(min(src.seed, MAX_SEED))
+            self.seed.blockSignals(blocked)
+            self.what.setText("")
+        else:
+            self.what.setText(src.display_name)
+            self.what.setToolTip(src.path or "")
+
+
+class MixPanel(QGroupBox):
+    """Coarse / middle / fine: how much of B replaces A; per-row sliders behind a toggle."""
+
+    def __init__(self, doc: Document, info: ModelInfo, parent=None):
+        super().__init__("Mix B into A", parent)
+        self.doc, self.info = doc, info
+        layout = QVBoxLayout(self)
+        self.groups: dict[str, FloatSlider] = {}
+        for name, rows in info.layer_groups.items():
+            s = FloatSlider(info.group_label(name), 0.0, 1.0, 0.0, fmt="{:.2f}",
+                            tooltip=f"{GROUP_HELP[name]} (w+ rows {rows.start}–{rows.stop - 1})")
+            s.setEnabled(bool(rows))
+            s.valueChanged.connect(lambda v, n=name: self._set_group(n, v))
+            _slider_gesture(doc, s)
+            layout.addWidget(s)
+            self.groups[name] = s
+        self.layers_toggle = QToolButton()
+        self.layers_toggle.setText("Per-layer ▸")
+        self.layers_toggle.setCheckable(True)
+        self.layers_toggle.setToolButtonStyle(Qt.ToolButtonTextOnly)
+        layout.addWidget(self.layers_toggle)
+        self.layers_box = QWidget()
+        grid = QGridLayout(self.layers_box)
+        grid.setContentsMargins(0, 0, 0, 0)
+        self.layers: list[FloatSlider] = []
+        for i in range(info.num_ws):
+            s = FloatSlider(f"row {i} · {info.layer_resolutions[i]}²", 0.0, 1.0, 0.0, fmt="{:.2f}", label_width=90)
+            s.valueChanged.connect(lambda v, k=i: self._set_layer(k, v))
+            _slider_gesture(doc, s)
+            grid.addWidget(s, i, 0)
+            self.layers.append(s)
+        self.layers_box.setVisible(False)
+        layout.addWidget(self.layers_box)
+        self.layers_toggle.toggled.connect(self._toggle_layers)
+
+    def _toggle_layers(self, on: bool) -> None:
+        self.layers_box.setVisible(on)
+        self.layers_toggle.setText("Per-layer ▾" if on else "Per-layer ▸")
+
+    def _set_group(self, name: str, value: float) -> None:
+        self.doc.set_state(self.doc.state.with_group_mix(self.info.layer_groups[name], value),
+                           f"Mix {name}", merge_key=f"mix:{name}")
+
+    def _set_layer(self, index: int, value: float) -> None:
+        self.doc.set_state(self.doc.state.with_layer_mix(index, value), f"Mix row {index}",
+                           merge_key=f"mix:{index}")
+
+    def sync(self, state: EditState) -> None:
+        for name, s in self.groups.items():
+            s.set_value(state.group_value(self.info.layer_groups[name]))
+        for i, s in enumerate(self.layers):
+            s.set_value(state.mix[i])
+
+
+class AdjustPanel(QGroupBox):
+    """Truncation psi and stochastic noise."""
+
+    def __init__(self, doc: Document, parent=None):
+        super().__init__("Truncation and noise", parent)
+        self.doc = doc
+        layout = QVBoxLayout(self)
+        self.psi = FloatSlider("Truncation ψ", 0.0, 1.5, 0.7, default=0.7, fmt="{:.2f}",
+                               tooltip="0 = the average face, 1 = the model's full variety")
+        self.psi.valueChanged.connect(lambda v: doc.set_state(doc.state.with_psi(v), "Truncation", "psi"))
+        _slider_gesture(doc, self.psi)
+        layout.addWidget(self.psi)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Noise"))
+        self.noise_mode = QComboBox()
+        self.noise_mode.addItems(["const", "random", "off"])
+        self.noise_mode.setToolTip("const: the model's fixed noise · random: fresh noise (Reseed) · off: none")
+        self.noise_mode.currentTextChanged.connect(lambda m: doc.set_state(doc.state.with_noise(mode=m), "Noise"))
+        row.addWidget(self.noise_mode)
+        self.reseed = QPushButton("Reseed")
+        self.reseed.setToolTip("New random noise maps (switches noise to 'random')")
+        self.reseed.clicked.connect(self._reseed)
+        row.addWidget(self.reseed)
+        row.addStretch(1)
+        layout.addLayout(row)
+        self.strength = FloatSlider("Noise strength", 0.0, 2.0, 1.0, default=1.0, fmt="{:.2f}")
+        self.strength.valueChanged.connect(
+            lambda v: doc.set_state(doc.state.with_noise(strength=v), "Noise strength", "noise"))
+        _slider_gesture(doc, self.strength)
+        layout.addWidget(self.strength)
+
+    def _reseed(self) -> None:
+        state = self.doc.state
+        self.doc.set_state(state.with_noise(mode="random", seed=(state.noise_seed + 1) % 2 ** 32), "Reseed noise")
+
+    def sync(self, state: EditState) -> None:
+        self.psi.set_value(state.psi)
+        self.strength.set_value(state.noise_strength)
+        blocked = self.noise_mode.blockSignals(True)
+        self.noise_mode.setCurrentText(state.noise_mode)
+        self.noise_mode.blockSignals(blocked)
+
+
+class DirectionsPanel(QGroupBox):
+    """One slider per direction in the library, in sigma units."""
+
+    import_requested = Signal()
+    RANGE = 3.0
+
+    def __init__(self, doc: Document, parent=None):
+        super().__init__("Directions (σ)", parent)
+        self.doc = doc
+        self.sliders: dict[str, FloatSlider] = {}
+        self._layout = QVBoxLayout(self)
+        self._rows = QVBoxLayout()
+        self._layout.addLayout(self._rows)
+        self.empty = QLabel("No directions for this model yet.")
+        self.empty.setWordWrap(True)
+        self._layout.addWidget(self.empty)
+        buttons = QHBoxLayout()
+        self.reset_all = QPushButton("Reset all")
+        self.reset_all.clicked.connect(lambda: doc.set_state(doc.state.without_directions(), "Reset directions"))
+        self.add_button = QPushButton("Add direction…")
+        self.add_button.setToolTip("Import an InterFaceGAN boundary (.npy, [1, 512] or [num_ws, 512])")
+        self.add_button.clicked.connect(self.import_requested)
+        buttons.addWidget(self.reset_all)
+        buttons.addWidget(self.add_button)
+        buttons.addStretch(1)
+        self._layout.addLayout(buttons)
+
+    def set_directions(self, directions: dict[str, Direction]) -> None:
+        for s in self.sliders.values():
+            s.setParent(None)
+            s.deleteLater()
+        self.sliders = {}
+        for name in sorted(directions):
+            s = FloatSlider(name.replace("_", " ").capitalize(), -self.RANGE, self.RANGE, 0.0, default=0.0)
+            s.valueChanged.connect(lambda v, n=name: self.doc.set_state(self.doc.state.with_direction(n, v),
+                                                                         f"Direction {n}", f"dir:{n}"))
+            _slider_gesture(self.doc, s)
+            self._rows.addWidget(s)
+            self.sliders[name] = s
+        self.empty.setVisible(not directions)
+        self.reset_all.setEnabled(bool(directions))
+        self.sync(self.doc.state)
+
+    def sync(self, state: EditState) -> None:
+        for name, s in self.sliders.items():
+            s.set_value(state.direction_amount(name))

@@ -1,0 +1,72 @@
+"""The face view: pyqtgraph image with zoom (wheel), pan (drag) and fit; a small render-time plot."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+
+
+class FaceView(pg.GraphicsLayoutWidget):
+    """Shows uint8 [H, W, 3] images in a fixed world rectangle, so a 512² preview and the 1024² render
+    replace each other without the view jumping."""
+
+    def __init__(self, world_size: int = 1024, parent=None):
+        super().__init__(parent)
+        self.setBackground("#202124")
+        self.view = self.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.item = pg.ImageItem()
+        self.view.addItem(self.item)
+        self.world_size = world_size
+        self.image: np.ndarray | None = None
+        self.setMinimumSize(320, 320)
+
+    def set_world_size(self, size: int) -> None:
+        self.world_size = size
+        self.fit()
+
+    def show_image(self, rgb: np.ndarray) -> None:
+        first = self.image is None
+        self.image = rgb
+        self.item.setImage(rgb, autoLevels=False, levels=(0, 255))
+        self.item.setRect(QRectF(0, 0, self.world_size, self.world_size))
+        if first:
+            self.fit()
+
+    def fit(self) -> None:
+        self.view.setRange(QRectF(0, 0, self.world_size, self.world_size), padding=0.01)
+
+    def actual_pixels(self) -> None:
+        """One image pixel per screen pixel, centred."""
+        w, h = self.view.width(), self.view.height()
+        if self.image is None or w <= 0:
+            return
+        scale = self.world_size / self.image.shape[1]
+        cx = cy = self.world_size / 2
+        self.view.setRange(QRectF(cx - w * scale / 2, cy - h * scale / 2, w * scale, h * scale), padding=0)
+
+
+class RenderTimePlot(pg.PlotWidget):
+    """The last renders' times in ms: previews and full renders as two lines."""
+
+    def __init__(self, history: int = 60, parent=None):
+        super().__init__(parent)
+        self.setFixedHeight(56)
+        self.setMinimumWidth(160)
+        self.setBackground(None)
+        self.hideAxis("bottom")
+        self.getAxis("left").setWidth(34)
+        self.setMouseEnabled(False, False)
+        self.hideButtons()
+        self.times = {"preview": deque(maxlen=history), "full": deque(maxlen=history)}
+        self.curves = {"preview": self.plot(pen=pg.mkPen("#8ab4f8", width=1.5)),
+                       "full": self.plot(pen=pg.mkPen("#f28b82", width=1.5))}
+        self.setToolTip("Render time, ms (blue: previews while dragging, red: full resolution)")
+
+    def add(self, kind: str, ms: float) -> None:
+        self.times[kind].append(ms)
+        self.curves[kind].setData(np.asarray(self.times[kind], dtype=float))

@@ -1,0 +1,68 @@
+"""Request -> image. Plain data in, plain data out (errors too), so any thread or test can drive it.
+
+The render worker in editor/qt calls `render`; this module never imports Qt.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from .edit import Direction, EditState, wplus_for
+from .model import Generator, to_uint8
+
+PREVIEW_SIZE = 512  # while dragging; full resolution once input rests
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    stamp: int                     # increases with every request; results carry it back
+    state: EditState
+    size: int | None = None        # None = full resolution
+    kind: str = "view"             # "view" or "gallery"
+    seeds: tuple[int, ...] = ()    # gallery: the seeds to render as thumbnails
+
+
+@dataclass
+class RenderResult:
+    stamp: int
+    kind: str
+    state: EditState | None
+    size: int
+    images: list[np.ndarray] = field(default_factory=list)  # uint8 [H, W, 3] each
+    wplus: np.ndarray | None = None                          # the w+ that was rendered (view only)
+    seeds: tuple[int, ...] = ()                              # gallery: the seeds of `images`
+    ms: float = 0.0
+    error: str | None = None
+
+
+def render(gen: Generator, request: RenderRequest, directions: Mapping[str, Direction]) -> RenderResult:
+    """Compose the edit's w+ and synthesise it. Never raises: a failure comes back as `error`."""
+    t0 = time.perf_counter()
+    size = request.size or gen.resolution
+    result = RenderResult(request.stamp, request.kind, request.state, size, seeds=request.seeds)
+    try:
+        if request.kind == "gallery":
+            psi = request.state.psi if request.state is not None else 0.7
+            z = torch.cat([gen.z_from_seed(s) for s in request.seeds])
+            img = gen.synthesis(gen.mapping(z, psi=psi), size=size)
+            result.images = list(to_uint8(img))
+        else:
+            state = request.state
+            wplus = wplus_for(state, gen, directions)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(state.noise_seed)  # 'random' noise is reproducible per reseed
+                img = gen.synthesis(torch.from_numpy(wplus)[None], noise=state.noise_mode,
+                                    noise_strength=state.noise_strength, size=size)
+            result.images = [to_uint8(img)[0]]
+            result.wplus = wplus
+    except Exception as exc:  # noqa: BLE001 - reported to the user, the app stays up
+        result.error = f"{type(exc).__name__}: {exc}"
+        traceback.print_exc()
+    result.ms = (time.perf_counter() - t0) * 1000
+    return result
