@@ -78,6 +78,11 @@ def _cmd_bench(args) -> int:
     return run_bench(args)
 
 
+def _cmd_bench_ui(args) -> int:
+    from .qt.bench_ui import run_bench_ui
+    return run_bench_ui(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m editor", description="Latent-space face editor")
     sub = p.add_subparsers(dest="command", required=True)
@@ -110,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--repeats", type=int, default=10)
     b.add_argument("--device")
     b.set_defaults(func=_cmd_bench)
+
+    u = sub.add_parser("bench-ui", help="slider -> preview and release -> full-res latency through the app")
+    u.add_argument("--json", action="store_true")
+    u.add_argument("--steps", type=int, default=100, help="slider value changes in the drag (3 s at 30 ms)")
+    u.add_argument("--interval-ms", type=float, default=30.0, help="time between changes")
+    u.add_argument("--device")
+    u.set_defaults(func=_cmd_bench_ui)
     return p
 
 

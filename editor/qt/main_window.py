@@ -11,7 +11,7 @@ import itertools
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QScrollArea, QVBoxLayout,
+from PySide6.QtWidgets import (QDockWidget, QGroupBox, QLabel, QMainWindow, QMessageBox, QScrollArea, QVBoxLayout,
                                QWidget)
 
 from ..directions import load_library
@@ -25,6 +25,7 @@ from .render_worker import RenderWorker
 from .viewer import FaceView, RenderTimePlot
 
 REST_MS = 200  # input counts as resting after this long without a change
+PREVIEW_BUDGET_MS = 80  # drag previews must keep up >= 10 per second with GUI work on top
 GALLERY_SIZE = 256
 
 
@@ -41,6 +42,7 @@ class MainWindow(QMainWindow):
         self.doc = Document(state or EditState.new(gen.fingerprint, gen.num_ws, seed_a=0, seed_b=1))
         self._stamps = itertools.count(1)
         self._shown_stamp = 0
+        self._preview_ms: dict[int, float] = {}  # running mean render time per preview size
         self.last_full: RenderResult | None = None
         self.worker = RenderWorker(self._render_fn())
         self.worker.rendered.connect(self._on_rendered)
@@ -56,7 +58,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.setAcceptDrops(True)
         self.doc.changed.connect(self._on_state)
-        self.doc.undo_stack.cleanChanged.connect(lambda _: self._update_title())
+        self.doc.undo_stack.cleanChanged.connect(self._update_title)
         self._sync(self.doc.state)
         self._request(full=True)
         self.gallery.show_page(0)
@@ -84,6 +86,10 @@ class MainWindow(QMainWindow):
         for w in (self.source_a, self.source_b, self.mix, self.adjust, self.directions_panel):
             layout.addWidget(w)
         layout.addStretch(1)
+        self.plot = RenderTimePlot()
+        timing = QGroupBox("Render time (ms)")
+        QVBoxLayout(timing).addWidget(self.plot)
+        layout.addWidget(timing)
         scroll = QScrollArea()
         scroll.setWidget(box)
         scroll.setWidgetResizable(True)
@@ -108,10 +114,8 @@ class MainWindow(QMainWindow):
         self.model_label = QLabel()
         self.ms_label = QLabel("—")
         self.ms_label.setMinimumWidth(150)
-        self.plot = RenderTimePlot()
         bar.addPermanentWidget(self.model_label)
         bar.addPermanentWidget(self.ms_label)
-        bar.addPermanentWidget(self.plot)
         self._update_model_label()
 
     def _update_model_label(self) -> None:
@@ -178,8 +182,16 @@ class MainWindow(QMainWindow):
             self._request(full=True)
 
     def _request(self, full: bool) -> None:
-        size = None if full or PREVIEW_SIZE not in self.gen.preview_sizes else PREVIEW_SIZE
-        self.worker.submit(RenderRequest(next(self._stamps), self.doc.state, size))
+        self.worker.submit(RenderRequest(next(self._stamps), self.doc.state, None if full else self._preview_size()))
+
+    def _preview_size(self) -> int | None:
+        """The largest preview (up to PREVIEW_SIZE) whose recent render time fits the budget. Measured,
+        not guessed: the same model is fast on a GPU and slow on an old CPU."""
+        sizes = sorted((s for s in self.gen.preview_sizes if 128 <= s <= PREVIEW_SIZE), reverse=True)
+        for s in sizes:
+            if self._preview_ms.get(s, 0.0) <= PREVIEW_BUDGET_MS:
+                return s
+        return sizes[-1] if sizes else None
 
     def _request_gallery(self, seeds: tuple) -> None:
         size = GALLERY_SIZE if GALLERY_SIZE in self.gen.preview_sizes else None
@@ -199,6 +211,9 @@ class MainWindow(QMainWindow):
         self.view.show_image(result.images[0])
         full = result.size == self.gen.resolution
         self.plot.add("full" if full else "preview", result.ms)
+        if not full:
+            old = self._preview_ms.get(result.size, result.ms)
+            self._preview_ms[result.size] = 0.7 * old + 0.3 * result.ms
         self.ms_label.setText(f"{result.size}²  {result.ms:.0f} ms")
         if full:
             self.last_full = result
@@ -214,7 +229,7 @@ class MainWindow(QMainWindow):
         for panel in (self.source_a, self.source_b, self.mix, self.adjust, self.directions_panel):
             panel.sync(state)
 
-    def _update_title(self) -> None:
+    def _update_title(self, *_) -> None:
         s = self.doc.state
         self.setWindowTitle(f"Face editor — {s.source_a.display_name} × {s.source_b.display_name}")
 
@@ -233,7 +248,7 @@ class MainWindow(QMainWindow):
         old_mix.deleteLater()
         self.directions_panel.set_directions(self.directions)
         self.view.set_world_size(gen.resolution)
-        self.last_full, self._shown_stamp = None, 0
+        self.last_full, self._shown_stamp, self._preview_ms = None, 0, {}
         self._update_model_label()
         self.doc.reset(state or EditState.new(gen.fingerprint, gen.num_ws))
         self.gallery.show_page(self.gallery.page)

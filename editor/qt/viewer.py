@@ -55,16 +55,19 @@ class RenderTimePlot(pg.PlotWidget):
 
     def __init__(self, history: int = 60, parent=None):
         super().__init__(parent)
-        self.setFixedHeight(56)
-        self.setMinimumWidth(160)
+        self.setFixedHeight(90)
         self.setBackground(None)
         self.hideAxis("bottom")
+        self.addLegend(offset=(-4, 2), labelTextSize="8pt")
         self.getAxis("left").setWidth(34)
+        self.getAxis("left").setTextPen("#444")
         self.setMouseEnabled(False, False)
         self.hideButtons()
         self.times = {"preview": deque(maxlen=history), "full": deque(maxlen=history)}
-        self.curves = {"preview": self.plot(pen=pg.mkPen("#8ab4f8", width=1.5)),
-                       "full": self.plot(pen=pg.mkPen("#f28b82", width=1.5))}
+        self.curves = {"preview": self.plot(pen=pg.mkPen("#1a73e8", width=1.5), symbol="o", symbolSize=4,
+                                             symbolBrush="#1a73e8", symbolPen=None, name="preview"),
+                       "full": self.plot(pen=pg.mkPen("#d93025", width=1.5), symbol="o", symbolSize=4,
+                                          symbolBrush="#d93025", symbolPen=None, name="full")}
         self.setToolTip("Render time, ms (blue: previews while dragging, red: full resolution)")
 
     def add(self, kind: str, ms: float) -> None:

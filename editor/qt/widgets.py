@@ -50,10 +50,13 @@ class FloatSlider(QWidget):
         return self.slider.value() / STEPS_PER_UNIT
 
     def set_value(self, value: float) -> None:
+        text = self.fmt.format(value)
+        if text == self.readout.text() and round(value * STEPS_PER_UNIT) == self.slider.value():
+            return  # unchanged: syncing runs on every edit, so skip needless relayout and repaint
         blocked = self.slider.blockSignals(True)
         self.slider.setValue(round(min(max(value, self.lo), self.hi) * STEPS_PER_UNIT))
         self.slider.blockSignals(blocked)
-        self.readout.setText(self.fmt.format(value))
+        self.readout.setText(text)
 
     def reset(self) -> None:
         self.set_value(self.default)
