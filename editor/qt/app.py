@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def on_done(gen, err):
         progress.canceled.disconnect()  # closing a QProgressDialog emits canceled
-        progress.close()
+        progress.reset()  # also stops the timer that would show it after minimumDuration
+        progress.deleteLater()
         if err:
             QMessageBox.critical(None, "Cannot load model", err)
             app.exit(2)

@@ -70,13 +70,18 @@ class FileActions:
 
     def _remember(self, path: str) -> None:
         self.w.settings.setValue("files/last_dir", str(Path(path).parent))
-        recent = [p for p in (self.w.settings.value("files/recent") or []) if p != path]
+        recent = [p for p in self._recent() if p != path]
         self.w.settings.setValue("files/recent", [path] + recent[:MAX_RECENT - 1])
+
+    def _recent(self) -> list[str]:
+        # type=list: the INI format stores a one-item list as a plain string, which a later run reads back
+        # as str; iterating that gave the characters of the path as "recent files".
+        return [str(p) for p in self.w.settings.value("files/recent", [], type=list)]
 
     def fill_recent_menu(self) -> None:
         menu = self.w.recent_menu
         menu.clear()
-        recent = self.w.settings.value("files/recent") or []
+        recent = self._recent()
         for p in recent:
             menu.addAction(p, lambda p=p: self.open_any(p))
         if not recent:
@@ -178,7 +183,8 @@ class FileActions:
         def on_done(gen, err):
             cancelled = dialog.wasCanceled() or loader is not self._loader
             dialog.canceled.disconnect()  # closing a QProgressDialog emits canceled
-            dialog.close()
+            dialog.reset()  # also stops the timer that would show it after minimumDuration
+            dialog.deleteLater()
             if cancelled:
                 return  # the user gave up on this one; the current model stays
             if err:
@@ -272,6 +278,7 @@ class FileActions:
 
     def autosave_now(self) -> None:
         try:
+            autosave_path().parent.mkdir(parents=True, exist_ok=True)
             io.save_session(autosave_path(), self.w.doc.state, {**self._extra(), "autosave": True})
         except OSError as exc:
             self.w.statusBar().showMessage(f"Autosave failed: {exc}", 5000)
