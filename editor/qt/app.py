@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox, QProgressDialog
@@ -52,24 +53,45 @@ def main(argv: list[str] | None = None) -> int:
     settings = QSettings("face-editor", "face-editor")
     holder: dict = {}
 
-    progress = QProgressDialog("Loading the face model…", "Quit", 0, 0)
-    progress.setWindowTitle("Face editor")
-    progress.setMinimumDuration(300)
-    loader = ModelLoader(args.model, device=args.device)
+    # The model used last time, unless one is named; a remembered model that fails falls back to the default.
+    remembered = None if args.model or args.screenshot else settings.value("model/path")
+    if remembered and not Path(str(remembered)).is_file():
+        remembered = None
+    loaders: list[ModelLoader] = []
 
-    def on_progress(stage, done, total):
-        progress.setLabelText(f"{stage}…")
-        progress.setMaximum(max(total, 1))
-        progress.setValue(done)
+    def load(path: str | None, from_settings: bool) -> None:
+        progress = QProgressDialog("Loading the face model…", "Quit", 0, 0)
+        progress.setWindowTitle("Face editor")
+        progress.setMinimumDuration(300)
+        loader = ModelLoader(path, device=args.device)
+        loaders.append(loader)
 
-    def on_done(gen, err):
-        progress.canceled.disconnect()  # closing a QProgressDialog emits canceled
-        progress.reset()  # also stops the timer that would show it after minimumDuration
-        progress.deleteLater()
-        if err:
-            QMessageBox.critical(None, "Cannot load model", err)
-            app.exit(2)
-            return
+        def on_progress(stage, done, total):
+            progress.setLabelText(f"{stage}…")
+            progress.setMaximum(max(total, 1))
+            progress.setValue(done)
+
+        def on_done(gen, err):
+            progress.canceled.disconnect()  # closing a QProgressDialog emits canceled
+            progress.reset()  # also stops the timer that would show it after minimumDuration
+            progress.deleteLater()
+            if err and from_settings:
+                QMessageBox.warning(None, "Cannot load model", f"{err}\n\nStarting with the default model.")
+                settings.remove("model/path")
+                load(None, False)
+                return
+            if err:
+                QMessageBox.critical(None, "Cannot load model", err)
+                app.exit(2)
+                return
+            show_window(gen)
+
+        loader.progress.connect(on_progress)
+        loader.done.connect(on_done)
+        progress.canceled.connect(lambda: app.exit(1))
+        loader.start()
+
+    def show_window(gen) -> None:
         state = None if args.screenshot else _recovered_state(gen)
         if state is None and args.seed is not None:
             state = EditState.new(gen.fingerprint, gen.num_ws, seed_a=args.seed, seed_b=args.seed + 1)
@@ -81,12 +103,10 @@ def main(argv: list[str] | None = None) -> int:
             _arm_screenshot(app, window, args.screenshot)
         window.show()
 
-    loader.progress.connect(on_progress)
-    loader.done.connect(on_done)
-    progress.canceled.connect(lambda: app.exit(1))
-    loader.start()
+    load(args.model or remembered, from_settings=bool(remembered) and not args.model)
     code = app.exec()
-    loader.wait()
+    for loader in loaders:
+        loader.wait()
     return code
 
 
