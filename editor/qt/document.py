@@ -30,6 +30,7 @@ class _StateCommand(QUndoCommand):
         if other.merge_key != self.merge_key or other.gesture != self.gesture:
             return False
         self.new = other.new
+        self.setObsolete(self.new == self.old)  # a drag back to where it began leaves no undo step
         return True
 
     def redo(self) -> None:

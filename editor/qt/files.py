@@ -60,6 +60,7 @@ class FileActions:
         self._autosave = QTimer(window, singleShot=True, interval=AUTOSAVE_MS)
         self._autosave.timeout.connect(self.autosave_now)
         window.full_render_shown.connect(self._on_full)
+        window.full_render_failed.connect(self._on_full_failed)
         window.source_a.load_latent_requested.connect(self.load_latent_dialog)
         window.source_b.load_latent_requested.connect(self.load_latent_dialog)
         window.directions_panel.import_requested.connect(self.import_direction_dialog)
@@ -96,6 +97,11 @@ class FileActions:
         self._waiting.append(callback)
         self.w.statusBar().showMessage("Waiting for the full-resolution render…", 3000)
         self.w._request(full=True)
+
+    def _on_full_failed(self, error: str) -> None:
+        if self._waiting:
+            self._waiting = []
+            self.w.error("Cannot render", f"The full-resolution render failed, so nothing was written: {error}")
 
     def _on_full(self, result) -> None:
         if result.state != self.w.doc.state:

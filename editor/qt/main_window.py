@@ -31,6 +31,7 @@ GALLERY_SIZE = 256
 
 class MainWindow(QMainWindow):
     full_render_shown = Signal(object)  # RenderResult, once a full-resolution image is on screen
+    full_render_failed = Signal(str)    # the error of a full render of the current edit
 
     def __init__(self, gen, state: EditState | None = None, settings: QSettings | None = None):
         super().__init__()
@@ -202,10 +203,12 @@ class MainWindow(QMainWindow):
             if result.error is None:
                 self.gallery.set_thumbnails(result.seeds, result.images)
             return
-        if result.stamp < self._shown_stamp:
-            return  # stale: a newer image is already on screen
+        if result.stamp < self._shown_stamp or result.state.model_fingerprint != self.gen.fingerprint:
+            return  # stale: a newer image is on screen, or it was asked of the previous model
         if result.error:
             self.statusBar().showMessage(f"Render failed: {result.error}", 10_000)
+            if result.size == self.gen.resolution and result.state == self.doc.state:
+                self.full_render_failed.emit(result.error)
             return
         self._shown_stamp = result.stamp
         self.view.show_image(result.images[0])
@@ -248,7 +251,7 @@ class MainWindow(QMainWindow):
         old_mix.deleteLater()
         self.directions_panel.set_directions(self.directions)
         self.view.set_world_size(gen.resolution)
-        self.last_full, self._shown_stamp, self._preview_ms = None, 0, {}
+        self.last_full, self._preview_ms = None, {}  # stamps keep increasing: old results stay stale
         self._update_model_label()
         self.doc.reset(state or EditState.new(gen.fingerprint, gen.num_ws))
         self.gallery.show_page(self.gallery.page)

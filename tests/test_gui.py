@@ -1,0 +1,436 @@
+"""The Qt layer: render worker, document/undo and the panels bound to it, the main window on the real
+default model, file actions (good and bad files) and `main.py --screenshot`.
+
+Run offscreen (QT_QPA_PLATFORM=offscreen). Nothing here sleeps: waits are on signals or conditions.
+Every test gets its own XDG data/config folders, so autosave, settings and user directions stay in tmp.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import QCoreApplication, QSettings  # noqa: E402
+from PySide6.QtWidgets import QProgressDialog  # noqa: E402
+
+from editor import io  # noqa: E402
+from editor.edit import EditState  # noqa: E402
+from editor.qt.document import Document  # noqa: E402
+from editor.qt.main_window import MainWindow  # noqa: E402
+from editor.qt.panels import AdjustPanel, MixPanel, ModelInfo, SourcePanel  # noqa: E402
+from editor.qt.render_worker import RenderWorker  # noqa: E402
+from editor.qt.widgets import STEPS_PER_UNIT, FloatSlider  # noqa: E402
+from editor.render import RenderRequest, RenderResult  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+NUM_WS = 23
+GROUPS = {"coarse": range(0, 4), "middle": range(4, 10), "fine": range(10, NUM_WS)}
+ALL_ROWS = range(NUM_WS)
+
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path, monkeypatch):
+    """Autosave, QSettings and user directions go to tmp, never to the real home."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+
+
+def drag(slider: FloatSlider, *values: float) -> None:
+    """What QSlider does for a mouse drag of its handle: press, moves (valueChanged each), release."""
+    s = slider.slider
+    s.setSliderDown(True)  # emits sliderPressed
+    for v in values:
+        s.setSliderPosition(round(v * STEPS_PER_UNIT))  # tracking on: emits valueChanged
+    s.setSliderDown(False)  # emits sliderReleased
+
+
+# =========================================================================================== worker
+class FakeRender:
+    """A render fn without a model. Stamps in `block` wait on `gate` until the test opens it."""
+
+    def __init__(self, block=()):
+        self.block = set(block)
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+
+    def __call__(self, request: RenderRequest) -> RenderResult:
+        if request.stamp in self.block:
+            self.entered.set()
+            if not self.gate.wait(20):
+                raise RuntimeError("the test never opened the gate")
+        return RenderResult(request.stamp, request.kind, request.state, request.size or 8, seeds=request.seeds)
+
+
+FAKE_STATE = EditState.new("fake", NUM_WS)
+
+
+def view(stamp: int) -> RenderRequest:
+    return RenderRequest(stamp, FAKE_STATE, None)
+
+
+def gallery(stamp: int) -> RenderRequest:
+    return RenderRequest(stamp, FAKE_STATE, 64, "gallery", (0, 1, 2))
+
+
+@pytest.fixture
+def fake_worker(qtbot):
+    made = []
+
+    def make(block=()):
+        fn = FakeRender(block)
+        worker = RenderWorker(fn)
+        results: list[RenderResult] = []
+        worker.rendered.connect(lambda r: results.append(r))
+        made.append((fn, worker))
+        return fn, worker, results
+
+    yield make
+    for fn, worker in made:
+        fn.gate.set()
+        worker.stop()
+
+
+def test_worker_drops_the_middle_request(qtbot, fake_worker):
+    fn, worker, results = fake_worker(block={1})
+    worker.submit(view(1))
+    qtbot.waitUntil(fn.entered.is_set)  # stamp 1 is being rendered; the worker is busy
+    worker.submit(view(2))
+    worker.submit(view(3))  # replaces 2, which never started
+    fn.gate.set()
+    qtbot.waitUntil(lambda: any(r.stamp == 3 for r in results))
+    assert worker.rendered_stamps == [1, 3]
+    assert [r.stamp for r in results] == [1, 3]
+
+
+def test_worker_view_and_gallery_slots_are_independent(qtbot, fake_worker):
+    fn, worker, results = fake_worker(block={1})
+    worker.submit(view(1))
+    qtbot.waitUntil(fn.entered.is_set)
+    worker.submit(gallery(2))
+    worker.submit(view(3))     # must not replace the gallery request
+    worker.submit(gallery(4))  # replaces gallery 2 only
+    fn.gate.set()
+    qtbot.waitUntil(lambda: len(results) == 3)
+    # The view slot goes first even though a gallery request was submitted before it.
+    assert worker.rendered_stamps == [1, 3, 4]
+    assert [(r.kind, r.stamp) for r in results] == [("view", 1), ("view", 3), ("gallery", 4)]
+    assert results[2].seeds == (0, 1, 2)
+
+
+def test_worker_stop_while_rendering(qtbot, fake_worker):
+    fn, worker, results = fake_worker(block={1})
+    worker.submit(view(1))
+    qtbot.waitUntil(fn.entered.is_set)
+    worker.submit(view(2))  # pending when stop comes: must be dropped
+
+    stopped_at = []
+    stopper = threading.Thread(target=lambda: (worker.stop(), stopped_at.append(time.perf_counter())))
+    stopper.start()  # stop() waits for the render under way, so it runs beside the test
+    qtbot.waitUntil(lambda: worker._abort)  # stop() has flagged the worker and is now waiting
+    assert stopper.is_alive(), "stop() returned while a render was still running"
+    released_at = time.perf_counter()
+    fn.gate.set()
+    stopper.join(10)
+    assert not stopper.is_alive(), "stop() did not return after the render finished"
+    assert stopped_at[0] - released_at < 2.0
+    assert worker.isFinished()
+
+    QCoreApplication.processEvents()  # deliver anything the worker might have queued
+    assert worker.rendered_stamps == [1]  # 2 was never rendered
+    assert results == []                  # and the result of 1 was not emitted after stop
+
+    worker.submit(view(5))  # a stopped worker ignores new work and does not start again
+    QCoreApplication.processEvents()
+    assert not worker.isRunning()
+    assert worker.rendered_stamps == [1] and results == []
+
+
+# ============================================================================= document and panels
+INFO = ModelInfo("fake", "fake", NUM_WS, tuple(2 ** (2 + i // 2) for i in range(NUM_WS)), dict(GROUPS),
+                 "cpu", "float32")
+
+
+@pytest.fixture
+def panels(qtbot):
+    """The panels bound to one document, wired as MainWindow wires them (doc.changed -> sync)."""
+    doc = Document(FAKE_STATE)
+    mix, source, adjust = MixPanel(doc, INFO), SourcePanel("a", doc), AdjustPanel(doc)
+    for p in (mix, source, adjust):
+        qtbot.addWidget(p)
+        doc.changed.connect(p.sync)
+    return SimpleNamespace(doc=doc, stack=doc.undo_stack, mix=mix, coarse=mix.groups["coarse"],
+                           source=source, adjust=adjust)
+
+
+def test_slider_drag_is_one_undo_step(panels):
+    p = panels
+    drag(p.coarse, 0.1, 0.3, 0.5)
+    expected = FAKE_STATE.with_group_mix(GROUPS["coarse"], 0.5)
+    assert p.stack.count() == 1
+    assert p.doc.state == expected
+    assert not p.doc.dragging
+
+    p.stack.undo()
+    assert p.doc.state == FAKE_STATE
+    assert p.coarse.value() == 0.0 and p.mix.layers[0].value() == 0.0
+    p.stack.redo()
+    assert p.doc.state == expected
+    assert p.coarse.value() == 0.5 and all(p.mix.layers[i].value() == 0.5 for i in GROUPS["coarse"])
+    assert p.mix.layers[4].value() == 0.0
+    assert p.stack.count() == 1  # syncing the widgets pushed nothing
+
+
+def test_two_drags_are_two_undo_steps(panels):
+    p = panels
+    drag(p.coarse, 0.2, 0.4)
+    drag(p.coarse, 0.6, 0.8)
+    drag(p.adjust.psi, 0.9, 1.1)
+    assert p.stack.count() == 3
+    s1 = FAKE_STATE.with_group_mix(GROUPS["coarse"], 0.4)
+    s2 = s1.with_group_mix(GROUPS["coarse"], 0.8)
+    s3 = s2.with_psi(1.1)
+    assert p.doc.state == s3
+    p.stack.undo()
+    assert p.doc.state == s2 and p.adjust.psi.value() == 0.7 and p.coarse.value() == 0.8
+    p.stack.undo()
+    assert p.doc.state == s1 and p.coarse.value() == 0.4
+    p.stack.undo()
+    assert p.doc.state == FAKE_STATE and p.coarse.value() == 0.0
+    for _ in range(3):
+        p.stack.redo()
+    assert p.doc.state == s3 and p.coarse.value() == 0.8 and p.adjust.psi.value() == 1.1
+
+
+def test_seed_changes_are_separate_steps(panels):
+    p = panels
+    for seed in (5, 6, 7):
+        p.source.seed.setValue(seed)
+    assert p.stack.count() == 3
+    assert p.doc.state.source_a.seed == 7
+    p.stack.undo()
+    assert p.doc.state.source_a.seed == 6 and p.source.seed.value() == 6
+    p.stack.undo()
+    assert p.doc.state.source_a.seed == 5 and p.source.seed.value() == 5
+    p.stack.redo()
+    assert p.doc.state.source_a.seed == 6 and p.source.seed.value() == 6
+    assert p.doc.state == FAKE_STATE.with_source("a", FAKE_STATE.source_a.from_seed(6))
+    assert p.stack.count() == 3
+
+
+def test_document_drives_the_widgets_without_echo(panels):
+    p = panels
+    seen = []
+    p.doc.changed.connect(seen.append)
+    new = (FAKE_STATE.with_group_mix(GROUPS["middle"], 0.75).with_layer_mix(12, 0.25).with_psi(0.9)
+           .with_noise(mode="off", strength=1.5).with_source("a", FAKE_STATE.source_a.from_seed(42)))
+    p.doc.set_state(new, "Load")
+    assert p.stack.count() == 1 and seen == [new]  # one command, one change: the widgets did not echo
+    assert p.doc.state == new
+    assert p.mix.groups["middle"].value() == 0.75 and p.coarse.value() == 0.0
+    assert p.mix.layers[12].value() == 0.25 and p.mix.layers[5].value() == 0.75
+    assert p.mix.groups["fine"].value() == round(0.25 / 13, 2)  # the mean of its rows
+    assert p.adjust.psi.value() == 0.9 and p.adjust.strength.value() == 1.5
+    assert p.adjust.noise_mode.currentText() == "off"
+    assert p.source.seed.value() == 42
+    p.stack.undo()
+    assert p.doc.state == FAKE_STATE and len(seen) == 2 and p.stack.count() == 1
+    assert p.mix.groups["middle"].value() == 0.0 and p.adjust.noise_mode.currentText() == "const"
+    assert p.source.seed.value() == 0
+
+
+# ===================================================================== main window on the real model
+@pytest.fixture(scope="module")
+def gen(default_weights):
+    from editor.model import load_generator
+    return load_generator(default_weights, device="cpu")
+
+
+@pytest.fixture
+def make_window(qtbot, gen, tmp_path):
+    def make(state: EditState | None = None, settings_file: str = "s.ini") -> MainWindow:
+        window = MainWindow(gen, state, QSettings(str(tmp_path / settings_file), QSettings.IniFormat))
+        qtbot.addWidget(window)  # closed at teardown, which stops its render worker
+        window.show()
+        return window
+    return make
+
+
+def full_render(qtbot, window: MainWindow, action=lambda: None, timeout: int = 60_000) -> RenderResult:
+    """Do `action`, then wait until the full-resolution render of the (then) current state is on screen."""
+    with qtbot.waitSignal(window.full_render_shown, timeout=timeout,
+                          check_params_cb=lambda r: r.state == window.doc.state) as blocker:
+        action()
+    return blocker.args[0]
+
+
+def new_state(gen, a: int, b: int) -> EditState:
+    return EditState.new(gen.fingerprint, gen.num_ws, seed_a=a, seed_b=b)
+
+
+def test_window_renders_and_the_mix_slider_changes_the_face(qtbot, gen, make_window):
+    assert gen.num_ws == NUM_WS and dict(gen.layer_groups) == GROUPS
+    w = make_window(new_state(gen, 3, 4))
+    first = full_render(qtbot, w)
+    assert first.error is None and first.size == gen.resolution == 1024
+    assert w.view.image.shape == (1024, 1024, 3) and np.array_equal(w.view.image, first.images[0])
+    assert w.view.item.image.shape == (1024, 1024, 3)
+    assert first.images[0].std() > 20  # a face, not a flat colour
+
+    moved = full_render(qtbot, w, lambda: drag(w.mix.groups["coarse"], 0.4, 0.8, 1.0))
+    assert w.doc.state.mix == (1.0,) * 4 + (0.0,) * 19
+    assert w.doc.undo_stack.count() == 1
+    assert np.array_equal(w.view.image, moved.images[0])
+    assert np.abs(moved.images[0].astype(int) - first.images[0]).mean() > 5  # pose/shape of B
+
+    # Mixing endpoint: with every row from B, the face is exactly the face of seed B on its own.
+    drag(w.mix.groups["middle"], 1.0)
+    all_b = full_render(qtbot, w, lambda: drag(w.mix.groups["fine"], 1.0))
+    assert w.doc.state.mix == (1.0,) * NUM_WS and w.doc.undo_stack.count() == 3
+    only_b = full_render(qtbot, w, lambda: w.doc.set_state(new_state(gen, 4, 77)))
+    assert np.array_equal(all_b.images[0], only_b.images[0])
+    assert np.array_equal(all_b.wplus, only_b.wplus)
+    # The document drove the widgets back, and that pushed no command of its own.
+    assert w.mix.groups["fine"].value() == 0.0 and w.source_a.seed.value() == 4
+    assert w.doc.undo_stack.count() == 4
+
+    undone = full_render(qtbot, w, w.doc.undo_stack.undo)
+    assert w.doc.state.mix == (1.0,) * NUM_WS and w.mix.groups["coarse"].value() == 1.0
+    assert np.array_equal(undone.images[0], all_b.images[0])
+
+
+def test_export_png_then_open_it_in_a_fresh_window(qtbot, gen, make_window, tmp_path):
+    w = make_window(new_state(gen, 3, 4))
+    state = new_state(gen, 3, 4).with_group_mix(GROUPS["middle"], 0.6).with_psi(0.8).with_noise(strength=0.5)
+    shown = full_render(qtbot, w, lambda: w.doc.set_state(state))
+    path = tmp_path / "face.png"
+    w.files.export(str(path))
+    qtbot.waitUntil(path.exists)
+    png = np.asarray(Image.open(path).convert("RGB"))
+    assert np.array_equal(png, shown.images[0])
+
+    w2 = make_window(new_state(gen, 10, 11))
+    opened = full_render(qtbot, w2, lambda: w2.files.open_edit(str(path)))
+    assert w2.doc.state == state
+    assert w2.doc.undo_stack.count() == 1  # opening is one undoable step
+    assert np.array_equal(opened.images[0], png)
+
+
+def test_save_latent_and_load_it_as_source_b(qtbot, gen, make_window, tmp_path):
+    w = make_window(new_state(gen, 3, 4).with_group_mix(GROUPS["coarse"], 0.5))
+    shown = full_render(qtbot, w)
+    path = tmp_path / "face_w.npz"
+    w.files.save_latent(str(path))
+    qtbot.waitUntil(path.exists)
+    with np.load(path) as z:
+        saved = z["w"]
+    assert saved.shape == (1, 23, 512) and saved.dtype == np.float32
+    assert np.array_equal(saved[0], shown.wplus)
+
+    assert w.files.load_latent(str(path), "b")
+    b = w.doc.state.source_b
+    assert b.kind == "latent" and np.array_equal(b.w, saved[0]) and b.display_name == "face_w.npz"
+    assert "face_w.npz" in w.windowTitle()
+    # All rows from B at psi 1 render B's w+ exactly as saved: the same face, pixel for pixel.
+    again = full_render(qtbot, w, lambda: w.doc.set_state(w.doc.state.with_group_mix(ALL_ROWS, 1.0).with_psi(1.0)))
+    assert np.array_equal(again.wplus, shown.wplus)
+    assert np.array_equal(again.images[0], shown.images[0])
+
+
+def test_bad_files_report_one_error_and_leave_the_edit(qtbot, gen, make_window, tmp_path, monkeypatch):
+    from tests.ckpt_fixtures import tiny_net, write_nvidia_pickle
+
+    errors = []
+
+    def record(self, title, message):
+        errors.append(SimpleNamespace(title=title, message=message,
+                                      gui_thread=threading.current_thread() is threading.main_thread()))
+
+    monkeypatch.setattr(MainWindow, "error", record)
+    w = make_window(new_state(gen, 3, 4).with_group_mix(GROUPS["fine"], 0.5))
+    first = full_render(qtbot, w)
+    before, steps = w.doc.state, w.doc.undo_stack.count()
+
+    good = tmp_path / "good.png"
+    io.export_image(good, first.images[0], before, gen.name)
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(good.read_bytes()[: good.stat().st_size // 3])
+    plain = tmp_path / "plain.png"
+    Image.fromarray(first.images[0][::8, ::8]).save(plain)
+    wrong = tmp_path / "wrong_shape.npy"
+    np.save(wrong, np.zeros((5, 512), np.float32))
+    wrong_dim = tmp_path / "wrong_dim.npy"
+    np.save(wrong_dim, np.zeros((23, 100), np.float32))
+
+    def check(name: str) -> None:
+        assert len(errors) == 1, [e.message for e in errors]
+        assert name in errors[0].message
+        assert errors[0].gui_thread, "the error dialog would be shown from a worker thread"
+        assert w.doc.state == before and w.doc.undo_stack.count() == steps
+        errors.clear()
+
+    assert w.files.open_edit(str(corrupt)) is False
+    check("corrupt.png")
+    assert w.files.open_edit(str(plain)) is False
+    check("plain.png")
+    assert w.files.load_latent(str(wrong), "b") is False
+    check("wrong_shape.npy")
+    w.files.open_any(str(wrong_dim))  # the drop / recent-files route
+    check("wrong_dim.npy")
+
+    full = write_nvidia_pickle(tmp_path / "full.pkl", tiny_net())
+    truncated = tmp_path / "truncated.pkl"
+    truncated.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    w.files.open_model(str(truncated))
+    loader = w.files._loader
+    qtbot.waitUntil(lambda: len(errors) == 1 and loader.isFinished(), timeout=30_000)
+    check("truncated.pkl")
+    assert w.gen is gen
+    assert not [d for d in w.findChildren(QProgressDialog) if d.isVisible()]
+
+    # Still alive: a new edit renders.
+    after = full_render(qtbot, w, lambda: w.source_a.seed.setValue(8))
+    assert after.error is None and after.state.source_a.seed == 8
+    assert not np.array_equal(after.images[0], first.images[0])
+    assert errors == []
+
+
+def test_recent_files_written_by_an_earlier_run(qtbot, gen, make_window, tmp_path):
+    """QSettings' INI format stores a one-item list as a plain string; read back in a later run it must
+    still be a list of paths, not the characters of one path."""
+    (tmp_path / "recent.ini").write_text("[files]\nrecent=/earlier/face.png\n")
+    w = make_window(new_state(gen, 3, 4), settings_file="recent.ini")
+    latent = tmp_path / "w.npy"
+    np.save(latent, np.zeros((1, 512), np.float32))
+    assert w.files.load_latent(str(latent), "b")
+    assert list(w.settings.value("files/recent")) == [str(latent), "/earlier/face.png"]
+    w.files.fill_recent_menu()
+    assert [a.text() for a in w.recent_menu.actions()] == [str(latent), "/earlier/face.png"]
+
+
+# ========================================================================================= main.py
+def test_main_screenshot(tmp_path):
+    out = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_DATA_HOME": str(tmp_path / "data"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "main.py", "--seed", "3", "--screenshot", str(out)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with Image.open(out) as im:
+        shot = np.asarray(im.convert("RGB"))
+    h, w, _ = shot.shape
+    assert w > 800 and h > 600
+    centre = shot[h // 2 - 100:h // 2 + 100, w // 2 - 100:w // 2 + 100].astype(float)
+    assert centre.std() > 10, "the centre of the window (the face) is flat"
+    assert len(np.unique(centre.reshape(-1, 3), axis=0)) > 1000
+    assert not (tmp_path / "data" / "face-editor" / "autosave.json").exists()  # a clean exit
