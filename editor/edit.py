@@ -204,6 +204,7 @@ class EditState:
     noise_strength: float = 1.0
     noise_seed: int = 0
     directions: tuple[tuple[str, float], ...] = ()
+    locks: tuple[str, ...] = ()  # directions held fixed while others move ("keep age")
 
     def __post_init__(self) -> None:
         if not isinstance(self.model_fingerprint, str):
@@ -233,6 +234,9 @@ class EditState:
         set_("noise_seed", _seed(self.noise_seed, "noise_seed"))
         # Canonical form (sorted, zeros dropped) so equal edits compare equal and undo can spot no-ops.
         set_("directions", tuple(sorted((k, v) for k, v in amounts.items() if v != 0.0)))
+        if isinstance(self.locks, str) or not all(isinstance(x, str) for x in self.locks):
+            raise ValueError("locks must be a sequence of direction names")
+        set_("locks", tuple(sorted(set(self.locks))))
 
     @classmethod
     def new(cls, model_fingerprint: str, num_ws: int, seed_a: int = 0, seed_b: int = 1, **kw: Any) -> EditState:
@@ -275,6 +279,10 @@ class EditState:
         """Set one direction's amount (0 removes it)."""
         return replace(self, directions={**dict(self.directions), name: amount})
 
+    def with_lock(self, name: str, on: bool) -> EditState:
+        locks = set(self.locks) | {name} if on else set(self.locks) - {name}
+        return replace(self, locks=tuple(locks))
+
     def without_directions(self) -> EditState:
         return replace(self, directions=())
 
@@ -297,7 +305,7 @@ class EditState:
                 "source_a": self.source_a.to_dict(), "source_b": self.source_b.to_dict(),
                 "mix": list(self.mix), "psi": self.psi, "noise_mode": self.noise_mode,
                 "noise_strength": self.noise_strength, "noise_seed": self.noise_seed,
-                "directions": dict(self.directions)}
+                "directions": dict(self.directions), "locks": list(self.locks)}
 
     @classmethod
     def from_dict(cls, d: Any) -> EditState:
@@ -315,13 +323,16 @@ class EditState:
         directions = d.get("directions", {})
         if not isinstance(directions, dict):
             raise ValueError("edit.directions must be an object of name -> amount")
+        locks = d.get("locks", [])
+        if not isinstance(locks, list):
+            raise ValueError("edit.locks must be a list of direction names")
         try:
             return cls(model_fingerprint=d["model_fingerprint"],
                        source_a=Source.from_dict(d["source_a"], "source_a"),
                        source_b=Source.from_dict(d["source_b"], "source_b"),
                        mix=tuple(d["mix"]), psi=d.get("psi", 0.7), noise_mode=d.get("noise_mode", "const"),
                        noise_strength=d.get("noise_strength", 1.0), noise_seed=d.get("noise_seed", 0),
-                       directions=tuple(directions.items()))
+                       directions=tuple(directions.items()), locks=tuple(locks))
         except ValueError as e:
             raise ValueError(f"bad edit: {e}") from None
 
@@ -330,12 +341,14 @@ class EditState:
 @dataclass(frozen=True, eq=False)
 class Direction:
     """A semantic direction. vector: [w_dim] (same for every row) or [num_ws, w_dim] (row-specific,
-    indexed by absolute w+ row). layers: the w+ rows it moves (None = all). scale: w units per sigma."""
+    indexed by absolute w+ row). layers: the w+ rows it moves (None = all). scale: w units per sigma.
+    range: the slider's reach, +-range sigma (measured per direction: how far it goes before breaking)."""
 
     name: str
     vector: np.ndarray = field(repr=False)
     layers: RangeLike | None = None
     scale: float = 1.0
+    range: float = 3.0
 
     def __post_init__(self) -> None:
         v = _frozen_array(self.vector, f"direction {self.name!r}")
@@ -377,13 +390,35 @@ def compose_wplus(w_a: Any, w_b: Any, state: EditState, w_avg: Any,
         if name not in directions:
             raise KeyError(name)
         direction = directions[name]
-        vec = direction.vector
+        vec = _held(direction.vector, [directions[k].vector for k in state.locks if k != name and k in directions])
         if vec.shape[-1] != d or (vec.ndim == 2 and vec.shape[0] != n):
             raise ValueError(f"direction {name!r} has shape {vec.shape}; this model needs [{d}] or [{n}, {d}]")
         rows = direction.rows(n)
         w[rows.start:rows.stop] += np.float32(amount * direction.scale) * (
             vec[rows.start:rows.stop] if vec.ndim == 2 else vec)
     return np.ascontiguousarray(w, dtype=np.float32)
+
+
+def _held(vec: np.ndarray, locked: list[np.ndarray]) -> np.ndarray:
+    """`vec` with its components along the locked directions removed (InterFaceGAN's conditional
+    manipulation), so moving it leaves those attributes where they are. Row-specific vectors ([num_ws,
+    w_dim]) are projected row by row against the locked ones broadcast to rows."""
+    if not locked:
+        return vec
+    out = vec.astype(np.float64)
+    rows = out if out.ndim == 2 else out[None]
+    for r in range(rows.shape[0]):
+        basis: list[np.ndarray] = []
+        for lk in locked:
+            b = (lk[r] if lk.ndim == 2 else lk).astype(np.float64)
+            for q in basis:
+                b = b - (b @ q) * q
+            norm = np.linalg.norm(b)
+            if norm > 1e-8:
+                basis.append(b / norm)
+        for q in basis:
+            rows[r] = rows[r] - (rows[r] @ q) * q
+    return (rows if out.ndim == 2 else rows[0]).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------- resolving sources

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ class RenderRequest:
     size: int | None = None        # None = full resolution
     kind: str = "view"             # "view" or "gallery"
     seeds: tuple[int, ...] = ()    # gallery: the seeds to render as thumbnails
+    job: Callable[[Generator], Any] | None = field(default=None, compare=False)  # kind "job:<name>"
 
 
 @dataclass
@@ -37,6 +38,7 @@ class RenderResult:
     images: list[np.ndarray] = field(default_factory=list)  # uint8 [H, W, 3] each
     wplus: np.ndarray | None = None                          # the w+ that was rendered (view only)
     seeds: tuple[int, ...] = ()                              # gallery: the seeds of `images`
+    value: Any = None                                        # a job's return value
     ms: float = 0.0
     error: str | None = None
 
@@ -47,7 +49,11 @@ def render(gen: Generator, request: RenderRequest, directions: Mapping[str, Dire
     size = request.size or gen.resolution
     result = RenderResult(request.stamp, request.kind, request.state, size, seeds=request.seeds)
     try:
-        if request.kind == "gallery":
+        if request.job is not None:
+            # Work that needs the model (mapping samples, SeFa, teaching) runs here, on the render
+            # thread, never on the GUI thread.
+            result.value = request.job(gen)
+        elif request.kind == "gallery":
             psi = request.state.psi if request.state is not None else 0.7
             z = torch.cat([gen.z_from_seed(s) for s in request.seeds])
             img = gen.synthesis(gen.mapping(z, psi=psi), size=size)

@@ -1,5 +1,7 @@
 """Semantic directions in W: the library on disk, import of InterFaceGAN boundaries."""
 
-from .library import DirectionError, import_interfacegan, load_library, user_directions_dir
+from .library import (DirectionError, import_ganspace, import_interfacegan, load_library, save_user_direction,
+                      user_directions_dir)
 
-__all__ = ["DirectionError", "import_interfacegan", "load_library", "user_directions_dir"]
+__all__ = ["DirectionError", "import_ganspace", "import_interfacegan", "load_library", "save_user_direction",
+           "user_directions_dir"]

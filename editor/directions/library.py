@@ -60,7 +60,7 @@ def load_folder(folder: Path, fingerprint: str, w_dim: int, num_ws: int) -> dict
         try:
             layers = tuple(e["layers"]) if e.get("layers") is not None else None
             out[e["name"]] = Direction(e["name"], _load_vector(folder / e["file"], w_dim, num_ws),
-                                       layers, float(e.get("scale", 1.0)))
+                                       layers, float(e.get("scale", 1.0)), float(e.get("range", 3.0)))
         except (KeyError, TypeError, ValueError) as exc:
             raise DirectionError(manifest, f"bad entry {e!r}: {exc}") from None
     return out
@@ -78,6 +78,35 @@ def load_library(model_name: str, fingerprint: str, w_dim: int, num_ws: int) -> 
     return found, problems
 
 
+def save_user_direction(model_name: str, fingerprint: str, direction: Direction, made_by: dict | str,
+                        num_ws: int) -> Path:
+    """Add (or replace) a direction in the user's library for this model; files written whole."""
+    folder = user_directions_dir(model_name)
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = folder / "manifest.json"
+    data = {"model_fingerprint": fingerprint, "model": model_name, "directions": []}
+    if manifest.is_file():
+        try:
+            data = json.loads(manifest.read_text())
+        except ValueError:
+            pass  # a damaged manifest is replaced: the .npy files it listed are still there
+        if data.get("model_fingerprint") != fingerprint:
+            raise DirectionError(manifest, f"belongs to model {data.get('model_fingerprint')!r}, not {fingerprint!r}")
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in direction.name) or "direction"
+    tmp = folder / f".{safe}.npy.tmp"
+    with open(tmp, "wb") as f:
+        np.save(f, np.asarray(direction.vector))
+    tmp.replace(folder / f"{safe}.npy")
+    rows = direction.rows(num_ws)
+    data["directions"] = [e for e in data.get("directions", []) if e.get("name") != direction.name]
+    data["directions"].append({"name": direction.name, "file": f"{safe}.npy", "layers": [rows.start, rows.stop],
+                               "scale": direction.scale, "range": direction.range, "made_by": made_by})
+    tmp = folder / ".manifest.json.tmp"
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(manifest)
+    return manifest
+
+
 def import_interfacegan(path: str | Path, model_name: str, fingerprint: str, w_dim: int,
                         num_ws: int) -> Direction:
     """Copy an InterFaceGAN boundary (.npy unit normal, [1, w_dim] or [num_ws, w_dim]) into the user's
@@ -85,20 +114,27 @@ def import_interfacegan(path: str | Path, model_name: str, fingerprint: str, w_d
     path = Path(path)
     vector = _load_vector(path, w_dim, num_ws)
     name = path.stem.removeprefix("stylegan_ffhq_").removesuffix("_boundary").removesuffix("_w")
-    folder = user_directions_dir(model_name)
-    folder.mkdir(parents=True, exist_ok=True)
-    manifest = folder / "manifest.json"
-    data = {"model_fingerprint": fingerprint, "directions": []}
-    if manifest.is_file():
-        try:
-            data = json.loads(manifest.read_text())
-        except ValueError:
-            pass
-    data["directions"] = [e for e in data.get("directions", []) if e.get("name") != name]
-    data["directions"].append({"name": name, "file": f"{name}.npy", "layers": None, "scale": 1.0,
-                               "made_by": f"imported InterFaceGAN boundary {path.name}"})
-    np.save(folder / f"{name}.npy", vector)
-    tmp = manifest.with_name("manifest.json.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(manifest)
-    return Direction(name, vector, None, 1.0)
+    direction = Direction(name, vector, None, 1.0, 3.0)
+    save_user_direction(model_name, fingerprint, direction, f"imported InterFaceGAN boundary {path.name}", num_ws)
+    return direction
+
+
+def import_ganspace(path: str | Path, model_name: str, fingerprint: str, w_dim: int, num_ws: int,
+                    count: int = 10) -> list[Direction]:
+    """GANSpace's cached components (.npz with lat_comp [k, 1, w_dim], lat_stdev [k]): the first `count`
+    principal components, each scaled by its own standard deviation, so one step is one sigma."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            comp = np.asarray(z["lat_comp"], np.float32).reshape(-1, w_dim)
+            stdev = np.asarray(z["lat_stdev"], np.float32).reshape(-1)
+    except (OSError, ValueError, KeyError) as exc:
+        raise DirectionError(path, f"not a GANSpace component file with lat_comp and lat_stdev ({exc})") from None
+    if comp.shape[0] != stdev.shape[0] or not np.isfinite(comp).all():
+        raise DirectionError(path, f"lat_comp {comp.shape} and lat_stdev {stdev.shape} do not match")
+    out = []
+    for i in range(min(count, comp.shape[0])):
+        d = Direction(f"{path.stem}_pc{i}", comp[i] / np.linalg.norm(comp[i]), None, float(stdev[i]), 3.0)
+        save_user_direction(model_name, fingerprint, d, f"GANSpace component {i} of {path.name}", num_ws)
+        out.append(d)
+    return out

@@ -264,6 +264,13 @@ class MobileStyleGAN(nn.Module):
             wav = self.previews[str(size)](x, nxt)
         return haar_synthesis(wav)
 
+    def style_affines(self) -> list[list[torch.Tensor]]:
+        """For each w+ row, the affine weights [C, w_dim] that read it (for SeFa)."""
+        rows = [[self.conv1.affine.weight]]
+        for b in self.blocks:
+            rows += [[b.up.affine.weight], [b.conv1.affine.weight], [b.conv2.affine.weight]]
+        return rows + [[self.to_wavelets.affine.weight]]
+
     def block_outputs(self, ws: torch.Tensor, noise_mode: str = "const") -> list[torch.Tensor]:
         """Every block's output (for fitting preview heads), plus the final image as the last item."""
         outs = []

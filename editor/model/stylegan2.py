@@ -285,6 +285,26 @@ class StyleGAN2(nn.Module):
 
 
 @torch.no_grad()
+def _style_affines(net: "StyleGAN2") -> list[list[torch.Tensor]]:
+    """For each w+ row, the affine weights [C, w_dim] that read it, with their run-time gain (for SeFa).
+    Follows the blocks' w accounting: a block reads conv0, conv1, torgb in order; the torgb row is shared
+    with the next block's conv0."""
+    rows: list[list[torch.Tensor]] = [[] for _ in range(net.num_ws)]
+    w_idx = 0
+    for res in net.synthesis.block_resolutions:
+        block = getattr(net.synthesis, f"b{res}")
+        layers = [m for m in (getattr(block, "conv0", None), block.conv1) if m is not None]
+        if block.num_torgb:
+            layers.append(block.torgb)
+        for i, layer in enumerate(layers):
+            rows[w_idx + i].append(layer.affine.weight * layer.affine.weight_gain)
+        w_idx += block.num_conv
+    return rows
+
+
+StyleGAN2.style_affines = _style_affines
+
+
 def estimate_w_avg(net: StyleGAN2, samples: int = 10_000, seed: int = 0) -> torch.Tensor:
     """Mean w over a fixed set of random z, for models that do not store their own average."""
     p = next(net.mapping.parameters())

@@ -15,7 +15,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QProgressDialog
 
 from .. import io
-from ..directions import DirectionError, import_interfacegan, load_library
+from ..directions import DirectionError, import_ganspace, import_interfacegan, load_library
 from ..edit import Source
 from ..model import CheckpointError, load_generator
 from .gallery import rgb_to_qimage
@@ -205,6 +205,19 @@ class FileActions:
         loader.done.connect(on_done)
         dialog.canceled.connect(lambda: setattr(self, "_loader", None))
         loader.start()
+
+    def import_ganspace_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.w, "Import GANSpace components", self._dir(),
+                                              "GANSpace cache (*.npz);;All files (*)")
+        if not path:
+            return
+        gen = self.w.gen
+        try:
+            import_ganspace(path, gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
+        except (DirectionError, OSError) as exc:
+            self.w.error("Cannot import components", str(exc))
+            return
+        self.w.reload_directions()
 
     def import_direction_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.w, "Import direction", self._dir(),

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QDockWidget, QGroupBox, QLabel, QMainWindow, QMes
 from ..directions import load_library
 from ..edit import EditState, Source
 from ..render import PREVIEW_SIZE, RenderRequest, RenderResult, render
+from .direction_tools import FitDirectionsRunner, SefaPanel, TeachPanel
 from .document import Document
 from .files import FileActions
 from .gallery import Gallery
@@ -39,11 +40,14 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("face-editor", "face-editor")
         self.gen = gen
         self.info = ModelInfo.of(gen)
-        self.directions, problems = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
+        self.library_dirs, problems = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
+        self.sefa_dirs: dict = {}
+        self.directions = dict(self.library_dirs)
         self.doc = Document(state or EditState.new(gen.fingerprint, gen.num_ws, seed_a=0, seed_b=1))
         self._stamps = itertools.count(1)
         self._shown_stamp = 0
         self._preview_ms: dict[int, float] = {}  # running mean render time per preview size
+        self._jobs: dict = {}  # job name -> callback(value, error)
         self.last_full: RenderResult | None = None
         self.worker = RenderWorker(self._render_fn())
         self.worker.rendered.connect(self._on_rendered)
@@ -83,8 +87,12 @@ class MainWindow(QMainWindow):
         self.mix = MixPanel(self.doc, self.info)
         self.adjust = AdjustPanel(self.doc)
         self.directions_panel = DirectionsPanel(self.doc)
-        self.directions_panel.set_directions(self.directions)
-        for w in (self.source_a, self.source_b, self.mix, self.adjust, self.directions_panel):
+        self.directions_panel.set_directions(self.library_dirs)
+        self.sefa = SefaPanel(self)
+        self.sefa.directions_changed.connect(self._set_sefa)
+        self.teach = TeachPanel(self)
+        self.fit_runner = FitDirectionsRunner(self)
+        for w in (self.source_a, self.source_b, self.mix, self.adjust, self.directions_panel, self.sefa, self.teach):
             layout.addWidget(w)
         layout.addStretch(1)
         self.plot = RenderTimePlot()
@@ -165,6 +173,12 @@ class MainWindow(QMainWindow):
         act(m, "Reset &directions", lambda: doc.set_state(doc.state.without_directions(), "Reset directions"),
             "Ctrl+D")
 
+        m = self.menuBar().addMenu("&Directions")
+        act(m, "&Fit age, gender and freckles for this model…", self.fit_runner.start, None,
+            "Sample, render and score faces, then fit the directions (a few minutes)")
+        act(m, "Import &InterFaceGAN boundary…", f.import_direction_dialog)
+        act(m, "Import &GANSpace components…", f.import_ganspace_dialog)
+
         m = self.menuBar().addMenu("&View")
         act(m, "&Fit to window", self.view.fit, "F")
         act(m, "&Actual pixels", self.view.actual_pixels, "1")
@@ -198,7 +212,17 @@ class MainWindow(QMainWindow):
         size = GALLERY_SIZE if GALLERY_SIZE in self.gen.preview_sizes else None
         self.worker.submit(RenderRequest(next(self._stamps), self.doc.state, size, "gallery", tuple(seeds)))
 
+    def run_job(self, name: str, job, on_done) -> None:
+        """Run job(gen) on the render thread; on_done(value, error) back on the GUI thread."""
+        self._jobs[name] = on_done
+        self.worker.submit(RenderRequest(next(self._stamps), self.doc.state, None, f"job:{name}", job=job))
+
     def _on_rendered(self, result: RenderResult) -> None:
+        if result.kind.startswith("job:"):
+            callback = self._jobs.pop(result.kind[4:], None)
+            if callback is not None:
+                callback(result.value, result.error)
+            return
         if result.kind == "gallery":
             if result.error is None:
                 self.gallery.set_thumbnails(result.seeds, result.images)
@@ -229,7 +253,7 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------------------------- syncing
     def _sync(self, state: EditState) -> None:
-        for panel in (self.source_a, self.source_b, self.mix, self.adjust, self.directions_panel):
+        for panel in (self.source_a, self.source_b, self.mix, self.adjust, self.directions_panel, self.sefa):
             panel.sync(state)
 
     def _update_title(self, *_) -> None:
@@ -243,13 +267,16 @@ class MainWindow(QMainWindow):
     def set_generator(self, gen, state: EditState | None = None) -> None:
         """Swap in another model: new widgets for its layers, directions, and a fresh history."""
         self.gen, self.info = gen, ModelInfo.of(gen)
-        self.directions, problems = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
+        self.library_dirs, problems = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
+        self.sefa_dirs = {}
+        self.directions = dict(self.library_dirs)
         self.worker.set_render_fn(self._render_fn())
         old_mix = self.mix
         self.mix = MixPanel(self.doc, self.info)
         old_mix.parentWidget().layout().replaceWidget(old_mix, self.mix)
         old_mix.deleteLater()
-        self.directions_panel.set_directions(self.directions)
+        self.directions_panel.set_directions(self.library_dirs)
+        self.sefa._found({}, None)
         self.view.set_world_size(gen.resolution)
         self.last_full, self._preview_ms = None, {}  # stamps keep increasing: old results stay stale
         self._update_model_label()
@@ -259,9 +286,29 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(p, 10_000)
 
     def set_directions(self, directions: dict) -> None:
-        self.directions = directions
+        """New library directions (after an import, a fit, a save); SeFa components stay."""
+        self.library_dirs = directions
+        self.directions = {**directions, **self.sefa_dirs}
         self.worker.set_render_fn(self._render_fn())
         self.directions_panel.set_directions(directions)
+
+    def reload_directions(self) -> None:
+        directions, problems = load_library(self.gen.name, self.gen.fingerprint, self.gen.w_dim, self.gen.num_ws)
+        self.set_directions(directions)
+        for p in problems:
+            self.statusBar().showMessage(p, 10_000)
+
+    def _set_sefa(self, directions: dict) -> None:
+        # Amounts on components that are gone would name directions the renderer no longer has.
+        state = self.doc.state
+        for name, _ in state.directions:
+            if name.startswith("sefa") and name not in directions:
+                state = state.with_direction(name, 0.0)
+        self.sefa_dirs = directions
+        self.directions = {**self.library_dirs, **directions}
+        self.worker.set_render_fn(self._render_fn())
+        if state != self.doc.state:
+            self.doc.set_state(state, "New SeFa components")
 
     # ---------------------------------------------------------------------------------- events
     def dragEnterEvent(self, event) -> None:

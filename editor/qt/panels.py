@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox,
                                QToolButton, QVBoxLayout, QWidget)
 
 from ..edit import Direction, EditState, Source
@@ -206,9 +206,21 @@ class DirectionsPanel(QGroupBox):
         self._layout = QVBoxLayout(self)
         self._rows = QVBoxLayout()
         self._layout.addLayout(self._rows)
-        self.empty = QLabel("No directions for this model yet.")
+        self.empty = QLabel("No directions for this model yet: Directions › Fit… makes age, gender and "
+                            "freckles for it.")
         self.empty.setWordWrap(True)
         self._layout.addWidget(self.empty)
+        locks = QHBoxLayout()
+        self.locks: dict[str, QCheckBox] = {}
+        for name in ("age", "gender"):
+            box = QCheckBox(f"Keep {name}")
+            box.setToolTip(f"While other sliders move, hold the {name} the way it is (conditional projection)")
+            box.toggled.connect(lambda on, n=name: doc.set_state(doc.state.with_lock(n, on),
+                                                                 f"{'Keep' if on else 'Release'} {n}"))
+            locks.addWidget(box)
+            self.locks[name] = box
+        locks.addStretch(1)
+        self._layout.addLayout(locks)
         buttons = QHBoxLayout()
         self.reset_all = QPushButton("Reset all")
         self.reset_all.clicked.connect(lambda: doc.set_state(doc.state.without_directions(), "Reset directions"))
@@ -226,7 +238,8 @@ class DirectionsPanel(QGroupBox):
             s.deleteLater()
         self.sliders = {}
         for name in sorted(directions):
-            s = FloatSlider(name.replace("_", " ").capitalize(), -self.RANGE, self.RANGE, 0.0, default=0.0)
+            reach = getattr(directions[name], "range", self.RANGE)
+            s = FloatSlider(name.replace("_", " ").capitalize(), -reach, reach, 0.0, default=0.0)
             s.valueChanged.connect(lambda v, n=name: self.doc.set_state(self.doc.state.with_direction(n, v),
                                                                          f"Direction {n}", f"dir:{n}"))
             _slider_gesture(self.doc, s)
@@ -234,8 +247,14 @@ class DirectionsPanel(QGroupBox):
             self.sliders[name] = s
         self.empty.setVisible(not directions)
         self.reset_all.setEnabled(bool(directions))
+        for name, box in self.locks.items():
+            box.setVisible(name in directions)
         self.sync(self.doc.state)
 
     def sync(self, state: EditState) -> None:
         for name, s in self.sliders.items():
             s.set_value(state.direction_amount(name))
+        for name, box in self.locks.items():
+            blocked = box.blockSignals(True)
+            box.setChecked(name in state.locks)
+            box.blockSignals(blocked)

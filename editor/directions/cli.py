@@ -1,0 +1,100 @@
+"""`python -m editor directions fit|evaluate|sefa`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .library import RESOURCES, load_library, user_directions_dir
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("directions", help="fit and evaluate semantic directions")
+    dsub = p.add_subparsers(dest="directions_command", required=True)
+    f = dsub.add_parser("fit", help="fit age, gender and freckle directions for a model")
+    f.add_argument("--model", help="model file (default: the default model)")
+    f.add_argument("--n", type=int, default=400, help="latents to sample")
+    f.add_argument("--psi", type=float, default=0.8, help="truncation of the sampled latents")
+    f.add_argument("--out", help="library folder (default: resources/directions/<model> for the default "
+                                 "model, else your user library)")
+    f.add_argument("--sheet", help="contact sheet of the 8 highest and lowest freckle scores (PNG)")
+    f.add_argument("--device")
+    f.set_defaults(func=_fit)
+    e = dsub.add_parser("evaluate", help="measure every direction on held-out seeds")
+    e.add_argument("--model")
+    e.add_argument("--n", type=int, default=50, help="held-out faces")
+    e.add_argument("--k", type=float, help="move each face from -k to +k sigma (default: each direction's range)")
+    e.add_argument("--steps", type=int, default=7)
+    e.add_argument("--json", action="store_true")
+    e.add_argument("--strips", help="folder for one strip image per direction")
+    e.add_argument("--save-quality", action="store_true", help="record the results in the library manifest")
+    e.add_argument("--device")
+    e.set_defaults(func=_evaluate)
+
+
+def _default_folder(gen) -> Path:
+    from ..model.convert_default import DEFAULT_NAME
+    return RESOURCES / gen.name if gen.name == DEFAULT_NAME else user_directions_dir(gen.name)
+
+
+def _fit(args) -> int:
+    from ..cli import _Bar
+    from ..model import load_generator
+    from .fit import contact_sheet, fit_directions, sample_and_score, save_library
+
+    bar = _Bar()
+    gen = load_generator(args.model, device=args.device, progress=bar)
+    samples = sample_and_score(gen, args.n, psi=args.psi, progress=bar, keep_thumbs=bool(args.sheet))
+    bar.close()
+    directions, records = fit_directions(gen, samples)
+    folder = Path(args.out) if args.out else _default_folder(gen)
+    manifest = save_library(folder, gen, directions, records)
+    if args.sheet:
+        contact_sheet(samples, "freckles", Path(args.sheet))
+        print(f"wrote {args.sheet}")
+    for name, r in records.items():
+        print(f"{name:<9} scale {directions[name].scale:.3f}  rows {directions[name].rows(gen.num_ws).start}-"
+              f"{directions[name].rows(gen.num_ws).stop - 1}  held-out correlation {r['cv_correlation']:+.3f} (ridge {r['ridge']:g})  "
+              f"holding {', '.join(r['conditioned_on'])}")
+    print(f"wrote {manifest}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from ..cli import _Bar
+    from ..model import load_generator
+    from .evaluate import evaluate, format_table, strips
+
+    bar = _Bar(quiet=args.json)
+    gen = load_generator(args.model, device=args.device, progress=bar)
+    directions, problems = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
+    for p in problems:
+        print(f"warning: {p}")
+    if not directions:
+        print("no directions for this model: run `python -m editor directions fit` first")
+        return 1
+    report = evaluate(gen, directions, n=args.n, k=args.k, steps=args.steps, progress=bar)
+    bar.close()
+    if args.strips:
+        for p in strips(gen, directions, Path(args.strips), k=args.k, steps=args.steps):
+            report.setdefault("strips", []).append(str(p))
+    if args.save_quality:
+        _save_quality(_default_folder(gen), report)
+    print(json.dumps(report) if args.json else format_table(report))
+    return 0
+
+
+def _save_quality(folder: Path, report: dict) -> None:
+    manifest = folder / "manifest.json"
+    data = json.loads(manifest.read_text())
+    for entry in data["directions"]:
+        r = report["directions"].get(entry["name"])
+        if r:
+            entry["quality"] = {"held_out_seeds": report["seeds"], "amounts": r["amounts"],
+                                "mean": r["mean"], "mean_abs_change": r["mean_abs_change"],
+                                "targets": report["verdict"].get(entry["name"], {})}
+    tmp = manifest.with_name(".manifest.json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(manifest)

@@ -1,0 +1,183 @@
+"""Fit semantic directions in W, InterFaceGAN-style, and write them to a library folder.
+
+Sample seeded latents at a recorded psi, render them, score every face (age, P(male), freckles), fit a
+linear model of each score on w (ridge regression on standardised w), and take the normal of its level
+sets as the direction. Conditional directions project out the normals of the attributes to hold
+(InterFaceGAN's conditional manipulation): age holds gender, gender holds age, freckles hold both and
+act on the fine layers only. One unit of a direction is one standard deviation along it of the model's
+w distribution (psi = 1).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..edit import Direction
+from ..model import Generator, to_uint8
+from .scorers import AgeGender, freckle_score
+
+Progress = Callable[[str, int, int], None]
+SCORE_SIZE = 512  # freckles need >= 512²; age and gender read chips cut from the same render
+FIT_SEED0 = 100_000  # fitting seeds start here; evaluation uses EVAL_SEED0 so the two never overlap
+EVAL_SEED0 = 900_000
+
+
+@dataclass
+class Samples:
+    seeds: np.ndarray
+    psi: float
+    w: np.ndarray                       # [N, w_dim], truncated as rendered
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
+    images: np.ndarray | None = None    # small thumbnails [N, 128, 128, 3], for contact sheets
+
+
+def score_images(images: np.ndarray, age_gender: AgeGender) -> dict[str, np.ndarray]:
+    out = age_gender(images)
+    out["freckles"] = freckle_score(images)
+    return out
+
+
+def render_for_scoring(gen: Generator, ws: torch.Tensor) -> np.ndarray:
+    """Full render shrunk to SCORE_SIZE: previews skip the last layers, which the fine-layer directions move."""
+    img = gen.synthesis(ws)
+    if img.shape[-1] > SCORE_SIZE:
+        img = torch.nn.functional.interpolate(img, size=(SCORE_SIZE, SCORE_SIZE), mode="area")
+    return to_uint8(img)
+
+
+def sample_and_score(gen: Generator, n: int, psi: float = 0.8, seed0: int = FIT_SEED0, batch: int = 8,
+                     progress: Progress | None = None, keep_thumbs: bool = False) -> Samples:
+    age_gender = AgeGender()
+    seeds = np.arange(seed0, seed0 + n)
+    ws, scores, thumbs = [], {}, []
+    for start in range(0, n, batch):
+        chunk = seeds[start:start + batch]
+        z = torch.cat([gen.z_from_seed(int(s)) for s in chunk])
+        w = gen.mapping(z, psi=psi)
+        images = render_for_scoring(gen, w)
+        for k, v in score_images(images, age_gender).items():
+            scores.setdefault(k, []).append(v)
+        ws.append(w.cpu().numpy())
+        if keep_thumbs:
+            thumbs.append(images[:, ::4, ::4])
+        if progress:
+            progress("rendering and scoring", min(start + batch, n), n)
+    return Samples(seeds, psi, np.concatenate(ws), {k: np.concatenate(v) for k, v in scores.items()},
+                   np.concatenate(thumbs) if keep_thumbs else None)
+
+
+RIDGES = (10.0, 100.0, 1000.0, 10000.0)
+
+
+def cross_validated_normal(w: np.ndarray, y: np.ndarray, folds: int = 5) -> tuple[np.ndarray, float, float]:
+    """With a few hundred samples in 512 dimensions the fit overfits without a strong ridge, so the ridge
+    is chosen by k-fold correlation on held-out samples. Returns (normal, ridge, CV correlation)."""
+    parts = np.array_split(np.arange(len(w)), folds)
+    best = (-2.0, RIDGES[0])
+    for ridge in RIDGES:
+        cors = []
+        for part in parts:
+            train = np.setdiff1d(np.arange(len(w)), part)
+            n = fit_normal(w[train], y[train], ridge)
+            cors.append(np.corrcoef(w[part] @ n, y[part])[0, 1])
+        best = max(best, (float(np.mean(cors)), ridge))
+    return fit_normal(w, y, best[1]), best[1], best[0]
+
+
+def fit_normal(w: np.ndarray, y: np.ndarray, ridge: float = 100.0) -> np.ndarray:
+    """Unit normal of the ridge fit y ~ w (in the directions of W, not of standardised W)."""
+    w = w.astype(np.float64)
+    y = y.astype(np.float64)
+    mu, sd = w.mean(0), w.std(0) + 1e-8
+    x = (w - mu) / sd
+    yc = y - y.mean()
+    coef = np.linalg.solve(x.T @ x + ridge * np.eye(x.shape[1]), x.T @ yc)
+    normal = coef / sd  # back to W coordinates: y ~ ((w - mu) / sd) . coef = w . (coef / sd) + c
+    return (normal / np.linalg.norm(normal)).astype(np.float32)
+
+
+def condition(normal: np.ndarray, hold: list[np.ndarray]) -> np.ndarray:
+    """Remove from `normal` every component along the normals to hold (Gram-Schmidt), renormalised."""
+    basis: list[np.ndarray] = []
+    for h in hold:
+        v = h.astype(np.float64)
+        for b in basis:
+            v = v - (v @ b) * b
+        basis.append(v / np.linalg.norm(v))
+    n = normal.astype(np.float64)
+    for b in basis:
+        n = n - (n @ b) * b
+    return (n / np.linalg.norm(n)).astype(np.float32)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-3, 1 - 1e-3)
+    return np.log(p / (1 - p))
+
+
+def fit_directions(gen: Generator, samples: Samples) -> tuple[dict[str, Direction], dict[str, dict]]:
+    """The three shipped directions and a record of how each was made."""
+    w, s = samples.w, samples.scores
+    targets = {"age": s["age"], "gender": _logit(s["p_male"]), "freckles": s["freckles"]}
+    fits = {k: cross_validated_normal(w, y) for k, y in targets.items()}
+    raw = {k: f[0] for k, f in fits.items()}
+    fine = gen.layer_groups["fine"]
+    # Age acts up to 128²: the finer rows mostly tint the skin when pushed far, while shape, wrinkles and
+    # hair line live below. Its slider reaches further: one sigma of age moves ~7 years.
+    upto128 = range(0, max(i for i, r in enumerate(gen.layer_resolutions) if r <= 128) + 1)
+    spec = {"age": (["gender"], upto128, 6.0), "gender": (["age"], None, 3.0),
+            "freckles": (["age", "gender"], fine, 3.0)}
+    directions, records = {}, {}
+    for name, (hold, rows, reach) in spec.items():
+        normal = condition(raw[name], [raw[h] for h in hold])
+        # Sigma of the model's own w distribution (psi = 1): truncation shrinks w - w_avg by psi exactly.
+        scale = float((w @ normal).std() / samples.psi)
+        layers = None if rows is None else (rows.start, rows.stop)
+        directions[name] = Direction(name, normal, layers, scale, reach)
+        records[name] = {"method": "ridge regression on standardised w, conditional (InterFaceGAN)",
+                         "conditioned_on": hold, "samples": int(len(samples.seeds)), "psi": samples.psi,
+                         "seeds": [int(samples.seeds[0]), int(samples.seeds[-1])], "render_size": SCORE_SIZE,
+                         "score": {"age": "dlib age (years)", "gender": "logit P(male)",
+                                   "freckles": "freckle_score"}[name],
+                         "ridge": fits[name][1], "cv_correlation": round(fits[name][2], 3)}
+    return directions, records
+
+
+def save_library(folder: Path, gen: Generator, directions: dict[str, Direction], records: dict[str, dict],
+                 quality: dict[str, dict] | None = None) -> Path:
+    """manifest.json + one .npy per direction, written whole (temp file + rename)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for name, d in sorted(directions.items()):
+        tmp = folder / f".{name}.npy.tmp"
+        with open(tmp, "wb") as f:
+            np.save(f, d.vector)
+        tmp.replace(folder / f"{name}.npy")
+        rows = d.rows(gen.num_ws)
+        entry = {"name": name, "file": f"{name}.npy", "layers": [rows.start, rows.stop], "scale": d.scale,
+                 "range": d.range, "made_by": records.get(name, {})}
+        if quality and name in quality:
+            entry["quality"] = quality[name]
+        entries.append(entry)
+    manifest = {"model_fingerprint": gen.fingerprint, "model": gen.name, "units": "sigma of sampled w",
+                "created": time.strftime("%Y-%m-%d"), "directions": entries}
+    tmp = folder / ".manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    tmp.replace(folder / "manifest.json")
+    return folder / "manifest.json"
+
+
+def contact_sheet(samples: Samples, key: str, path: Path, count: int = 8) -> None:
+    """The `count` highest (top row) and lowest (bottom row) scored faces."""
+    from PIL import Image
+    order = np.argsort(samples.scores[key])
+    rows = [np.concatenate([samples.images[i] for i in idx], 1) for idx in (order[::-1][:count], order[:count])]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(rows, 0)).save(path)

@@ -1,0 +1,182 @@
+"""Directions: fitting maths on planted data, the scorers on made-up and real faces, the library on disk,
+SeFa, locks, and the shipped directions doing what they say on held-out faces."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from editor.directions import DirectionError, import_ganspace, import_interfacegan, load_library
+from editor.directions.fit import condition, cross_validated_normal, fit_normal
+from editor.directions.scorers import SKIN_BOXES, AgeGender, freckle_score
+from editor.edit import Direction, EditState, compose_wplus
+
+
+@pytest.fixture(autouse=True)
+def _own_user_library(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
+# ------------------------------------------------------------------------------------------ fitting maths
+def test_ridge_recovers_a_planted_direction_and_cv_picks_a_ridge():
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(300, 64)) * rng.uniform(0.5, 2.0, size=64)  # unequal variances, like W
+    truth = rng.normal(size=64)
+    truth /= np.linalg.norm(truth)
+    y = w @ truth + 0.3 * rng.normal(size=300)
+    assert abs(fit_normal(w, y, 10.0) @ truth) > 0.95
+    normal, ridge, corr = cross_validated_normal(w, y)
+    assert abs(normal @ truth) > 0.95 and corr > 0.9 and ridge > 0
+    assert np.linalg.norm(normal) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_condition_removes_held_components():
+    rng = np.random.default_rng(1)
+    a, b, c = (rng.normal(size=32) for _ in range(3))
+    out = condition(a, [b, c])
+    assert abs(out @ b) < 1e-5 and abs(out @ c) < 1e-5
+    assert np.linalg.norm(out) == pytest.approx(1.0, abs=1e-5)
+    assert out @ a > 0  # still points the same way as far as it can
+
+
+def test_locks_hold_the_locked_direction():
+    """Moving 'freckles' with age locked must not move w along the age normal."""
+    rng = np.random.default_rng(2)
+    age = rng.normal(size=16).astype(np.float32)
+    age /= np.linalg.norm(age)
+    mixed = (age + rng.normal(size=16)).astype(np.float32)
+    dirs = {"age": Direction("age", age), "freckles": Direction("freckles", mixed / np.linalg.norm(mixed))}
+    w = np.zeros((4, 16), np.float32)
+    state = EditState.new("fp", 4, psi=1.0).with_direction("freckles", 2.0)
+    free = compose_wplus(w, w, state, np.zeros(16), dirs)
+    held = compose_wplus(w, w, state.with_lock("age", True), np.zeros(16), dirs)
+    assert abs(free[0] @ age) > 0.1
+    assert abs(held[0] @ age) < 1e-5
+    assert EditState.from_dict(state.with_lock("age", True).to_dict()).locks == ("age",)
+
+
+# ------------------------------------------------------------------------------------------ scorers
+def _skin_image(spots: list[tuple[int, int]], size=512, line=None) -> np.ndarray:
+    img = np.zeros((size, size, 3), np.uint8)
+    img[:] = (214, 170, 140)  # light skin
+    yy, xx = np.mgrid[:size, :size]
+    for cy, cx in spots:
+        d = (yy - cy) ** 2 + (xx - cx) ** 2
+        img[d <= 4] = (150, 95, 65)  # a small brown spot, ~5 px across
+    if line is not None:
+        y0, x0, x1 = line
+        img[y0:y0 + 2, x0:x1] = (150, 95, 65)  # a wrinkle-like line
+    return img
+
+
+def test_freckle_score_counts_brown_spots_on_skin_only():
+    l, t, r, b = SKIN_BOXES[0]
+    inside = [(int(t * 512) + 8 + 12 * i, int(l * 512) + 10 + 12 * j) for i in range(4) for j in range(4)]
+    outside = [(40 + 12 * i, 40 + 12 * j) for i in range(4) for j in range(4)]  # background corner
+    clean, freckled, elsewhere = _skin_image([]), _skin_image(inside), _skin_image(outside)
+    wrinkled = _skin_image([], line=(int(t * 512) + 20, int(l * 512) + 5, int(r * 512) - 5))
+    scores = freckle_score(np.stack([clean, freckled, elsewhere, wrinkled]))
+    assert scores[0] == 0 and scores[2] == 0 and scores[3] == 0
+    area = sum((round(b * 512) - round(t * 512)) * (round(r * 512) - round(l * 512)) for l, t, r, b in SKIN_BOXES)
+    assert scores[1] == pytest.approx(len(inside) * 1000 / area, rel=0.1)  # every spot found, once
+    # Twice the spots, about twice the score.
+    fewer = _skin_image(inside[::2])
+    assert 1.5 < scores[1] / freckle_score(fewer[None])[0] < 2.5
+
+
+def test_age_and_gender_on_faces_labelled_by_eye(default_fp32):
+    """Seeds of the default model labelled by eye: 6 a toddler, 8 a man of about 60, 0 a young woman,
+    1 a man in his forties."""
+    g = default_fp32
+    z = torch.cat([g.z_from_seed(s) for s in (6, 8, 0, 1)])
+    img = torch.nn.functional.interpolate(g.synthesis(g.mapping(z, psi=0.8)), size=(512, 512), mode="area")
+    from editor.model import to_uint8
+    s = AgeGender()(to_uint8(img))
+    assert s["age"][0] < 12 and s["age"][1] > 45 and 15 < s["age"][2] < 40
+    assert s["p_male"][1] > 0.8 and s["p_male"][3] > 0.8 and s["p_male"][2] < 0.2
+
+
+# ------------------------------------------------------------------------------------------ library
+def test_shipped_library_for_the_default_model(default_fp32):
+    g = default_fp32
+    dirs, problems = load_library(g.name, g.fingerprint, g.w_dim, g.num_ws)
+    assert not problems
+    assert {"age", "gender", "freckles"} <= set(dirs)
+    assert dirs["freckles"].rows(g.num_ws) == g.layer_groups["fine"]
+    assert dirs["gender"].rows(g.num_ws) == range(g.num_ws)
+    for d in dirs.values():
+        assert np.linalg.norm(d.vector) == pytest.approx(1.0, abs=1e-4) and d.scale > 0
+    # Conditional: each is orthogonal to the normals it holds.
+    assert abs(dirs["freckles"].vector @ dirs["gender"].vector) < 0.05
+
+
+def test_a_library_for_another_model_is_refused(tmp_path):
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    np.save(folder / "x.npy", np.ones(8, np.float32))
+    (folder / "manifest.json").write_text(json.dumps(
+        {"model_fingerprint": "other:123", "directions": [{"name": "x", "file": "x.npy"}]}))
+    from editor.directions.library import load_folder
+    with pytest.raises(DirectionError, match="other:123"):
+        load_folder(folder, "mine:456", 8, 4)
+
+
+def test_import_interfacegan_and_ganspace(tmp_path):
+    good, per_layer, bad = tmp_path / "stylegan_ffhq_smile_boundary.npy", tmp_path / "pose_w.npy", tmp_path / "b.npy"
+    np.save(good, np.ones((1, 8), np.float32) / np.sqrt(8))
+    np.save(per_layer, np.ones((4, 8), np.float32))
+    np.save(bad, np.ones((3, 8), np.float32))
+    assert import_interfacegan(good, "m", "m:1", 8, 4).name == "smile"
+    assert import_interfacegan(per_layer, "m", "m:1", 8, 4).vector.shape == (4, 8)
+    with pytest.raises(DirectionError, match="b.npy"):
+        import_interfacegan(bad, "m", "m:1", 8, 4)
+    gs = tmp_path / "ganspace.npz"
+    np.savez(gs, lat_comp=np.eye(8, dtype=np.float32)[:3, None, :] * 2, lat_mean=np.zeros((1, 8)),
+             lat_stdev=np.array([3.0, 2.0, 1.0], np.float32))
+    comps = import_ganspace(gs, "m", "m:1", 8, 4, count=2)
+    assert [c.scale for c in comps] == [3.0, 2.0] and np.linalg.norm(comps[0].vector) == pytest.approx(1.0)
+    dirs, problems = load_library("m", "m:1", 8, 4)
+    assert not problems and {"smile", "pose", "ganspace_pc0", "ganspace_pc1"} <= set(dirs)
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(DirectionError, match="junk.npz"):
+        import_ganspace(tmp_path / "junk.npz", "m", "m:1", 8, 4)
+
+
+# ------------------------------------------------------------------------------------------ SeFa
+def test_sefa_components_are_unit_orthogonal_and_fast(default_fp32):
+    import time
+
+    from editor.directions.sefa import sefa_directions, sefa_vectors
+    g = default_fp32
+    t = time.perf_counter()
+    vecs, values = sefa_vectors(g.net, g.layer_groups["coarse"], 5)
+    assert time.perf_counter() - t < 1.0
+    assert np.allclose(vecs @ vecs.T, np.eye(5), atol=1e-4)
+    assert np.all(np.diff(values) <= 0)
+    dirs = sefa_directions(g, g.layer_groups["coarse"], 3, samples=500)
+    assert len(dirs) == 3 and all(d.rows(g.num_ws) == g.layer_groups["coarse"] for d in dirs.values())
+
+
+def test_sefa_on_stylegan2_reads_the_affines_of_each_row():
+    from editor.directions.sefa import sefa_vectors
+    from tests.ckpt_fixtures import tiny_net
+    net = tiny_net(img_resolution=32)
+    rows = net.style_affines()
+    assert len(rows) == net.num_ws and all(rows)  # every w row feeds at least one affine
+    vecs, _ = sefa_vectors(net, range(0, 4), 2)
+    assert vecs.shape == (2, net.w_dim)
+
+
+# ------------------------------------------------------------------------------------------ shipped quality
+def test_shipped_directions_move_their_attribute_on_held_out_faces(default_fp32):
+    """A small version of `directions evaluate`: 4 held-out faces at -range, 0, +range."""
+    from editor.directions.evaluate import evaluate
+    g = default_fp32
+    dirs, _ = load_library(g.name, g.fingerprint, g.w_dim, g.num_ws)
+    report = evaluate(g, dirs, n=4, steps=3)
+    age, gender, freckles = (report["directions"][k] for k in ("age", "gender", "freckles"))
+    assert age["mean"]["age"][2] - age["mean"]["age"][0] > 25
+    assert gender["mean"]["p_male"][2] - gender["mean"]["p_male"][0] > 0.5
+    assert freckles["mean"]["freckles"][2] > freckles["mean"]["freckles"][0]
+    assert freckles["mean_abs_change"]["age"] < 8
