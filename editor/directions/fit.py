@@ -166,7 +166,7 @@ def save_library(folder: Path, gen: Generator, directions: dict[str, Direction],
         if quality and name in quality:
             entry["quality"] = quality[name]
         entries.append(entry)
-    manifest = {"model_fingerprint": gen.fingerprint, "model": gen.name, "units": "sigma of sampled w",
+    manifest = {"model_fingerprint": gen.fingerprint, "model": gen.name, "units": "sigma of the model's w distribution (psi = 1) along the direction",
                 "created": time.strftime("%Y-%m-%d"), "directions": entries}
     tmp = folder / ".manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=2) + "\n")
