@@ -180,3 +180,20 @@ def test_shipped_directions_move_their_attribute_on_held_out_faces(default_fp32)
     assert gender["mean"]["p_male"][2] - gender["mean"]["p_male"][0] > 0.5
     assert freckles["mean"]["freckles"][2] > freckles["mean"]["freckles"][0]
     assert freckles["mean_abs_change"]["age"] < 8
+
+
+def test_export_then_import_acts_on_the_same_rows(default_fp32, tmp_path):
+    import subprocess
+    import sys
+    g = default_fp32
+    out = tmp_path / "age_boundary.npy"
+    subprocess.run([sys.executable, "-m", "editor", "directions", "export", "age", "-o", str(out)], check=True,
+                   capture_output=True, timeout=120)
+    theirs = import_interfacegan(out, "other", "other:1", g.w_dim, g.num_ws)
+    ours = load_library(g.name, g.fingerprint, g.w_dim, g.num_ws)[0]["age"]
+    state = EditState.new("fp", g.num_ws, psi=1.0)
+    zero = np.zeros((g.num_ws, g.w_dim), np.float32)
+    a = compose_wplus(zero, zero, state.with_direction("age", 1.0), np.zeros(g.w_dim), {"age": ours})
+    b = compose_wplus(zero, zero, state.with_direction("age", ours.scale), np.zeros(g.w_dim), {"age": theirs})
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    assert not a[16:].any() and a[:16].any()  # age acts up to 128² only

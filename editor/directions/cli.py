@@ -32,6 +32,11 @@ def add_parser(sub) -> None:
     e.add_argument("--save-quality", action="store_true", help="record the results in the library manifest")
     e.add_argument("--device")
     e.set_defaults(func=_evaluate)
+    x = dsub.add_parser("export", help="write a direction as an InterFaceGAN boundary .npy")
+    x.add_argument("name")
+    x.add_argument("-o", "--output", required=True, help="the .npy to write: [1, w_dim] or [num_ws, w_dim]")
+    x.add_argument("--model")
+    x.set_defaults(func=_export)
 
 
 def _default_folder(gen) -> Path:
@@ -98,3 +103,31 @@ def _save_quality(folder: Path, report: dict) -> None:
     tmp = manifest.with_name(".manifest.json.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     tmp.replace(manifest)
+
+
+def _export(args) -> int:
+    """InterFaceGAN's layout: a unit normal [1, w_dim]; a direction limited to some rows becomes a
+    per-row array [num_ws, w_dim] with zeros elsewhere, so importing it back acts on the same rows."""
+    import numpy as np
+
+    from ..io import atomic_write_bytes
+    from ..model import load_generator
+    gen = load_generator(args.model, device="cpu")
+    directions, _ = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
+    if args.name not in directions:
+        print(f"no direction {args.name!r} for {gen.name}; there are: {', '.join(sorted(directions)) or 'none'}")
+        return 1
+    d = directions[args.name]
+    rows = d.rows(gen.num_ws)
+    vec = np.asarray(d.vector, np.float32)
+    if rows == range(gen.num_ws) and vec.ndim == 1:
+        out = vec[None]
+    else:
+        out = np.zeros((gen.num_ws, gen.w_dim), np.float32)
+        out[rows.start:rows.stop] = vec[rows.start:rows.stop] if vec.ndim == 2 else vec
+    import io as _io
+    buf = _io.BytesIO()
+    np.save(buf, out)
+    atomic_write_bytes(args.output, buf.getvalue())
+    print(f"wrote {args.output} {out.shape} (one sigma = {d.scale:.4f} in w units)")
+    return 0
