@@ -483,3 +483,35 @@ def test_direction_sliders_locks_sefa_and_teaching(qtbot, gen, make_window):
     # Seeds 1, 2, 3, 8, 11 are men, 0, 4, 5, 7, 9 women (by eye): the taught direction leans towards the
     # fitted gender normal (cosine 0.43 here; unrelated directions in 512-d are at about +-0.05).
     assert d.vector @ w.library_dirs["gender"].vector > 0.3
+
+
+def test_import_photo_projects_into_source_b_without_writing_anything(qtbot, gen, make_window, tmp_path):
+    from editor.model import to_uint8
+    from editor.qt.files import autosave_path
+    face = to_uint8(gen.synthesis(gen.mapping(gen.z_from_seed(900010), psi=0.7)))[0]
+    canvas = np.full((1200, 1200, 3), 110, np.uint8)
+    canvas[88:1112, 88:1112] = face
+    photo = tmp_path / "me.jpg"
+    Image.fromarray(canvas).save(photo, quality=95)
+    w = make_window(new_state(gen, 3, 4))
+    full_render(qtbot, w)
+    before = set(tmp_path.rglob("*"))
+    dialog = w.photos.import_photo(str(photo))
+    assert dialog is not None
+    dialog.which.setCurrentText("B")
+    dialog.steps.setValue(6)
+    dialog.start_button.click()
+    qtbot.waitUntil(lambda: w.doc.state.source_b.kind == "latent", timeout=60_000)
+    assert w.doc.state.source_b.display_name == "photo: me.jpg"
+    assert dialog.bar.value() == 6
+    w.files.autosave_now()
+    assert not autosave_path().exists()  # the photo's latent is not written behind the user's back
+    assert set(tmp_path.rglob("*")) - before <= {p for p in tmp_path.rglob("*") if p.suffix == ".ini"}
+    # No face: a message naming the file, and nothing changes.
+    errors = []
+    w.error = lambda title, msg: errors.append(msg)
+    blank = tmp_path / "wall.png"
+    Image.new("RGB", (300, 300), (200, 200, 200)).save(blank)
+    state = w.doc.state
+    assert w.photos.import_photo(str(blank)) is None
+    assert len(errors) == 1 and "wall.png" in errors[0] and w.doc.state == state

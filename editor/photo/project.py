@@ -66,7 +66,7 @@ def image_loss(img: torch.Tensor, target: torch.Tensor, window: torch.Tensor) ->
 
 def to_target(photo: np.ndarray, device) -> torch.Tensor:
     """uint8 [H, W, 3] aligned face -> [1, 3, LOSS_SIZE, LOSS_SIZE] in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(photo)).permute(2, 0, 1)[None].float().to(device) / 127.5 - 1
+    x = torch.as_tensor(np.array(photo)).permute(2, 0, 1)[None].float().to(device) / 127.5 - 1  # a copy: may be read-only
     return F.interpolate(x, size=(LOSS_SIZE, LOSS_SIZE), mode="area")
 
 

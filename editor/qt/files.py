@@ -296,6 +296,10 @@ class FileActions:
         self._autosave.start()
 
     def autosave_now(self) -> None:
+        from .photo_import import PHOTO_LABEL
+        state = self.w.doc.state
+        if any(src.label.startswith(PHOTO_LABEL) for src in (state.source_a, state.source_b)):
+            return  # a latent made from the user's photo is written only when they save it
         try:
             autosave_path().parent.mkdir(parents=True, exist_ok=True)
             io.save_session(autosave_path(), self.w.doc.state, {**self._extra(), "autosave": True})

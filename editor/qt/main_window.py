@@ -21,6 +21,7 @@ from .direction_tools import FitDirectionsRunner, SefaPanel, TeachPanel
 from .document import Document
 from .files import FileActions
 from .gallery import Gallery
+from .photo_import import PhotoImporter
 from .panels import AdjustPanel, DirectionsPanel, MixPanel, ModelInfo, SourcePanel
 from .render_worker import RenderWorker
 from .viewer import FaceView, RenderTimePlot
@@ -60,6 +61,7 @@ class MainWindow(QMainWindow):
         self._build_gallery()
         self._build_status()
         self.files = FileActions(self)
+        self.photos = PhotoImporter(self)
         self._build_menus()
         self.setAcceptDrops(True)
         self.doc.changed.connect(self._on_state)
@@ -147,6 +149,8 @@ class MainWindow(QMainWindow):
         m = self.menuBar().addMenu("&File")
         act(m, "&Open edit or session…", f.open_dialog, QKeySequence.Open, "Open an exported image or a session")
         act(m, "Open &model…", f.open_model_dialog, "Ctrl+Shift+O", "Load a .pkl, .pt or .safetensors generator")
+        act(m, "&Import photo…", self.photos.open_dialog, "Ctrl+I",
+            "Turn a face photo into a latent (on this machine; the photo is never written)")
         self.recent_menu = m.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(f.fill_recent_menu)
         m.addSeparator()

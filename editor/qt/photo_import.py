@@ -1,0 +1,148 @@
+"""File › Import photo: pick a face in a photo, project it on the render worker with a live preview and
+Cancel, and use the result as source A or B. The photo stays in memory; nothing is written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QProgressBar,
+                               QPushButton, QSpinBox, QVBoxLayout)
+
+from ..edit import Source
+from ..photo.align import PhotoError, aligned_faces
+from .gallery import rgb_to_qimage
+
+PHOTO_LABEL = "photo: "  # sources made from a photo; autosave leaves edits holding one alone
+THUMB = 256
+
+
+class _Relay(QObject):
+    """Carries progress from the render thread to the GUI thread (queued signal)."""
+    step = Signal(int, int, float, object)
+
+
+class ProjectDialog(QDialog):
+    def __init__(self, parent, face: np.ndarray, name: str):
+        super().__init__(parent)
+        self.setWindowTitle(f"Project {name}")
+        self.cancelled = False
+        layout = QVBoxLayout(self)
+        pics = QHBoxLayout()
+        self.target, self.current = QLabel(), QLabel()
+        for label in (self.target, self.current):
+            label.setFixedSize(THUMB, THUMB)
+            label.setAlignment(Qt.AlignCenter)
+            pics.addWidget(label)
+        self.target.setPixmap(_pixmap(face))
+        self.current.setText("…")
+        layout.addLayout(pics)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Use as"))
+        self.which = QComboBox()
+        self.which.addItems(["A", "B"])
+        row.addWidget(self.which)
+        row.addWidget(QLabel("Mode"))
+        self.mode = QComboBox()
+        self.mode.addItems(["w+", "w"])
+        self.mode.setToolTip("w+: closer to the photo; w: a latent that edits and mixes more like generated faces")
+        row.addWidget(self.mode)
+        row.addWidget(QLabel("Steps"))
+        self.steps = QSpinBox()
+        self.steps.setRange(4, 2000)
+        self.steps.setValue(150)
+        row.addWidget(self.steps)
+        layout.addLayout(row)
+        self.bar = QProgressBar()
+        self.status = QLabel("Runs on this machine; the photo is never written anywhere.")
+        layout.addWidget(self.bar)
+        layout.addWidget(self.status)
+        buttons = QHBoxLayout()
+        self.start_button, self.cancel_button = QPushButton("Project"), QPushButton("Cancel")
+        buttons.addStretch(1)
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        layout.addLayout(buttons)
+        self.cancel_button.clicked.connect(self._cancel)
+
+    def _cancel(self) -> None:
+        self.cancelled = True
+        self.reject()
+
+    def show_step(self, step: int, steps: int, loss: float, img) -> None:
+        self.bar.setMaximum(steps)
+        self.bar.setValue(step)
+        self.status.setText(f"step {step}/{steps}  loss {loss:.3f}")
+        if img is not None:
+            self.current.setPixmap(_pixmap(img))
+
+
+def _pixmap(rgb: np.ndarray) -> QPixmap:
+    return QPixmap.fromImage(rgb_to_qimage(rgb)).scaled(THUMB, THUMB, Qt.KeepAspectRatio, Qt.SmoothTransformation)
+
+
+class PhotoImporter:
+    def __init__(self, window):
+        self.w = window
+        self.relay = _Relay()
+        self.dialog: ProjectDialog | None = None
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.w, "Import photo", self.w.files._dir(),
+                                              "Photos (*.jpg *.jpeg *.png *.webp);;All files (*)")
+        if path:
+            self.import_photo(path)
+
+    def import_photo(self, path: str, face_index: int | None = None) -> ProjectDialog | None:
+        try:
+            faces = aligned_faces(path)
+        except PhotoError as exc:
+            self.w.error("Cannot use photo", str(exc))
+            return None
+        if face_index is None and len(faces) > 1:
+            items = [f"face {i + 1}: {f.box[2] - f.box[0]} px wide at ({f.box[0]}, {f.box[1]})"
+                     for i, (f, _) in enumerate(faces)]
+            item, ok = QInputDialog.getItem(self.w, "Which face?", f"{len(faces)} faces in {Path(path).name}:",
+                                            items, 0, False)
+            if not ok:
+                return None
+            face_index = items.index(item)
+        face = faces[face_index or 0][1]
+        self.dialog = dialog = ProjectDialog(self.w, face, Path(path).name)
+        dialog.start_button.clicked.connect(lambda: self._start(dialog, face, Path(path).name))
+        dialog.show()
+        return dialog
+
+    def _start(self, dialog: ProjectDialog, face: np.ndarray, name: str) -> None:
+        from ..model import to_uint8
+        from ..photo.project import project
+        dialog.start_button.setEnabled(False)
+        mode, steps, which = dialog.mode.currentText(), dialog.steps.value(), dialog.which.currentText().lower()
+        relay = self.relay
+        relay.step.connect(dialog.show_step)
+
+        def job(gen):
+            def progress(step, n, loss, img):
+                relay.step.emit(step, n, loss, None if img is None else to_uint8(img)[0])
+            return project(gen, face, mode=mode, steps=steps, progress=progress,
+                           should_stop=lambda: dialog.cancelled)
+
+        def done(result, error):
+            relay.step.disconnect(dialog.show_step)
+            if error:
+                dialog.close()
+                self.w.error("Projection failed", error)
+                return
+            if dialog.cancelled and result is None:
+                return
+            src = Source.from_latent(result.wplus, f"{PHOTO_LABEL}{name}")
+            self.w.doc.set_state(self.w.doc.state.with_source(which, src), f"Photo as {which.upper()}")
+            self.w.statusBar().showMessage(
+                f"{name}: {result.steps} steps, {result.seconds:.0f} s, {result.psnr_db:.1f} dB"
+                + (" (stopped early)" if result.cancelled else ""), 10_000)
+            dialog.accept()
+
+        self.w.run_job("project", job, done)
