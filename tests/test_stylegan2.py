@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from editor.model.protocol import SynthesisNet
-from editor.model.stylegan2 import StyleGAN2, estimate_w_avg
+from editor.model.protocol import estimate_w_avg
+from editor.model.stylegan2 import StyleGAN2
 from editor.model.stylegan2_ops import modulated_conv2d, setup_filter, upsample2d
 from tests.ckpt_fixtures import TINY, tiny_net, upfirdn2d_ref
 

@@ -21,11 +21,11 @@ from safetensors.torch import save_file
 from .errors import CheckpointError
 from .mobilestylegan import MobileConfig, MobileStyleGAN, haar_analysis, interleave_bands
 from .openvino_ir import IRGraph, Node
+from .protocol import estimate_w_avg
 
 DEFAULT_NAME = "mobilestylegan-ffhq-1024"
 WHEEL = "random-face==2021.7.21.1"
 IR_FILES = ("MappingNetwork.xml", "MappingNetwork.bin", "SynthesisNetwork.xml", "SynthesisNetwork.bin")
-W_AVG_SAMPLES = 10_000
 
 
 def find_wheel_data() -> Path:
@@ -170,16 +170,6 @@ def build_from_ir(data_dir: Path) -> tuple[MobileStyleGAN, dict]:
 
 # ----------------------------------------------------------------------------------- computed extras
 
-@torch.inference_mode()
-def compute_w_avg(net: MobileStyleGAN, samples: int = W_AVG_SAMPLES, seed: int = 0) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    total = torch.zeros(net.w_dim, dtype=torch.float64)
-    for start in range(0, samples, 1000):
-        z = torch.randn(min(1000, samples - start), net.z_dim, generator=gen)
-        total += net.mapping(z).double().sum(0)
-    return (total / samples).float()
-
-
 def _preview_latents(net: MobileStyleGAN, w_avg: torch.Tensor, count: int, seed: int) -> torch.Tensor:
     """Faces as users make them: a spread of truncation values around the typical 0.7."""
     gen = torch.Generator().manual_seed(seed)
@@ -251,7 +241,7 @@ def convert(out_dir: Path, data_dir: Path | None = None, name: str = DEFAULT_NAM
     report("reading IR", 0, 1)
     net, arch = build_from_ir(data_dir)
     report("mean latent", 0, 1)
-    w_avg = compute_w_avg(net)
+    w_avg = estimate_w_avg(net)
     fit_preview_heads(net, w_avg, progress=lambda i, n: report("fitting previews", i, n))
     psnr = preview_psnr(net, w_avg)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -14,9 +13,9 @@ import torch
 from .errors import CheckpointError
 from .generator import Generator, cache_dir
 from .mobilestylegan import MobileConfig, MobileStyleGAN
+from .protocol import estimate_w_avg
 
 Progress = Callable[[str, int, int], None]
-W_AVG_SAMPLES = 10_000
 
 
 def weights_dir() -> Path:
@@ -40,11 +39,8 @@ def ensure_default_model(progress: Progress | None = None) -> Path:
 
 
 def file_fingerprint(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return f"{path.stem}:{h.hexdigest()[:16]}"
+    from .convert_default import sha256
+    return f"{path.stem}:{sha256(path)[:16]}"
 
 
 def load_generator(path: str | Path | None = None, device: str | torch.device | None = None,
@@ -111,7 +107,7 @@ def _load_safetensors(path: Path) -> tuple[MobileStyleGAN, torch.Tensor, dict]:
 
 @torch.inference_mode()
 def cached_w_avg(net, path: Path, fingerprint: str, progress: Progress | None = None) -> torch.Tensor:
-    """Mean w of W_AVG_SAMPLES mapped z, cached next to the file (or in the user cache if read-only)."""
+    """Mean w of 10k mapped z (protocol.estimate_w_avg), cached next to the file (or in the user cache if read-only)."""
     key = fingerprint.rsplit(":", 1)[-1]
     candidates = [path.with_name(f"{path.name}.w_avg.{key}.npy"), cache_dir() / f"w_avg.{key}.npy"]
     for c in candidates:
@@ -122,14 +118,7 @@ def cached_w_avg(net, path: Path, fingerprint: str, progress: Progress | None = 
                     return torch.from_numpy(a).float()
             except (OSError, ValueError):
                 pass
-    gen = torch.Generator().manual_seed(0)
-    total = torch.zeros(net.w_dim, dtype=torch.float64)
-    step = 1000
-    for start in range(0, W_AVG_SAMPLES, step):
-        total += net.mapping(torch.randn(step, net.z_dim, generator=gen)).double().sum(0)
-        if progress:
-            progress("mean latent", start + step, W_AVG_SAMPLES)
-    w_avg = (total / W_AVG_SAMPLES).float()
+    w_avg = estimate_w_avg(net, progress=progress)
     for c in candidates:
         try:
             c.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,8 @@ import torch
 
 from .checkpoint_format import load_named_tensors
 from .errors import CheckpointError
-from .stylegan2 import StyleGAN2, estimate_w_avg
+from .protocol import estimate_w_avg
+from .stylegan2 import StyleGAN2
 
 
 class PersistentRecord:

@@ -11,11 +11,12 @@ A network is an `nn.Module` with:
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
 
 import torch
 
 NOISE_MODES = ("const", "random", "off")
+W_AVG_SAMPLES = 10_000  # z mapped to estimate the mean latent where a model file has none
 
 
 @runtime_checkable
@@ -38,3 +39,19 @@ def check_noise_mode(mode: str) -> str:
     if mode not in NOISE_MODES:
         raise ValueError(f"noise mode must be one of {NOISE_MODES}, not {mode!r}")
     return mode
+
+
+@torch.inference_mode()
+def estimate_w_avg(net: SynthesisNet, samples: int = W_AVG_SAMPLES, seed: int = 0,
+                   progress: Callable[[str, int, int], None] | None = None) -> torch.Tensor:
+    """Mean w of `samples` mapped z drawn from a fixed seed, for models that do not store one.
+    Batched (memory stays small for big mapping nets) and summed in float64 (10k float32 sums drift)."""
+    weight = next(p for p in net.parameters())  # the device and dtype the mapping runs in
+    gen = torch.Generator().manual_seed(seed)
+    total = torch.zeros(net.w_dim, dtype=torch.float64)
+    for start in range(0, samples, 1000):
+        z = torch.randn(min(1000, samples - start), net.z_dim, generator=gen).to(weight.device, weight.dtype)
+        total += net.mapping(z).double().sum(0).cpu()
+        if progress:
+            progress("mean latent", min(start + 1000, samples), samples)
+    return (total / samples).float()

@@ -112,7 +112,7 @@ def load_rosinality(path: str | Path) -> tuple[StyleGAN2, torch.Tensor | None]:
     """A rosinality .pt -> (our StyleGAN2 with g_ema's weights, eval mode, CPU; latent_avg [w_dim] or None).
 
     None means the file stores no average w (net.mapping.w_avg is then left at zeros): the caller estimates
-    one, e.g. with stylegan2.estimate_w_avg, and can cache it.
+    one, e.g. with protocol.estimate_w_avg, and can cache it.
     """
     try:
         # weights_only: torch's restricted unpickler. rosinality's train.py also saves its argparse options,

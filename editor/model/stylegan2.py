@@ -303,10 +303,3 @@ def _style_affines(net: "StyleGAN2") -> list[list[torch.Tensor]]:
 
 
 StyleGAN2.style_affines = _style_affines
-
-
-def estimate_w_avg(net: StyleGAN2, samples: int = 10_000, seed: int = 0) -> torch.Tensor:
-    """Mean w over a fixed set of random z, for models that do not store their own average."""
-    p = next(net.mapping.parameters())
-    z = torch.randn([samples, net.z_dim], generator=torch.Generator().manual_seed(seed)).to(p.device, p.dtype)
-    return net.mapping(z).mean(dim=0)
