@@ -84,8 +84,6 @@ def _cmd_bench_ui(args) -> int:
 
 
 def _cmd_project(args) -> int:
-    import numpy as np
-
     from . import io
     from .model import load_generator
     from .photo.align import PhotoError, aligned_faces, read_photo

@@ -29,8 +29,7 @@ def sefa_directions(gen, rows: range, k: int = 5, samples: int = 2000, label: st
     (measured on mapped samples, so the sliders share units with the library's). Runs the mapping:
     call it from the render worker, not the GUI thread."""
     vectors, _ = sefa_vectors(gen.net, rows, k)
-    z = torch.from_numpy(np.random.RandomState(0).randn(samples, gen.z_dim)).float().to(gen.device)
-    w = gen.mapping(z).cpu().numpy()
+    w = gen.mapping(gen.z_from_seed(0, batch=samples)).cpu().numpy()
     out = {}
     for i, v in enumerate(vectors):
         name = f"sefa{label}:{i + 1}"

@@ -18,7 +18,7 @@ linear heads the converter fits on the model's own renders (see convert_default.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..model import psnr
+
 LOSS_SIZE = 256
 
 
@@ -70,11 +72,6 @@ def to_target(photo: np.ndarray, device) -> torch.Tensor:
     return F.interpolate(x, size=(LOSS_SIZE, LOSS_SIZE), mode="area")
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = ((a.clamp(-1, 1) - b.clamp(-1, 1)) / 2).square().mean().item()
-    return float("inf") if mse == 0 else 10 * math.log10(1 / mse)
-
-
 def project(gen, photo: np.ndarray, mode: str = "w+", steps: int = 150, lr: float = 0.04,
             full_fraction: float = 0.3, wplus_reg: float = 0.02, init_candidates: int = 16,
             progress: Callable[[int, int, float, torch.Tensor | None], None] | None = None,
@@ -98,7 +95,7 @@ def project(gen, photo: np.ndarray, mode: str = "w+", steps: int = 150, lr: floa
 
     # Start from the best of a few mapped samples near the mean face: far better than w_avg alone.
     with torch.no_grad():
-        z = torch.from_numpy(np.random.RandomState(0).randn(init_candidates, gen.z_dim)).float().to(device)
+        z = gen.z_from_seed(0, batch=init_candidates)
         cands = torch.cat([gen.w_avg[None], gen.w_avg + 0.7 * (net.mapping(z) - gen.w_avg)])
         losses = [image_loss(render(c[None, None].expand(1, gen.num_ws, -1), False), target, window).item()
                   for c in cands]

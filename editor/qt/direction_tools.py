@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from PySide6.QtCore import QProcess, Signal
 from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QPushButton,
-                               QProgressDialog, QVBoxLayout, QWidget)
+                               QProgressDialog, QVBoxLayout)
 
-from ..directions import DirectionError, load_library, save_user_direction
+from ..directions import DirectionError, save_user_direction
 from ..edit import Direction, _held
 from .widgets import FloatSlider
 
@@ -110,8 +110,7 @@ def teach_direction(gen, name: str, has: list[int], lacks: list[int], hold: list
     v = w(has).mean(0) - w(lacks).mean(0)
     v = _held(v / np.linalg.norm(v), hold)
     v = v / np.linalg.norm(v)
-    z = torch.from_numpy(np.random.RandomState(0).randn(samples, gen.z_dim)).float().to(gen.device)
-    scale = float((gen.mapping(z).cpu().numpy() @ v).std())
+    scale = float((gen.mapping(gen.z_from_seed(0, batch=samples)).cpu().numpy() @ v).std())
     return Direction(name, v, None, scale, 3.0)
 
 
