@@ -79,6 +79,18 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memory
                 os.close(dfd)
 
 
+def atomic_write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """np.save, written whole or not at all."""
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(array), allow_pickle=False)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Indented JSON for files people read (manifests, configs), written whole or not at all."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode("utf-8"))
+
+
 def _json_bytes(obj: Any) -> bytes:
     # allow_nan=False: NaN is not JSON, and other readers would choke on it.
     return json.dumps(obj, allow_nan=False, separators=(",", ":")).encode("utf-8")

@@ -92,6 +92,7 @@ def _evaluate(args) -> int:
 
 
 def _save_quality(folder: Path, report: dict) -> None:
+    from ..io import atomic_write_json
     manifest = folder / "manifest.json"
     data = json.loads(manifest.read_text())
     for entry in data["directions"]:
@@ -100,9 +101,7 @@ def _save_quality(folder: Path, report: dict) -> None:
             entry["quality"] = {"held_out_seeds": report["seeds"], "amounts": r["amounts"],
                                 "mean": r["mean"], "mean_abs_change": r["mean_abs_change"],
                                 "targets": report["verdict"].get(entry["name"], {})}
-    tmp = manifest.with_name(".manifest.json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(manifest)
+    atomic_write_json(manifest, data)
 
 
 def _export(args) -> int:
@@ -110,7 +109,7 @@ def _export(args) -> int:
     per-row array [num_ws, w_dim] with zeros elsewhere, so importing it back acts on the same rows."""
     import numpy as np
 
-    from ..io import atomic_write_bytes
+    from ..io import atomic_write_npy
     from ..model import load_generator
     gen = load_generator(args.model, device="cpu")
     directions, _ = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
@@ -125,9 +124,6 @@ def _export(args) -> int:
     else:
         out = np.zeros((gen.num_ws, gen.w_dim), np.float32)
         out[rows.start:rows.stop] = vec[rows.start:rows.stop] if vec.ndim == 2 else vec
-    import io as _io
-    buf = _io.BytesIO()
-    np.save(buf, out)
-    atomic_write_bytes(args.output, buf.getvalue())
+    atomic_write_npy(args.output, out)
     print(f"wrote {args.output} {out.shape} (one sigma = {d.scale:.4f} in w units)")
     return 0

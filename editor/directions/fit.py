@@ -10,7 +10,6 @@ w distribution (psi = 1).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from ..edit import Direction
+from ..io import atomic_write_json, atomic_write_npy
 from ..model import Generator, to_uint8
 from .scorers import AgeGender, freckle_score
 
@@ -152,14 +152,11 @@ def fit_directions(gen: Generator, samples: Samples) -> tuple[dict[str, Directio
 
 def save_library(folder: Path, gen: Generator, directions: dict[str, Direction], records: dict[str, dict],
                  quality: dict[str, dict] | None = None) -> Path:
-    """manifest.json + one .npy per direction, written whole (temp file + rename)."""
+    """manifest.json + one .npy per direction, each written whole."""
     folder.mkdir(parents=True, exist_ok=True)
     entries = []
     for name, d in sorted(directions.items()):
-        tmp = folder / f".{name}.npy.tmp"
-        with open(tmp, "wb") as f:
-            np.save(f, d.vector)
-        tmp.replace(folder / f"{name}.npy")
+        atomic_write_npy(folder / f"{name}.npy", d.vector)
         rows = d.rows(gen.num_ws)
         entry = {"name": name, "file": f"{name}.npy", "layers": [rows.start, rows.stop], "scale": d.scale,
                  "range": d.range, "made_by": records.get(name, {})}
@@ -168,9 +165,7 @@ def save_library(folder: Path, gen: Generator, directions: dict[str, Direction],
         entries.append(entry)
     manifest = {"model_fingerprint": gen.fingerprint, "model": gen.name, "units": "sigma of the model's w distribution (psi = 1) along the direction",
                 "created": time.strftime("%Y-%m-%d"), "directions": entries}
-    tmp = folder / ".manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    tmp.replace(folder / "manifest.json")
+    atomic_write_json(folder / "manifest.json", manifest)
     return folder / "manifest.json"
 
 

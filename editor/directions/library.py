@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..edit import Direction
+from ..io import atomic_write_json, atomic_write_npy
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "directions"
 
@@ -93,17 +94,12 @@ def save_user_direction(model_name: str, fingerprint: str, direction: Direction,
         if data.get("model_fingerprint") != fingerprint:
             raise DirectionError(manifest, f"belongs to model {data.get('model_fingerprint')!r}, not {fingerprint!r}")
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in direction.name) or "direction"
-    tmp = folder / f".{safe}.npy.tmp"
-    with open(tmp, "wb") as f:
-        np.save(f, np.asarray(direction.vector))
-    tmp.replace(folder / f"{safe}.npy")
+    atomic_write_npy(folder / f"{safe}.npy", direction.vector)
     rows = direction.rows(num_ws)
     data["directions"] = [e for e in data.get("directions", []) if e.get("name") != direction.name]
     data["directions"].append({"name": direction.name, "file": f"{safe}.npy", "layers": [rows.start, rows.stop],
                                "scale": direction.scale, "range": direction.range, "made_by": made_by})
-    tmp = folder / ".manifest.json.tmp"
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(manifest)
+    atomic_write_json(manifest, data)
     return manifest
 
 

@@ -16,7 +16,9 @@ from typing import Callable
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save
+
+from ..io import atomic_write_bytes, atomic_write_json
 
 from .errors import CheckpointError
 from .mobilestylegan import MobileConfig, MobileStyleGAN, haar_analysis, interleave_bands
@@ -255,10 +257,7 @@ def convert(out_dir: Path, data_dir: Path | None = None, name: str = DEFAULT_NAM
     tensors = {k: v.contiguous() for k, v in net.state_dict().items()}
     tensors["w_avg"] = w_avg
     st_path, js_path = out_dir / f"{name}.safetensors", out_dir / f"{name}.json"
-    tmp_st, tmp_js = st_path.with_suffix(".safetensors.tmp"), js_path.with_suffix(".json.tmp")
-    save_file(tensors, str(tmp_st), metadata={"config": json.dumps(config)})
-    tmp_js.write_text(json.dumps(config, indent=2) + "\n")
-    tmp_st.replace(st_path)
-    tmp_js.replace(js_path)
+    atomic_write_bytes(st_path, save(tensors, metadata={"config": json.dumps(config)}))
+    atomic_write_json(js_path, config)
     report("done", 1, 1)
     return st_path

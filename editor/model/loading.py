@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..io import atomic_write_npy
 from .errors import CheckpointError
 from .generator import Generator, cache_dir
 from .mobilestylegan import MobileConfig, MobileStyleGAN
@@ -122,10 +123,7 @@ def cached_w_avg(net, path: Path, fingerprint: str, progress: Progress | None = 
     for c in candidates:
         try:
             c.parent.mkdir(parents=True, exist_ok=True)
-            tmp = c.with_name(c.name + ".tmp")
-            with open(tmp, "wb") as f:
-                np.save(f, w_avg.numpy())
-            tmp.replace(c)
+            atomic_write_npy(c, w_avg.numpy())
             break
         except OSError:
             continue
