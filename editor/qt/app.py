@@ -16,6 +16,7 @@ from .. import io
 from ..edit import EditState
 from .files import ModelLoader, autosave_path
 from .main_window import MainWindow
+from .widgets import dismiss_progress
 
 SCREENSHOT_TIMEOUT_MS = 180_000
 
@@ -72,9 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             progress.setValue(done)
 
         def on_done(gen, err):
-            progress.canceled.disconnect()  # closing a QProgressDialog emits canceled
-            progress.reset()  # also stops the timer that would show it after minimumDuration
-            progress.deleteLater()
+            dismiss_progress(progress)
             if err and from_settings:
                 QMessageBox.warning(None, "Cannot load model", f"{err}\n\nStarting with the default model.")
                 settings.remove("model/path")

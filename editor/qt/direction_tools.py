@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QInputDialog, 
 
 from ..directions import DirectionError, save_user_direction
 from ..edit import Direction, _held
-from .widgets import FloatSlider
+from .widgets import FloatSlider, dismiss_progress
 
 MIN_MARKED = 5
 
@@ -228,9 +228,7 @@ class FitDirectionsRunner:
             self.dialog.setValue(done)
 
     def _finished(self, code: int, _status) -> None:
-        cancelled = self.dialog.wasCanceled()
-        self.dialog.canceled.disconnect()
-        self.dialog.reset()
+        cancelled = dismiss_progress(self.dialog)
         if cancelled:
             return
         if code != 0:

@@ -19,6 +19,7 @@ from ..directions import DirectionError, import_ganspace, import_interfacegan, l
 from ..edit import Source
 from ..model import CheckpointError, load_generator
 from .gallery import rgb_to_qimage
+from .widgets import dismiss_progress
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 MODEL_SUFFIXES = {".pkl", ".pt", ".pth", ".safetensors"}
@@ -187,10 +188,7 @@ class FileActions:
             dialog.setValue(done)
 
         def on_done(gen, err):
-            cancelled = dialog.wasCanceled() or loader is not self._loader
-            dialog.canceled.disconnect()  # closing a QProgressDialog emits canceled
-            dialog.reset()  # also stops the timer that would show it after minimumDuration
-            dialog.deleteLater()
+            cancelled = dismiss_progress(dialog) or loader is not self._loader
             if cancelled:
                 return  # the user gave up on this one; the current model stays
             if err:

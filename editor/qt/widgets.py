@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QToolButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressDialog, QSlider, QToolButton, QWidget
 
 STEPS_PER_UNIT = 100
 
@@ -66,3 +66,14 @@ class FloatSlider(QWidget):
         value = raw / STEPS_PER_UNIT
         self.readout.setText(self.fmt.format(value))
         self.valueChanged.emit(value)
+
+
+def dismiss_progress(dialog: QProgressDialog) -> bool:
+    """Close a progress dialog when its work is done; returns whether the user had cancelled it.
+    close() alone is wrong twice over: closing emits canceled, and the minimumDuration timer would
+    show the dialog again later. reset() stops that timer."""
+    cancelled = dialog.wasCanceled()
+    dialog.canceled.disconnect()
+    dialog.reset()
+    dialog.deleteLater()
+    return cancelled
