@@ -26,6 +26,7 @@ MIX_RANGE = (0.0, 1.0)
 PSI_RANGE = (-1.0, 2.0)
 NOISE_STRENGTH_RANGE = (0.0, 5.0)
 AMOUNT_RANGE = (-20.0, 20.0)  # direction amounts, in sigma units
+PAINT_STYLES = ("none", "oil", "watercolour", "ink")  # editor.paint draws them
 SEED_LIMIT = 2 ** 32          # NVIDIA's scripts draw z with RandomState(seed), which needs 0 <= seed < 2**32
 
 RangeLike = range | tuple[int, int]
@@ -205,6 +206,8 @@ class EditState:
     noise_seed: int = 0
     directions: tuple[tuple[str, float], ...] = ()
     locks: tuple[str, ...] = ()  # directions held fixed while others move ("keep age")
+    paint: str = "none"          # a painted-portrait style over the render (editor.paint)
+    paint_strength: float = 1.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.model_fingerprint, str):
@@ -217,6 +220,8 @@ class EditState:
         mix = tuple(_clamped(m, MIX_RANGE, f"mix[{i}]") for i, m in enumerate(self.mix))
         if not mix:
             raise ValueError("mix needs one value per w+ row, got none")
+        if self.paint not in PAINT_STYLES:
+            raise ValueError(f"paint must be one of {PAINT_STYLES}, not {self.paint!r}")
         if self.noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, not {self.noise_mode!r}")
         dirs = self.directions.items() if isinstance(self.directions, Mapping) else self.directions
@@ -232,6 +237,7 @@ class EditState:
         set_("psi", _clamped(self.psi, PSI_RANGE, "psi"))
         set_("noise_strength", _clamped(self.noise_strength, NOISE_STRENGTH_RANGE, "noise_strength"))
         set_("noise_seed", _seed(self.noise_seed, "noise_seed"))
+        set_("paint_strength", _clamped(self.paint_strength, (0.0, 1.0), "paint_strength"))
         # Canonical form (sorted, zeros dropped) so equal edits compare equal and undo can spot no-ops.
         set_("directions", tuple(sorted((k, v) for k, v in amounts.items() if v != 0.0)))
         if isinstance(self.locks, str) or not all(isinstance(x, str) for x in self.locks):
@@ -283,6 +289,10 @@ class EditState:
         locks = set(self.locks) | {name} if on else set(self.locks) - {name}
         return replace(self, locks=tuple(locks))
 
+    def with_paint(self, style: str | None = None, strength: float | None = None) -> EditState:
+        return replace(self, paint=self.paint if style is None else style,
+                       paint_strength=self.paint_strength if strength is None else strength)
+
     def without_directions(self) -> EditState:
         return replace(self, directions=())
 
@@ -305,7 +315,8 @@ class EditState:
                 "source_a": self.source_a.to_dict(), "source_b": self.source_b.to_dict(),
                 "mix": list(self.mix), "psi": self.psi, "noise_mode": self.noise_mode,
                 "noise_strength": self.noise_strength, "noise_seed": self.noise_seed,
-                "directions": dict(self.directions), "locks": list(self.locks)}
+                "directions": dict(self.directions), "locks": list(self.locks),
+                "paint": self.paint, "paint_strength": self.paint_strength}
 
     @classmethod
     def from_dict(cls, d: Any) -> EditState:
@@ -332,7 +343,8 @@ class EditState:
                        source_b=Source.from_dict(d["source_b"], "source_b"),
                        mix=tuple(d["mix"]), psi=d.get("psi", 0.7), noise_mode=d.get("noise_mode", "const"),
                        noise_strength=d.get("noise_strength", 1.0), noise_seed=d.get("noise_seed", 0),
-                       directions=tuple(directions.items()), locks=tuple(locks))
+                       directions=tuple(directions.items()), locks=tuple(locks),
+                       paint=d.get("paint", "none"), paint_strength=d.get("paint_strength", 1.0))
         except ValueError as e:
             raise ValueError(f"bad edit: {e}") from None
 

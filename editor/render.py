@@ -15,6 +15,7 @@ import torch
 
 from .edit import Direction, EditState, wplus_for
 from .model import Generator, to_uint8
+from .paint import paint
 
 PREVIEW_SIZE = 512  # while dragging; full resolution once input rests
 
@@ -65,7 +66,9 @@ def render(gen: Generator, request: RenderRequest, directions: Mapping[str, Dire
                 torch.manual_seed(state.noise_seed)  # 'random' noise is reproducible per reseed
                 img = gen.synthesis(torch.from_numpy(wplus)[None], noise=state.noise_mode,
                                     noise_strength=state.noise_strength, size=size)
-            result.images = [to_uint8(img)[0]]
+            image = to_uint8(img)[0]
+            # Painting is part of the edit, so previews, the full render and exports all show it.
+            result.images = [paint(image, state.paint, state.paint_strength)]
             result.wplus = wplus
     except Exception as exc:  # noqa: BLE001 - reported to the user, the app stays up
         result.error = f"{type(exc).__name__}: {exc}"

@@ -201,13 +201,17 @@ def test_round_trip_through_json_with_latent_sources():
     s = (state(noise_mode="random", noise_seed=5)
          .with_source("a", Source.from_latent(rand_w(4), "proj", "/x/w.npz"))
          .with_source("b", Source.from_latent(rand_w(5, 1), "one row")).with_group_mix(GROUPS["fine"], 0.3)
-         .with_direction("smile", 1.5).with_psi(0.55))
+         .with_direction("smile", 1.5).with_psi(0.55).with_paint("watercolour", 0.6))
     d = json.loads(json.dumps(s.to_dict()))
     assert d["version"] == 1
     back = EditState.from_dict(d)
     assert back == s and back.source_b.w.shape == (1, W_DIM)
     assert np.array_equal(back.source_a.w, s.source_a.w)
     assert EditState.from_dict(json.loads(json.dumps(state().to_dict()))) == state()
+    assert (back.paint, back.paint_strength) == ("watercolour", 0.6)
+    old = state().to_dict()
+    del old["paint"], old["paint_strength"]  # written before painting existed: reads as unpainted
+    assert EditState.from_dict(old) == state() and state().paint == "none"
 
 
 @pytest.mark.parametrize("mutate, message", [
@@ -229,6 +233,8 @@ def test_round_trip_through_json_with_latent_sources():
     (lambda d: d["source_a"].update(shape="6x4"), "shape"),
     (lambda d: d["source_a"].update(dtype="<f8"), "dtype"),
     (lambda d: d.update(model_fingerprint=None), "model_fingerprint"),
+    (lambda d: d.update(paint="crayon"), "paint"),
+    (lambda d: d.update(paint_strength="full"), "paint_strength"),
 ])
 def test_malformed_dicts_raise_value_error(mutate, message):
     d = state().with_source("a", Source.from_latent(rand_w(4), "p")).to_dict()

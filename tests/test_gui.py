@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QProgressDialog  # noqa: E402
 
 from editor import io  # noqa: E402
 from editor.edit import EditState  # noqa: E402
+from editor.paint import paint  # noqa: E402
 from editor.qt.document import Document  # noqa: E402
 from editor.qt.main_window import MainWindow  # noqa: E402
 from editor.qt.panels import AdjustPanel, MixPanel, ModelInfo, SourcePanel  # noqa: E402
@@ -312,7 +313,14 @@ def test_window_renders_and_the_mix_slider_changes_the_face(qtbot, gen, make_win
 def test_export_png_then_open_it_in_a_fresh_window(qtbot, gen, make_window, tmp_path):
     w = make_window(new_state(gen, 3, 4))
     state = new_state(gen, 3, 4).with_group_mix(GROUPS["middle"], 0.6).with_psi(0.8).with_noise(strength=0.5)
-    shown = full_render(qtbot, w, lambda: w.doc.set_state(state))
+    photo = full_render(qtbot, w, lambda: w.doc.set_state(state))
+    # Paint it through the panel: the style and a strength drag are two undo steps and show live.
+    shown = full_render(qtbot, w, lambda: (w.paint.style.setCurrentIndex(w.paint.style.findData("oil")),
+                                           drag(w.paint.strength, 0.5, 0.8)))
+    state = state.with_paint("oil", 0.8)
+    assert w.doc.state == state and w.doc.undo_stack.count() == 3
+    assert np.abs(shown.images[0].astype(int) - photo.images[0]).mean() > 2
+    assert np.array_equal(shown.images[0], paint(photo.images[0], "oil", 0.8))
     path = tmp_path / "face.png"
     w.files.export(str(path))
     qtbot.waitUntil(path.exists)

@@ -264,6 +264,22 @@ class MobileStyleGAN(nn.Module):
             wav = self.previews[str(size)](x, nxt)
         return haar_synthesis(wav)
 
+    def param_resolution(self, name: str) -> int | None:
+        """The feature resolution a parameter or buffer works at (None: the mapping network), for layer
+        swapping between two models. A preview head goes with the block it reads."""
+        head, _, rest = name.partition(".")
+        if head == "mapping_net":
+            return None
+        if head == "blocks":
+            return 2 ** (int(rest.split(".")[0]) + 3)
+        if head == "previews":
+            return 2 ** (self.config.preview_block(int(rest.split(".")[0])) + 3)
+        if head == "to_wavelets":
+            return self.resolution
+        if head in ("const", "conv1"):
+            return 4
+        raise KeyError(f"unknown MobileStyleGAN parameter {name!r}")
+
     def style_affines(self) -> list[list[torch.Tensor]]:
         """For each w+ row, the affine weights [C, w_dim] that read it (for SeFa)."""
         rows = [[self.conv1.affine.weight]]

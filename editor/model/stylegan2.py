@@ -278,6 +278,15 @@ class StyleGAN2(nn.Module):
         self.preview_sizes = self.synthesis.preview_sizes
         self.mapping = MappingNetwork(z_dim, w_dim, num_ws=self.num_ws, **(mapping_kwargs or {}))
 
+    def param_resolution(self, name: str) -> int | None:
+        """The resolution a parameter or buffer works at (None: the mapping network), for layer swapping."""
+        parts = name.split(".")
+        if parts[0] == "mapping":
+            return None
+        if parts[0] == "synthesis" and len(parts) > 1 and parts[1][:1] == "b" and parts[1][1:].isdigit():
+            return int(parts[1][1:])
+        raise KeyError(f"unknown StyleGAN2 parameter {name!r}")
+
     def forward(self, z: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
         """z -> image with every layer given the same w (no truncation); for quick checks."""
         w = self.mapping(z)

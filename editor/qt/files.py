@@ -175,7 +175,8 @@ class FileActions:
         if path:
             self.open_model(path)
 
-    def open_model(self, path: str | None) -> None:
+    def open_model(self, path: str | None, use: Callable | None = None) -> None:
+        """Load a model with progress and Cancel; it replaces the current one, or goes to use(gen)."""
         dialog = QProgressDialog(f"Loading {Path(path).name if path else 'default model'}…", "Cancel", 0, 0, self.w)
         dialog.setWindowTitle("Open model")
         dialog.setMinimumDuration(0)
@@ -193,6 +194,9 @@ class FileActions:
                 return  # the user gave up on this one; the current model stays
             if err:
                 self.w.error("Cannot open model", err)
+                return
+            if use is not None:
+                use(gen)
                 return
             self.w.set_generator(gen)
             if path:

@@ -22,7 +22,8 @@ from .document import Document
 from .files import FileActions
 from .gallery import Gallery
 from .photo_import import PhotoImporter
-from .panels import AdjustPanel, DirectionsPanel, MixPanel, ModelInfo, SourcePanel
+from .blend_panel import BlendPanel
+from .panels import AdjustPanel, DirectionsPanel, MixPanel, ModelInfo, PaintPanel, SourcePanel
 from .render_worker import RenderWorker
 from .viewer import FaceView, RenderTimePlot
 
@@ -48,8 +49,9 @@ class MainWindow(QMainWindow):
         self._stamps = itertools.count(1)
         self._shown_stamp = 0
         self._preview_ms: dict[int, float] = {}  # running mean render time per preview size
-        self._jobs: dict = {}  # job name -> callback(value, error)
+        self._jobs: dict = {}  # stamp -> (job name, callback(value, error))
         self.last_full: RenderResult | None = None
+        self.blend_gen = None  # a blended generator the face is rendered with (BlendPanel), or None
         self.worker = RenderWorker(self._render_fn())
         self.worker.rendered.connect(self._on_rendered)
         self._rest = QTimer(self, singleShot=True, interval=REST_MS)
@@ -79,8 +81,11 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------------------------- building
     def _render_fn(self):
-        gen, directions = self.gen, self.directions
-        return lambda request: render(gen, request, directions)
+        gen, blended, directions = self.gen, self.blend_gen, self.directions
+        # Only the face on screen is blended: thumbnails pick identities, jobs (projection, SeFa,
+        # teaching) work in the base model's latent space.
+        return lambda request: render(blended if blended is not None and request.kind == "view" else gen,
+                                      request, directions)
 
     def _build_controls(self) -> None:
         box = QWidget()
@@ -88,13 +93,16 @@ class MainWindow(QMainWindow):
         self.source_a, self.source_b = SourcePanel("a", self.doc), SourcePanel("b", self.doc)
         self.mix = MixPanel(self.doc, self.info)
         self.adjust = AdjustPanel(self.doc)
+        self.paint = PaintPanel(self.doc)
+        self.blend = BlendPanel(self)
         self.directions_panel = DirectionsPanel(self.doc)
         self.directions_panel.set_directions(self.library_dirs)
         self.sefa = SefaPanel(self)
         self.sefa.directions_changed.connect(self._set_sefa)
         self.teach = TeachPanel(self)
         self.fit_runner = FitDirectionsRunner(self)
-        for w in (self.source_a, self.source_b, self.mix, self.adjust, self.directions_panel, self.sefa, self.teach):
+        for w in (self.source_a, self.source_b, self.mix, self.adjust, self.directions_panel, self.paint, self.blend,
+                  self.sefa, self.teach):
             layout.addWidget(w)
         layout.addStretch(1)
         self.plot = RenderTimePlot()
@@ -131,7 +139,8 @@ class MainWindow(QMainWindow):
 
     def _update_model_label(self) -> None:
         i = self.info
-        self.model_label.setText(f"{i.name} · {self.gen.resolution}² · {i.device} {i.dtype}")
+        blended = f" + {self.blend_gen.info['blended_with']}" if self.blend_gen is not None else ""
+        self.model_label.setText(f"{i.name}{blended} · {self.gen.resolution}² · {i.device} {i.dtype}")
         self.model_label.setToolTip(f"fingerprint {i.fingerprint}")
 
     def _build_menus(self) -> None:
@@ -149,6 +158,8 @@ class MainWindow(QMainWindow):
         m = self.menuBar().addMenu("&File")
         act(m, "&Open edit or session…", f.open_dialog, QKeySequence.Open, "Open an exported image or a session")
         act(m, "Open &model…", f.open_model_dialog, "Ctrl+Shift+O", "Load a .pkl, .pt or .safetensors generator")
+        act(m, "Load st&yle model for blending…", self.blend.load_dialog, None,
+            "A second model of the same architecture (e.g. MetFaces) for the fine layers")
         act(m, "&Import photo…", self.photos.open_dialog, "Ctrl+I",
             "Turn a face photo into a latent (on this machine; the photo is never written)")
         self.recent_menu = m.addMenu("Open &recent")
@@ -218,12 +229,16 @@ class MainWindow(QMainWindow):
 
     def run_job(self, name: str, job, on_done) -> None:
         """Run job(gen) on the render thread; on_done(value, error) back on the GUI thread."""
-        self._jobs[name] = on_done
-        self.worker.submit(RenderRequest(next(self._stamps), self.doc.state, None, f"job:{name}", job=job))
+        stamp = next(self._stamps)
+        self._jobs[stamp] = (name, on_done)
+        self.worker.submit(RenderRequest(stamp, self.doc.state, None, f"job:{name}", job=job))
 
     def _on_rendered(self, result: RenderResult) -> None:
         if result.kind.startswith("job:"):
-            callback = self._jobs.pop(result.kind[4:], None)
+            name, callback = self._jobs.pop(result.stamp, (None, None))
+            # Same-name jobs submitted before this one were replaced unstarted (one thread, in order).
+            for stamp in [s for s, (n, _) in self._jobs.items() if n == name and s < result.stamp]:
+                del self._jobs[stamp]
             if callback is not None:
                 callback(result.value, result.error)
             return
@@ -257,7 +272,8 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------------------------- syncing
     def _sync(self, state: EditState) -> None:
-        for panel in (self.source_a, self.source_b, self.mix, self.adjust, self.directions_panel, self.sefa):
+        for panel in (self.source_a, self.source_b, self.mix, self.adjust, self.directions_panel, self.paint,
+                      self.sefa):
             panel.sync(state)
 
     def _update_title(self, *_) -> None:
@@ -271,6 +287,8 @@ class MainWindow(QMainWindow):
     def set_generator(self, gen, state: EditState | None = None) -> None:
         """Swap in another model: new widgets for its layers, directions, and a fresh history."""
         self.gen, self.info = gen, ModelInfo.of(gen)
+        self.blend_gen = None
+        self.blend.reset()
         self.library_dirs, problems = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
         self.sefa_dirs = {}
         self.directions = dict(self.library_dirs)
@@ -288,6 +306,15 @@ class MainWindow(QMainWindow):
         self.gallery.show_page(self.gallery.page)
         for p in problems:
             self.statusBar().showMessage(p, 10_000)
+
+    def set_blend(self, blended) -> None:
+        """Render the face with a blended generator (editor.model.blend), or the plain model (None)."""
+        self.blend_gen = blended
+        self.worker.set_render_fn(self._render_fn())
+        self.last_full, self._preview_ms = None, {}
+        self._shown_stamp = next(self._stamps)  # anything rendered before now is of the other generator
+        self._update_model_label()
+        self._request(full=True)
 
     def set_directions(self, directions: dict) -> None:
         """New library directions (after an import, a fit, a save); SeFa components stay."""

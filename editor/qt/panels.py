@@ -193,6 +193,40 @@ class AdjustPanel(QGroupBox):
         self.noise_mode.blockSignals(blocked)
 
 
+class PaintPanel(QGroupBox):
+    """A painted-portrait style over the render: part of the edit, so it previews live, exports and undoes."""
+
+    STYLES = (("none", "Photo (no paint)"), ("oil", "Oil"), ("watercolour", "Watercolour"), ("ink", "Ink (pencil)"))
+
+    def __init__(self, doc: Document, parent=None):
+        super().__init__("Painted portrait", parent)
+        self.doc = doc
+        layout = QVBoxLayout(self)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Style"))
+        self.style = QComboBox()
+        for key, label in self.STYLES:
+            self.style.addItem(label, key)
+        self.style.setToolTip("Image-space painting of the rendered face; exported images are painted too")
+        self.style.currentIndexChanged.connect(
+            lambda i: doc.set_state(doc.state.with_paint(style=self.style.itemData(i)), "Paint style"))
+        row.addWidget(self.style, 1)
+        layout.addLayout(row)
+        self.strength = FloatSlider("Strength", 0.0, 1.0, 1.0, default=1.0, fmt="{:.2f}",
+                                    tooltip="0 = the photo-real render, 1 = fully painted")
+        self.strength.valueChanged.connect(
+            lambda v: doc.set_state(doc.state.with_paint(strength=v), "Paint strength", "paint"))
+        _slider_gesture(doc, self.strength)
+        layout.addWidget(self.strength)
+
+    def sync(self, state: EditState) -> None:
+        self.strength.set_value(state.paint_strength)
+        self.strength.setEnabled(state.paint != "none")
+        blocked = self.style.blockSignals(True)
+        self.style.setCurrentIndex(self.style.findData(state.paint))
+        self.style.blockSignals(blocked)
+
+
 class DirectionsPanel(QGroupBox):
     """One slider per direction in the library, in sigma units."""
 
