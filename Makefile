@@ -5,7 +5,7 @@ TORCH  ?= torch==2.13.0
 PY     := $(VENV)/bin/python
 WEIGHTS := weights/mobilestylegan-ffhq-1024.safetensors
 
-.PHONY: venv weights run test bench clean
+.PHONY: venv weights run test bench photos clean
 
 venv: $(VENV)/.installed
 
@@ -33,6 +33,21 @@ test: weights
 
 bench: weights
 	$(PY) -m editor bench
+
+# Real face photos for `python -m editor bench-photo`, taken from two packages on the registry (never committed):
+# NASA's public-domain astronaut portrait in scikit-image's wheel, and face_recognition's test photos in its sdist.
+PHOTOS := .cache/photos
+photos: $(PHOTOS)/.done
+
+$(PHOTOS)/.done: | $(VENV)/.installed
+	mkdir -p $(PHOTOS)/download
+	$(PY) -m pip download -q --no-deps --only-binary :all: -d $(PHOTOS)/download scikit-image
+	$(PY) -m pip download -q --no-deps --no-binary :all: -d $(PHOTOS)/download face-recognition==1.3.0
+	unzip -q -o -j $(PHOTOS)/download/scikit_image-*.whl skimage/data/astronaut.png -d $(PHOTOS)
+	tar -xzf $(PHOTOS)/download/face_recognition-1.3.0.tar.gz -C $(PHOTOS) --strip-components=3 \
+		$(addprefix face_recognition-1.3.0/tests/test_images/,obama.jpg obama2.jpg obama3.jpg biden.jpg)
+	rm -rf $(PHOTOS)/download
+	touch $@
 
 clean:
 	rm -rf $(VENV) weights/*.safetensors weights/*.json weights/*.npy

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from .edit import PAINT_STYLES
+
 
 class _Bar:
     """A tqdm bar per stage, fed by the (stage, done, total) callbacks the engine reports."""
@@ -47,18 +49,22 @@ def _cmd_convert(args) -> int:
 
 
 def _cmd_render(args) -> int:
-    from PIL import Image
-
-    from .model import load_generator, to_uint8
+    from . import io
+    from .edit import EditState
+    from .model import load_generator
+    from .render import RenderRequest, render
     bar = _Bar(args.quiet)
     gen = load_generator(args.model, device=args.device, progress=bar)
     bar.close()
-    w = gen.mapping(gen.z_from_seed(args.seed), psi=args.psi)
-    img = gen.synthesis(w, noise=args.noise, size=args.size)
+    # The app's own path (state -> render -> export), so the PNG opens in the editor as this edit.
+    state = EditState.new(gen.fingerprint, gen.num_ws, seed_a=args.seed, seed_b=args.seed + 1, psi=args.psi,
+                          noise_mode=args.noise, paint=args.paint, paint_strength=args.paint_strength)
+    result = render(gen, RenderRequest(0, state, size=args.size), {})
+    if result.error:
+        print(f"render failed: {result.error}", file=sys.stderr)
+        return 1
     out = Path(args.output or f"seed{args.seed:04d}.png")
-    tmp = out.with_name(out.name + ".tmp")
-    Image.fromarray(to_uint8(img)[0]).save(tmp, format="PNG")
-    tmp.replace(out)
+    io.export_image(out, result.images[0], state, gen.name)
     print(f"{gen}: wrote {out}")
     return 0
 
@@ -111,6 +117,11 @@ def _cmd_project(args) -> int:
     return 0
 
 
+def _cmd_bench_photo(args) -> int:
+    from .photo.bench import run_bench
+    return run_bench(args, progress=_Bar())
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m editor", description="Latent-space face editor")
     sub = p.add_subparsers(dest="command", required=True)
@@ -127,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--psi", type=float, default=0.7, help="truncation psi")
     r.add_argument("--size", type=int, default=None, help="output size (default: full resolution)")
     r.add_argument("--noise", choices=("const", "random", "off"), default="const")
+    r.add_argument("--paint", choices=PAINT_STYLES, default="none", help="painted portrait style")
+    r.add_argument("--paint-strength", type=float, default=1.0, help="0 = photo-real, 1 = fully painted")
     r.add_argument("--model", help="model file (default: the converted default model)")
     r.add_argument("--device", help="cpu, cuda, mps (default: best available)")
     r.add_argument("-o", "--output", help="PNG path (default: seedNNNN.png)")
@@ -164,6 +177,16 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--model")
     j.add_argument("--device")
     j.set_defaults(func=_cmd_project)
+
+    q = sub.add_parser("bench-photo", help="projection quality and time on real photos and generated faces")
+    q.add_argument("--photos", default=".cache/photos", help="folder of face photos (default: `make photos`'s)")
+    q.add_argument("--generated", type=int, default=3, help="generated faces too, true latent known")
+    q.add_argument("--steps", type=int, default=None, help="steps a face (default: what fits in --seconds)")
+    q.add_argument("--seconds", type=float, default=115.0, help="time budget a face, set-up included")
+    q.add_argument("--mode", choices=("w", "w+"), default="w+")
+    q.add_argument("--model")
+    q.add_argument("--device")
+    q.set_defaults(func=_cmd_bench_photo)
     return p
 
 

@@ -101,6 +101,17 @@ def test_cli_render_writes_a_face(tmp_path, default_weights):
     assert 20 < img.std() < 100
     centre = img[96:160, 96:160].reshape(-1, 3).mean(0)
     assert centre[0] > centre[2]  # skin is redder than it is blue
+    # The PNG carries the edit: it reopens as seed 4 at the default truncation.
+    from editor.io import read_edit_from_image
+    state, _ = read_edit_from_image(out)
+    assert state.source_a.seed == 4 and state.psi == 0.7 and state.paint == "none"
+
+    inked = tmp_path / "ink.png"
+    subprocess.run([sys.executable, "-m", "editor", "render", "--seed", "4", "--size", "256", "-o", str(inked),
+                    "--paint", "ink", "--quiet"], check=True, capture_output=True, timeout=300)
+    from editor.paint import paint
+    assert np.array_equal(np.asarray(Image.open(inked)), paint(img, "ink"))
+    assert read_edit_from_image(inked)[0].paint == "ink"
 
 
 def test_to_uint8_rounds_the_range():

