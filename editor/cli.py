@@ -34,17 +34,17 @@ class _Bar:
 
 def _cmd_convert(args) -> int:
     from .model.convert_default import DEFAULT_NAME, convert
-    from .model.loading import weights_dir
+    from .model.loading import _converted_before_fidelity, weights_dir
     out = Path(args.out) if args.out else weights_dir()
     target = out / f"{DEFAULT_NAME}.safetensors"
-    if target.is_file() and not args.force:
+    if target.is_file() and not args.force and not _converted_before_fidelity(target):
         print(f"{target} already exists (use --force to convert again)")
         return 0
     bar = _Bar(args.quiet)
     path = convert(out, data_dir=Path(args.source) if args.source else None, progress=bar)
     bar.close()
     config = json.loads(path.with_suffix(".json").read_text())
-    print(f"wrote {path} (preview PSNR vs full render: {config['preview_psnr_db']} dB)")
+    print(f"wrote {path} (preview PSNR vs full render, worst/mean: {config['preview_fidelity_db']} dB)")
     return 0
 
 
@@ -154,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="speed and memory of our port against OpenVINO on the same model")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.add_argument("--repeats", type=int, default=10)
+    b.add_argument("--no-emulated", action="store_true",
+                   help="skip precisions this CPU only emulates (bf16 without AMX/AVX512-BF16: seconds a render)")
     b.add_argument("--device")
     b.set_defaults(func=_cmd_bench)
 

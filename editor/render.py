@@ -44,6 +44,17 @@ class RenderResult:
     error: str | None = None
 
 
+class NonFiniteRender(ValueError):
+    """The model produced NaN or infinite pixels: shown as an error, never as a black face."""
+
+
+def _check_finite(img: torch.Tensor) -> None:
+    bad = (~torch.isfinite(img)).sum().item()
+    if bad:
+        raise NonFiniteRender(f"the model produced {bad} NaN or infinite pixel values for this edit "
+                              f"({100 * bad / img.numel():.1f}% of the image); try a smaller edit or truncation")
+
+
 def render(gen: Generator, request: RenderRequest, directions: Mapping[str, Direction]) -> RenderResult:
     """Compose the edit's w+ and synthesise it. Never raises: a failure comes back as `error`."""
     t0 = time.perf_counter()
@@ -58,6 +69,7 @@ def render(gen: Generator, request: RenderRequest, directions: Mapping[str, Dire
             psi = request.state.psi if request.state is not None else 0.7
             z = torch.cat([gen.z_from_seed(s) for s in request.seeds])
             img = gen.synthesis(gen.mapping(z, psi=psi), size=size)
+            _check_finite(img)
             result.images = list(to_uint8(img))
         else:
             state = request.state
@@ -66,6 +78,7 @@ def render(gen: Generator, request: RenderRequest, directions: Mapping[str, Dire
                 torch.manual_seed(state.noise_seed)  # 'random' noise is reproducible per reseed
                 img = gen.synthesis(torch.from_numpy(wplus)[None], noise=state.noise_mode,
                                     noise_strength=state.noise_strength, size=size)
+            _check_finite(img)
             image = to_uint8(img)[0]
             # Painting is part of the edit, so previews, the full render and exports all show it.
             result.images = [paint(image, state.paint, state.paint_strength)]

@@ -1,3 +1,4 @@
+import editor  # noqa: F401 - first, so its OpenMP settings precede the torch import
 import pytest
 import torch
 

@@ -1,8 +1,8 @@
 """Convert the MobileStyleGAN FFHQ-1024 IR shipped in `random-face==2021.7.21.1` into our safetensors.
 
 Run once at set-up (`python -m editor convert-default`). It reads the IR with numpy (no OpenVINO),
-fills `MobileStyleGAN`, computes w_avg from 10k mapped z, fits the preview heads on the model's own
-renders, and writes `<name>.safetensors` + `<name>.json` atomically into weights/.
+fills `MobileStyleGAN`, computes w_avg from 10k mapped z, measures how faithful its previews are to
+the full render (editor.model.fidelity), and writes `<name>.safetensors` + `<name>.json` atomically into weights/.
 """
 
 from __future__ import annotations
@@ -20,8 +20,11 @@ from safetensors.torch import save
 
 from ..io import atomic_write_bytes, atomic_write_json
 
+from .device import keep_freed_memory
 from .errors import CheckpointError
-from .mobilestylegan import MobileConfig, MobileStyleGAN, haar_analysis, interleave_bands
+from .fidelity import fidelity_edits, measure_preview_fidelity
+from .generator import layer_groups_for
+from .mobilestylegan import MobileConfig, MobileStyleGAN, interleave_bands
 from .openvino_ir import IRGraph, Node
 from .protocol import estimate_w_avg
 
@@ -156,14 +159,13 @@ def _interleave(state: dict[str, torch.Tensor], num_blocks: int) -> None:
 
 
 def build_from_ir(data_dir: Path) -> tuple[MobileStyleGAN, dict]:
-    """The port with every IR weight in place; preview heads still zero."""
+    """The port with every IR weight in place."""
     map_state, layers = read_mapping(data_dir / "MappingNetwork.xml")
     syn_state, channels = read_synthesis(data_dir / "SynthesisNetwork.xml")
     config = MobileConfig(z_dim=map_state["mapping_net.fcs.0.weight"].shape[1],
                           w_dim=syn_state["conv1.affine.weight"].shape[1], mapping_layers=layers, channels=channels)
     net = MobileStyleGAN(config)
     missing, unexpected = net.load_state_dict({**map_state, **syn_state}, strict=False)
-    missing = [m for m in missing if not m.startswith("previews.")]
     if missing or unexpected:
         raise CheckpointError(data_dir, f"IR does not match the architecture: missing {missing}, extra {unexpected}")
     return net.eval(), {"z_dim": config.z_dim, "w_dim": config.w_dim, "mapping_layers": layers,
@@ -171,64 +173,6 @@ def build_from_ir(data_dir: Path) -> tuple[MobileStyleGAN, dict]:
 
 
 # ----------------------------------------------------------------------------------- computed extras
-
-def _preview_latents(net: MobileStyleGAN, w_avg: torch.Tensor, count: int, seed: int) -> torch.Tensor:
-    """Faces as users make them: a spread of truncation values around the typical 0.7."""
-    gen = torch.Generator().manual_seed(seed)
-    z = torch.randn(count, net.z_dim, generator=gen)
-    psi = torch.linspace(0.5, 1.0, count)[:, None]
-    w = w_avg + psi * (net.mapping(z) - w_avg)
-    return w[:, None, :].expand(-1, net.num_ws, -1)
-
-
-@torch.inference_mode()
-def fit_preview_heads(net: MobileStyleGAN, w_avg: torch.Tensor, count: int = 24, seed: int = 1,
-                      ridge: float = 1e-4, progress: Callable[[int, int], None] | None = None) -> None:
-    """Least-squares fit of each preview head: modulated block features -> Haar bands of the full
-    render downsampled to the preview size. Linear, closed form, deterministic."""
-    sizes = net.preview_sizes
-    stats = {s: None for s in sizes}
-    ws_all = _preview_latents(net, w_avg, count, seed)
-    for n in range(count):
-        ws = ws_all[n:n + 1]
-        outs = net.block_outputs(ws)
-        image = outs[-1]
-        for s in sizes:
-            b = net.config.preview_block(s)
-            style = net.blocks[b + 1].up.affine(ws[:, 1 + 3 * (b + 1)])
-            feats = outs[b] * style[:, :, None, None]
-            target = torch.nn.functional.interpolate(image, size=(s, s), mode="area")
-            y = haar_analysis(target)[0].flatten(1).T.double()  # [P, 12]
-            x = feats[0].flatten(1).T.double()
-            x = torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype)], 1)  # [P, C+1]
-            xtx, xty = x.T @ x, x.T @ y
-            stats[s] = (xtx, xty) if stats[s] is None else (stats[s][0] + xtx, stats[s][1] + xty)
-        if progress:
-            progress(n + 1, count)
-    for s in sizes:
-        xtx, xty = stats[s]
-        reg = ridge * xtx.diagonal().mean() * torch.eye(xtx.shape[0], dtype=xtx.dtype)
-        sol = torch.linalg.solve(xtx + reg, xty)  # [C+1, 12]
-        head = net.previews[str(s)]
-        head.weight.copy_(sol[:-1].T.float()[:, :, None, None])
-        head.bias.copy_(sol[-1].float())
-
-
-@torch.inference_mode()
-def preview_psnr(net: MobileStyleGAN, w_avg: torch.Tensor, count: int = 4, seed: int = 12345) -> dict[int, float]:
-    """PSNR (dB, images in [-1, 1]) of each preview against the full render downsampled, on unseen latents."""
-    ws_all = _preview_latents(net, w_avg, count, seed)
-    result = {}
-    full = [net.synthesis(ws_all[i:i + 1]) for i in range(count)]
-    for s in net.preview_sizes:
-        errs = []
-        for i in range(count):
-            ref = torch.nn.functional.interpolate(full[i], size=(s, s), mode="area").clamp(-1, 1)
-            prev = net.synthesis(ws_all[i:i + 1], size=s).clamp(-1, 1)
-            errs.append(((ref - prev) / 2).square().mean().item())
-        result[s] = 10 * math.log10(1.0 / float(np.mean(errs)))
-    return result
-
 
 # ------------------------------------------------------------------------------------------- the whole job
 
@@ -239,20 +183,22 @@ def convert(out_dir: Path, data_dir: Path | None = None, name: str = DEFAULT_NAM
     for f in IR_FILES:
         if not (data_dir / f).is_file():
             raise CheckpointError(data_dir / f, "missing: the default model's IR files are not all there")
+    keep_freed_memory()
     report = progress or (lambda stage, i, n: None)
     report("reading IR", 0, 1)
     net, arch = build_from_ir(data_dir)
     report("mean latent", 0, 1)
     w_avg = estimate_w_avg(net)
-    fit_preview_heads(net, w_avg, progress=lambda i, n: report("fitting previews", i, n))
-    psnr = preview_psnr(net, w_avg)
+    edits = fidelity_edits(net.mapping, w_avg, net.num_ws, layer_groups_for(net.layer_resolutions))
+    fidelity = measure_preview_fidelity(lambda ws, size: net.synthesis(ws, size=size), edits, net.preview_sizes,
+                                        net.resolution, progress=lambda i, n: report("measuring previews", i, n))
     out_dir.mkdir(parents=True, exist_ok=True)
     sources = {f: sha256(data_dir / f) for f in IR_FILES}
     fingerprint = hashlib.sha256("".join(sources[f] for f in IR_FILES).encode()).hexdigest()[:16]
     config = {"format": "editor-generator/1", "architecture": "mobilestylegan", "name": name,
               "source": WHEEL, "source_sha256": sources, "fingerprint": f"{name}:{fingerprint}",
               "resolution": net.resolution, "num_ws": net.num_ws, **arch,
-              "preview_psnr_db": {str(k): round(v, 2) for k, v in psnr.items()},
+              "preview_fidelity_db": {str(k): v for k, v in fidelity.items()},
               "licence": "weights distilled from NVIDIA's FFHQ StyleGAN2: non-commercial use only"}
     tensors = {k: v.contiguous() for k, v in net.state_dict().items()}
     tensors["w_avg"] = w_avg

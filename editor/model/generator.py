@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -10,7 +9,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .device import MIN_PSNR_DB, choose_device, default_dtype
+from .device import (MIN_PSNR_DB, cached_precision_choice, choose_device, default_dtype, keep_freed_memory,
+                     machine_key)
+from .fidelity import psnr_db as psnr
+from .fidelity import trusted_sizes
 from .protocol import SynthesisNet, check_noise_mode
 
 # Style-mixing groups of the StyleGAN paper, by the resolution a layer acts at (inclusive bounds).
@@ -23,12 +25,6 @@ def layer_groups_for(layer_resolutions: list[int]) -> dict[str, range]:
         idx = [i for i, r in enumerate(layer_resolutions) if lo <= r <= hi]
         groups[name] = range(idx[0], idx[-1] + 1) if idx else range(0)
     return groups
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR in dB of two images in [-1, 1]."""
-    mse = ((a.float().clamp(-1, 1) - b.float().clamp(-1, 1)) / 2).square().mean().item()
-    return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
 class Generator:
@@ -45,12 +41,18 @@ class Generator:
         self.source = None if source is None else Path(source)
         self.info = dict(info or {})
         self.device = choose_device(device)
+        if self.device.type == "cpu":
+            keep_freed_memory()
         self._net = net.eval().requires_grad_(False).to(self.device)
         self.resolution, self.num_ws = net.resolution, net.num_ws
         self.w_dim, self.z_dim = net.w_dim, net.z_dim
         self.layer_resolutions = list(net.layer_resolutions)
         self.layer_groups = layer_groups_for(self.layer_resolutions)
         self.preview_sizes = tuple(sorted(net.preview_sizes))
+        # Previews the app may show while dragging: only sizes measured faithful to the full render
+        # (editor.model.fidelity); {size: {"min", "mean"} dB} comes with the model file where known.
+        self.preview_fidelity = self.info.get("preview_fidelity_db")
+        self.trusted_preview_sizes = trusted_sizes(self.preview_fidelity, self.preview_sizes)
         self.w_avg = w_avg.detach().float().reshape(self.w_dim).to(self.device)
         # The mapping stays fp32: w is what gets saved, mixed and edited, so it must be exact.
         self._mapping_net = self._net
@@ -59,20 +61,54 @@ class Generator:
 
     # ------------------------------------------------------------------------------------------ set-up
     def _settle_precision(self, requested: torch.dtype | None) -> None:
-        """Use reduced precision only where a full render agrees with fp32 (PSNR >= MIN_PSNR_DB)."""
+        """Reduced precision only where a full render agrees with fp32 (PSNR >= MIN_PSNR_DB) and, unless
+        asked for by name, is also faster here: a CPU that supports bf16 can still run it slower than fp32
+        (no AMX, depthwise convs). Measured once per machine and model, then cached."""
         if self.device.type == "cpu":
             self._net.to(memory_format=torch.channels_last)  # oneDNN's fast path for these convs
         wanted = requested or default_dtype(self.device)
         self.precision_check_db = None
+        self.precision_ms: dict[str, float] = {}
         if wanted == torch.float32:
             return
-        ws = self.broadcast(self.mapping(self.z_from_seed(0), psi=0.7))
-        reference = self.synthesis(ws)
-        synth = self._make_reduced(wanted)
-        trial = self._run(synth, ws, "const", 1.0, None, wanted)
-        self.precision_check_db = psnr(trial, reference)
-        if requested is not None or self.precision_check_db >= MIN_PSNR_DB:
+        forced = requested is not None or bool(os.environ.get("EDITOR_PRECISION"))
+        if forced:
+            synth, db, _ = self._trial(wanted, timed=False)
+            self.precision_check_db = db
             self._synth_net, self.dtype = synth, wanted
+            return
+        key = f"{machine_key()}|{self.device}|{self.fingerprint}|{str(wanted).removeprefix('torch.')}"
+        trial = {}
+
+        def decide() -> dict:
+            trial["net"], db, ms = self._trial(wanted, timed=True)
+            faithful, faster = db >= MIN_PSNR_DB, ms["reduced"] < ms["float32"]
+            return {"dtype": str(wanted).removeprefix("torch.") if faithful and faster else "float32",
+                    "psnr_db": round(db, 2), "ms": ms}
+        choice = cached_precision_choice(cache_dir() / "precision.json", key, decide)
+        self.precision_check_db, self.precision_ms = choice.get("psnr_db"), dict(choice.get("ms") or {})
+        if choice["dtype"] != "float32":
+            self._synth_net, self.dtype = trial.get("net") or self._make_reduced(wanted), wanted
+
+    def _trial(self, dtype: torch.dtype, timed: bool):
+        """(reduced net, PSNR of its render against fp32, {"float32", "reduced": median ms of 3})."""
+        import time
+        ws = self.broadcast(self.mapping(self.z_from_seed(0), psi=0.7))
+        synth = self._make_reduced(dtype)
+        reference = self._run(self._net, ws, "const", 1.0, None, torch.float32)
+        trial = self._run(synth, ws, "const", 1.0, None, dtype)
+        ms = {}
+        if timed:
+            for name, net, dt in (("float32", self._net, torch.float32), ("reduced", synth, dtype)):
+                times = []
+                for _ in range(3):
+                    t0 = time.perf_counter()
+                    self._run(net, ws, "const", 1.0, None, dt)
+                    if self.device.type == "cuda":
+                        torch.cuda.synchronize()
+                    times.append((time.perf_counter() - t0) * 1000)
+                ms[name] = round(sorted(times)[1], 1)
+        return synth, psnr(trial, reference), ms
 
     def _make_reduced(self, dtype: torch.dtype):
         import copy

@@ -33,10 +33,19 @@ def default_model_path() -> Path:
 def ensure_default_model(progress: Progress | None = None) -> Path:
     """The converted default model, converting it from the installed wheel on first use."""
     path = default_model_path()
-    if not path.is_file():
+    if not path.is_file() or _converted_before_fidelity(path):
         from .convert_default import convert
         convert(path.parent, progress=progress)
     return path
+
+
+def _converted_before_fidelity(path: Path) -> bool:
+    """A default model converted by an older version has no measured preview fidelity: convert again."""
+    try:
+        config = json.loads(path.with_suffix(".json").read_text())
+        return "preview_fidelity_db" not in config
+    except (OSError, ValueError):
+        return False
 
 
 def file_fingerprint(path: Path) -> str:
@@ -57,7 +66,8 @@ def load_generator(path: str | Path | None = None, device: str | torch.device | 
     if fmt == "mobilestylegan-safetensors":
         net, w_avg, config = _load_safetensors(path)
         name, fingerprint = config.get("name", path.stem), config.get("fingerprint") or file_fingerprint(path)
-        info = {"format": "editor safetensors", **{k: config[k] for k in ("source", "licence") if k in config}}
+        info = {"format": "editor safetensors",
+                **{k: config[k] for k in ("source", "licence", "preview_fidelity_db") if k in config}}
     elif fmt == "nvidia-pkl":
         from .nvidia_pickle import load_nvidia_pickle
         net, w_avg = load_nvidia_pickle(path)

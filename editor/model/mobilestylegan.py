@@ -11,8 +11,8 @@ modulated convolutions. Three facts of the distilled FFHQ model shape this port:
   1+3i = IDWT upsample, 2+3i = conv1, 3+3i = conv2, and 22 = the final to-wavelets layer.
 - Noise maps were traced as constants already multiplied by their learned strength; their standard
   deviation is that strength, which is what 'random' noise is drawn with.
-The traced model kept no to-image layers for the inner blocks, so the 256²/512² previews use small
-linear heads the converter fits on the model's own renders (see convert_default.py).
+The traced model kept no to-image layers for the inner blocks. Previews therefore run the whole
+network, every w+ row included, with only the last (most expensive) block at half resolution.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class MobileConfig:
     mapping_layers: int = 8
     # Hidden channels: the 4² stage, then the output of each block at 8², 16², ... (the last at resolution/2).
     channels: tuple[int, ...] = (512, 512, 512, 512, 512, 256, 128, 64)
-    # Image sizes (below full) with a fitted preview head: size -> index of the block whose output feeds it.
+    # Preview sizes (below full): the last block at half resolution, shrunk to the size asked.
     preview_sizes: tuple[int, ...] = (256, 512)
     img_channels: int = 3
 
@@ -51,10 +51,6 @@ class MobileConfig:
     @property
     def num_ws(self) -> int:
         return 2 + 3 * self.num_blocks
-
-    def preview_block(self, size: int) -> int:
-        """Block whose output (at size/2) feeds the preview head for `size`."""
-        return int(math.log2(size)) - 4
 
 
 # Haar synthesis as a 4x4 matrix on each channel's (low, LH, HL, HH) coefficients, giving the 2x2 output
@@ -101,6 +97,44 @@ def _modulated_pointwise(x: torch.Tensor, style: torch.Tensor, weight: torch.Ten
     return F.conv2d(x * style[:, :, None, None], weight, bias)
 
 
+def haar_pixel_weights(weight: torch.Tensor, bias: torch.Tensor | None = None):
+    """A 1x1 conv producing interleaved Haar bands -> the same conv producing the four pixels of each 2x2
+    output cell (pixel_shuffle order). Bands to pixels is linear, so it folds into the weights: one
+    conv and a pixel shuffle replace the conv, a matmul over every pixel and two layout copies."""
+    q = weight.shape[0] // 4
+    haar = _HAAR.to(weight)
+    w = torch.einsum("pk,qkc->qpc", haar, weight.reshape(q, 4, -1)).reshape(weight.shape)
+    b = None if bias is None else (bias.reshape(q, 4) @ haar.T).reshape(-1)
+    return w, b
+
+
+def _haar_upsample(x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    """haar_synthesis(x * style) as one grouped 1x1 conv (each channel's 4 bands -> its 4 pixels) and a
+    pixel shuffle; for one image the style folds into that conv's weights."""
+    q = x.shape[1] // 4
+    haar = _HAAR.to(x.dtype).to(x.device)
+    if x.shape[0] == 1:
+        weight = (haar[None] * style.reshape(q, 1, 4)).reshape(4 * q, 4, 1, 1)
+    else:
+        x = x * style[:, :, None, None]
+        weight = haar[None].expand(q, 4, 4).reshape(4 * q, 4, 1, 1)
+    return F.pixel_shuffle(F.conv2d(x, weight, groups=q), 2)
+
+
+# The tail of a preview runs the last block at half resolution. A 3x3 depthwise kernel k applied to a
+# map upsampled by pixel repetition, then averaged back over each 2x2 cell, equals the 3x3 kernel
+# M k M^T at the coarse resolution (exact for piecewise-constant maps; rows of M: coarse offsets -1, 0, 1;
+# columns: fine offsets -1, 0, 1). It keeps each kernel's gain and halves its reach.
+_COARSE = torch.tensor([[0.5, 0.0, 0.0],
+                        [0.5, 1.0, 0.5],
+                        [0.0, 0.0, 0.5]])
+
+
+def coarse_kernel(weight_dw: torch.Tensor) -> torch.Tensor:
+    m = _COARSE.to(weight_dw)
+    return torch.einsum("ua,cab,vb->cuv", m, weight_dw[:, 0], m)[:, None]
+
+
 class NoisyBiasAct(nn.Module):
     """Adds the layer's noise, then LeakyReLU. The bias is already added by the convolution before it."""
 
@@ -110,11 +144,17 @@ class NoisyBiasAct(nn.Module):
         self.register_buffer("noise_std", torch.zeros(()))  # the learned strength, for fresh maps
 
     def forward(self, x: torch.Tensor, noise_mode: str, strength: float) -> torch.Tensor:
+        """At the layer's own size, or (preview tails) at a coarser one: the constant map averaged over
+        each cell, fresh noise with the standard deviation such an average has."""
         if noise_mode == "const" and strength != 0:
-            x = x.add_(self.noise_const, alpha=strength)
+            const = self.noise_const
+            if const.shape[-1] != x.shape[-1]:
+                const = F.adaptive_avg_pool2d(const, x.shape[-2:])
+            x = x.add_(const, alpha=strength)
         elif noise_mode == "random" and strength != 0:
+            scale = x.shape[-1] / self.noise_const.shape[-1]
             fresh = torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device, dtype=x.dtype)
-            x = x.add_(fresh.mul_(self.noise_std * strength))
+            x = x.add_(fresh.mul_(self.noise_std * strength * scale))
         return F.leaky_relu_(x, LRELU_SLOPE)
 
 
@@ -148,8 +188,9 @@ class StyledDWConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(c_out))
         self.act = NoisyBiasAct(size)
 
-    def forward(self, x, w, noise_mode, strength):
-        x = F.conv2d(x, self.weight_dw, padding=1, groups=x.shape[1])
+    def forward(self, x, w, noise_mode, strength, coarse: bool = False):
+        kernel = coarse_kernel(self.weight_dw) if coarse else self.weight_dw
+        x = F.conv2d(x, kernel, padding=1, groups=x.shape[1])
         x = _modulated_pointwise(x, self.affine(w), self.weight_pw, self.bias)
         return self.act(x, noise_mode, strength)
 
@@ -161,8 +202,13 @@ class IDWTUpsample(nn.Module):
         super().__init__()
         self.affine = nn.Linear(w_dim, c_in)
 
-    def forward(self, x, w):
-        return haar_synthesis(x * self.affine(w)[:, :, None, None])
+    def forward(self, x, w, coarse: bool = False):
+        """coarse: stay at the input resolution, each pixel the mean of the 2x2 cell it would become
+        (that mean is half the low band: the other bands add and subtract in equal parts)."""
+        style = self.affine(w)
+        if coarse:
+            return x[:, 0::4] * (0.5 * style[:, 0::4, None, None])
+        return _haar_upsample(x, style)
 
 
 class ToWavelets(nn.Module):
@@ -177,18 +223,10 @@ class ToWavelets(nn.Module):
     def forward(self, x, w):
         return _modulated_pointwise(x, self.affine(w), self.weight, self.bias)
 
-
-class PreviewHead(nn.Module):
-    """Fitted linear readout of a block's output to 12 wavelet channels. It borrows the modulation of
-    the next block's upsampler (the next thing the real network does to these features)."""
-
-    def __init__(self, c_in: int, channels: int = 12):
-        super().__init__()
-        self.weight = nn.Parameter(torch.zeros(channels, c_in, 1, 1))
-        self.bias = nn.Parameter(torch.zeros(channels))
-
-    def forward(self, x, style):
-        return _modulated_pointwise(x, style, self.weight, self.bias)
+    def image(self, x, w):
+        """haar_synthesis(self(x, w)), with the inverse transform folded into the conv's weights."""
+        weight, bias = haar_pixel_weights(self.weight, self.bias)
+        return F.pixel_shuffle(_modulated_pointwise(x, self.affine(w), weight, bias), 2)
 
 
 class SynthesisBlock(nn.Module):
@@ -198,10 +236,11 @@ class SynthesisBlock(nn.Module):
         self.conv1 = StyledDWConv(c_in // 4, c_out, w_dim, size)
         self.conv2 = StyledDWConv(c_out, c_out, w_dim, size)
 
-    def forward(self, x, ws, noise_mode, strength):  # ws: [B, 3, w_dim]
-        x = self.up(x, ws[:, 0])
-        x = self.conv1(x, ws[:, 1], noise_mode, strength)
-        return self.conv2(x, ws[:, 2], noise_mode, strength)
+    def forward(self, x, ws, noise_mode, strength, coarse: bool = False):  # ws: [B, 3, w_dim]
+        """coarse: the whole block at its input resolution instead of twice it (a preview tail)."""
+        x = self.up(x, ws[:, 0], coarse)
+        x = self.conv1(x, ws[:, 1], noise_mode, strength, coarse)
+        return self.conv2(x, ws[:, 2], noise_mode, strength, coarse)
 
 
 class MappingNetwork(nn.Module):
@@ -228,7 +267,7 @@ class MobileStyleGAN(nn.Module):
         self.config = c
         self.z_dim, self.w_dim, self.img_channels = c.z_dim, c.w_dim, c.img_channels
         self.num_ws, self.resolution = c.num_ws, c.resolution
-        self.preview_sizes = tuple(c.preview_sizes)
+        self.preview_sizes = tuple(s for s in c.preview_sizes if s <= c.resolution // 2)
         self.layer_resolutions = [4] + [2 ** (i + 3) for i in range(c.num_blocks) for _ in range(3)] + [c.resolution]
         self.mapping_net = MappingNetwork(c.z_dim, c.w_dim, c.mapping_layers)
         self.const = nn.Parameter(torch.zeros(1, c.channels[0], 4, 4))
@@ -237,8 +276,6 @@ class MobileStyleGAN(nn.Module):
             SynthesisBlock(c_in, c_out, c.w_dim, 2 ** (i + 3))
             for i, (c_in, c_out) in enumerate(zip(c.channels[:-1], c.channels[1:])))
         self.to_wavelets = ToWavelets(c.channels[-1], c.w_dim)
-        self.previews = nn.ModuleDict(
-            {str(s): PreviewHead(c.channels[c.preview_block(s) + 1]) for s in c.preview_sizes})
 
     def mapping(self, z: torch.Tensor) -> torch.Tensor:
         assert z.ndim == 2 and z.shape[1] == self.z_dim, f"z must be [B, {self.z_dim}], got {tuple(z.shape)}"
@@ -246,34 +283,34 @@ class MobileStyleGAN(nn.Module):
 
     def synthesis(self, ws: torch.Tensor, noise_mode: str = "const", noise_strength: float = 1.0,
                   size: int | None = None) -> torch.Tensor:
+        """The full image, or a preview (`size` in preview_sizes): every layer runs, every w+ row acts,
+        but the last block runs at half resolution, which saves most of its cost. The image is then the
+        half-size render, shrunk to `size` by area if smaller (fidelity: see editor.model.fidelity)."""
         assert ws.ndim == 3 and ws.shape[1:] == (self.num_ws, self.w_dim), \
             f"ws must be [B, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}"
         check_noise_mode(noise_mode)
         size = self.resolution if size is None else int(size)
         if size != self.resolution and size not in self.preview_sizes:
             raise ValueError(f"size {size} is neither {self.resolution} nor a preview size {self.preview_sizes}")
-        last = self.config.preview_block(size) if size != self.resolution else len(self.blocks) - 1
+        last = len(self.blocks) - 1
         x = self.const.expand(ws.shape[0], -1, -1, -1)
         x = self.conv1(x, ws[:, 0], noise_mode, noise_strength)
-        for i, block in enumerate(self.blocks[:last + 1]):
-            x = block(x, ws[:, 1 + 3 * i: 4 + 3 * i], noise_mode, noise_strength)
-        if size == self.resolution:
-            wav = self.to_wavelets(x, ws[:, -1])
-        else:
-            nxt = self.blocks[last + 1].up.affine(ws[:, 1 + 3 * (last + 1)])
-            wav = self.previews[str(size)](x, nxt)
-        return haar_synthesis(wav)
+        for i, block in enumerate(self.blocks):
+            coarse = size != self.resolution and i == last
+            x = block(x, ws[:, 1 + 3 * i: 4 + 3 * i], noise_mode, noise_strength, coarse)
+        img = self.to_wavelets.image(x, ws[:, -1])
+        if img.shape[-1] != size:
+            img = F.adaptive_avg_pool2d(img, size)
+        return img
 
     def param_resolution(self, name: str) -> int | None:
         """The feature resolution a parameter or buffer works at (None: the mapping network), for layer
-        swapping between two models. A preview head goes with the block it reads."""
+        swapping between two models."""
         head, _, rest = name.partition(".")
         if head == "mapping_net":
             return None
         if head == "blocks":
             return 2 ** (int(rest.split(".")[0]) + 3)
-        if head == "previews":
-            return 2 ** (self.config.preview_block(int(rest.split(".")[0])) + 3)
         if head == "to_wavelets":
             return self.resolution
         if head in ("const", "conv1"):
@@ -287,12 +324,9 @@ class MobileStyleGAN(nn.Module):
             rows += [[b.up.affine.weight], [b.conv1.affine.weight], [b.conv2.affine.weight]]
         return rows + [[self.to_wavelets.affine.weight]]
 
-    def block_outputs(self, ws: torch.Tensor, noise_mode: str = "const") -> list[torch.Tensor]:
-        """Every block's output (for fitting preview heads), plus the final image as the last item."""
-        outs = []
-        x = self.conv1(self.const.expand(ws.shape[0], -1, -1, -1), ws[:, 0], noise_mode, 1.0)
-        for i, block in enumerate(self.blocks):
-            x = block(x, ws[:, 1 + 3 * i: 4 + 3 * i], noise_mode, 1.0)
-            outs.append(x)
-        outs.append(haar_synthesis(self.to_wavelets(x, ws[:, -1])))
-        return outs
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Files converted before previews were tails of the network itself still carry fitted linear
+        # preview heads; they are no longer used.
+        for key in [k for k in state_dict if k.startswith(prefix + "previews.")]:
+            del state_dict[key]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -51,6 +51,7 @@ class MainWindow(QMainWindow):
         self._preview_ms: dict[int, float] = {}  # running mean render time per preview size
         self._jobs: dict = {}  # stamp -> (job name, callback(value, error))
         self.last_full: RenderResult | None = None
+        self._last_full_request = None  # (state, None) of the newest full render asked for
         self.blend_gen = None  # a blended generator the face is rendered with (BlendPanel), or None
         self.worker = RenderWorker(self._render_fn())
         self.worker.rendered.connect(self._on_rendered)
@@ -86,6 +87,11 @@ class MainWindow(QMainWindow):
         # teaching) work in the base model's latent space.
         return lambda request: render(blended if blended is not None and request.kind == "view" else gen,
                                       request, directions)
+
+    def _refresh_render_fn(self) -> None:
+        """New model, blend or directions: the same edit may now render differently."""
+        self.worker.set_render_fn(self._render_fn())
+        self._last_full_request = None
 
     def _build_controls(self) -> None:
         box = QWidget()
@@ -212,12 +218,19 @@ class MainWindow(QMainWindow):
             self._request(full=True)
 
     def _request(self, full: bool) -> None:
-        self.worker.submit(RenderRequest(next(self._stamps), self.doc.state, None if full else self._preview_size()))
+        size = None if full else self._preview_size()
+        key = (self.doc.state, size)
+        if size is None and key == self._last_full_request:
+            return  # this exact full render is already on screen or on its way (drags render full too)
+        self._last_full_request = key if size is None else None
+        self.worker.submit(RenderRequest(next(self._stamps), self.doc.state, size))
 
     def _preview_size(self) -> int | None:
-        """The largest preview (up to PREVIEW_SIZE) whose recent render time fits the budget. Measured,
-        not guessed: the same model is fast on a GPU and slow on an old CPU."""
-        sizes = sorted((s for s in self.gen.preview_sizes if 128 <= s <= PREVIEW_SIZE), reverse=True)
+        """The largest *trusted* preview (measured faithful to the full render, editor.model.fidelity)
+        whose recent render time fits the budget, else the fastest trusted one. None: no preview is
+        faithful enough, so drags render the full image (each frame the face the user will get; the last
+        one stays on screen, with the busy sign, until the next is ready)."""
+        sizes = sorted((s for s in self.gen.trusted_preview_sizes if s <= PREVIEW_SIZE), reverse=True)
         for s in sizes:
             if self._preview_ms.get(s, 0.0) <= PREVIEW_BUDGET_MS:
                 return s
@@ -249,6 +262,7 @@ class MainWindow(QMainWindow):
         if result.stamp < self._shown_stamp or result.state.model_fingerprint != self.gen.fingerprint:
             return  # stale: a newer image is on screen, or it was asked of the previous model
         if result.error:
+            self._last_full_request = None  # let the same full render be asked for again
             self.statusBar().showMessage(f"Render failed: {result.error}", 10_000)
             if result.size == self.gen.resolution and result.state == self.doc.state:
                 self.full_render_failed.emit(result.error)
@@ -260,7 +274,10 @@ class MainWindow(QMainWindow):
         if not full:
             old = self._preview_ms.get(result.size, result.ms)
             self._preview_ms[result.size] = 0.7 * old + 0.3 * result.ms
-        self.ms_label.setText(f"{result.size}²  {result.ms:.0f} ms")
+        kind = "full" if full else "preview"
+        self.ms_label.setText(f"{kind} {result.size}² · {self.info.dtype} · {result.ms:.0f} ms")
+        self.ms_label.setToolTip("What is on screen: the full render, or a preview measured faithful to it "
+                                 f"(trusted preview sizes: {list(self.gen.trusted_preview_sizes) or 'none'})")
         if full:
             self.last_full = result
             self.full_render_shown.emit(result)
@@ -292,7 +309,7 @@ class MainWindow(QMainWindow):
         self.library_dirs, problems = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
         self.sefa_dirs = {}
         self.directions = dict(self.library_dirs)
-        self.worker.set_render_fn(self._render_fn())
+        self._refresh_render_fn()
         old_mix = self.mix
         self.mix = MixPanel(self.doc, self.info)
         old_mix.parentWidget().layout().replaceWidget(old_mix, self.mix)
@@ -310,7 +327,7 @@ class MainWindow(QMainWindow):
     def set_blend(self, blended) -> None:
         """Render the face with a blended generator (editor.model.blend), or the plain model (None)."""
         self.blend_gen = blended
-        self.worker.set_render_fn(self._render_fn())
+        self._refresh_render_fn()
         self.last_full, self._preview_ms = None, {}
         self._shown_stamp = next(self._stamps)  # anything rendered before now is of the other generator
         self._update_model_label()
@@ -320,7 +337,7 @@ class MainWindow(QMainWindow):
         """New library directions (after an import, a fit, a save); SeFa components stay."""
         self.library_dirs = directions
         self.directions = {**directions, **self.sefa_dirs}
-        self.worker.set_render_fn(self._render_fn())
+        self._refresh_render_fn()
         self.directions_panel.set_directions(directions)
 
     def reload_directions(self) -> None:
@@ -337,7 +354,7 @@ class MainWindow(QMainWindow):
                 state = state.with_direction(name, 0.0)
         self.sefa_dirs = directions
         self.directions = {**self.library_dirs, **directions}
-        self.worker.set_render_fn(self._render_fn())
+        self._refresh_render_fn()
         if state != self.doc.state:
             self.doc.set_state(state, "New SeFa components")
 

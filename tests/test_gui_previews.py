@@ -1,0 +1,61 @@
+"""While dragging, the window shows only faithful frames: trusted preview sizes, else full renders
+(each the face the user will get), and never asks twice for a full render it already has."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from editor.edit import EditState  # noqa: E402
+from editor.qt.main_window import MainWindow  # noqa: E402
+
+
+@pytest.fixture
+def window(qtbot, default_weights, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    from editor.model import load_generator
+    gen = load_generator(default_weights, device="cpu")
+    w = MainWindow(gen, EditState.new(gen.fingerprint, gen.num_ws, seed_a=5, seed_b=6),
+                   QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.last_full is not None and w.last_full.state == w.doc.state, timeout=60_000)
+    sent = []
+    submit = w.worker.submit
+    monkeypatch.setattr(w.worker, "submit", lambda r: (sent.append(r), submit(r)))
+    return w, sent
+
+
+def drag_coarse(w, *values):
+    s = w.mix.groups["coarse"].slider
+    s.setSliderDown(True)
+    for v in values:
+        s.setSliderPosition(round(v * (s.maximum() - s.minimum())) + s.minimum())
+
+
+def test_untrusted_previews_are_never_requested_drags_render_full(qtbot, window, monkeypatch):
+    w, sent = window
+    monkeypatch.setattr(w.gen, "trusted_preview_sizes", ())
+    drag_coarse(w, 0.2, 0.5)
+    views = [r for r in sent if r.kind == "view"]
+    assert len(views) == 2 and all(r.size is None for r in views)  # full renders, no preview
+    # Input rests: the full render of this state was already asked for, so nothing new is sent.
+    qtbot.waitUntil(lambda: w.last_full is not None and w.last_full.state == w.doc.state, timeout=60_000)
+    qtbot.wait(400)  # past the rest timer
+    assert len([r for r in sent if r.kind == "view"]) == 2
+    assert "full 1024²" in w.ms_label.text()
+
+
+def test_only_trusted_preview_sizes_are_used(qtbot, window, monkeypatch):
+    w, sent = window
+    assert set(w.gen.preview_sizes) == {256, 512}
+    monkeypatch.setattr(w.gen, "trusted_preview_sizes", (256,))
+    w._preview_ms = {512: 1.0}  # 512 would be fast enough, but it is not trusted
+    drag_coarse(w, 0.3, 0.6)
+    assert [r.size for r in sent if r.kind == "view"] == [256, 256]
+    w.mix.groups["coarse"].slider.setSliderDown(False)
+    qtbot.waitUntil(lambda: w.last_full is not None and w.last_full.state == w.doc.state, timeout=60_000)
+    assert sent[-1].size is None
