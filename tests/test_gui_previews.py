@@ -58,4 +58,13 @@ def test_only_trusted_preview_sizes_are_used(qtbot, window, monkeypatch):
     assert [r.size for r in sent if r.kind == "view"] == [256, 256]
     w.mix.groups["coarse"].slider.setSliderDown(False)
     qtbot.waitUntil(lambda: w.last_full is not None and w.last_full.state == w.doc.state, timeout=60_000)
-    assert sent[-1].size is None
+    assert [r for r in sent if r.kind == "view"][-1].size is None
+
+
+def test_gallery_pages_render_in_chunks_the_view_can_overtake(qtbot, window):
+    w, sent = window
+    w.gallery.show_page(1)
+    qtbot.waitUntil(lambda: all(not t.icon().isNull() and t.text() == "" for t in w.gallery.thumbs), timeout=120_000)
+    chunks = [r.seeds for r in sent if r.kind == "gallery"]
+    assert all(1 <= len(c) <= 3 for c in chunks)
+    assert sum(chunks, ()) == w.gallery.seeds()  # the page, in order, each seed once

@@ -66,6 +66,8 @@ def run_bench_ui(args) -> int:
         return window.last_full is not None and window.last_full.state == window.doc.state
 
     wait(settled)
+    page = window._gallery_page
+    wait(lambda: len(page["images"]) == len(page["seeds"]))  # start-up thumbnails done: measure a steady app
     shown: list[tuple[float, object]] = []
     window.worker.rendered.connect(lambda r: shown.append((time.perf_counter(), r)) if r.kind == "view" else None)
     drags = {}

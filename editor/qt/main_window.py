@@ -30,6 +30,7 @@ from .viewer import FaceView, RenderTimePlot
 REST_MS = 200  # input counts as resting after this long without a change
 PREVIEW_BUDGET_MS = 80  # drag previews must keep up >= 10 per second with GUI work on top
 GALLERY_SIZE = 256
+GALLERY_CHUNK = 3  # thumbnails a render request
 
 
 class MainWindow(QMainWindow):
@@ -52,6 +53,7 @@ class MainWindow(QMainWindow):
         self._jobs: dict = {}  # stamp -> (job name, callback(value, error))
         self.last_full: RenderResult | None = None
         self._last_full_request = None  # (state, None) of the newest full render asked for
+        self._gallery_page = {"seeds": (), "images": []}  # the page being rendered, chunk by chunk
         self.blend_gen = None  # a blended generator the face is rendered with (BlendPanel), or None
         self.worker = RenderWorker(self._render_fn())
         self.worker.rendered.connect(self._on_rendered)
@@ -237,8 +239,17 @@ class MainWindow(QMainWindow):
         return sizes[-1] if sizes else None
 
     def _request_gallery(self, seeds: tuple) -> None:
-        size = GALLERY_SIZE if GALLERY_SIZE in self.gen.preview_sizes else None
-        self.worker.submit(RenderRequest(next(self._stamps), self.doc.state, size, "gallery", tuple(seeds)))
+        self._gallery_page = {"seeds": tuple(seeds), "images": []}
+        self._request_gallery_chunk()
+
+    def _request_gallery_chunk(self) -> None:
+        """A page renders a few thumbnails at a time: the worker takes the face being edited between
+        chunks, so a drag right after start or a page turn never waits for a whole page."""
+        page = self._gallery_page
+        chunk = page["seeds"][len(page["images"]):len(page["images"]) + GALLERY_CHUNK]
+        if chunk:
+            size = GALLERY_SIZE if GALLERY_SIZE in self.gen.preview_sizes else None
+            self.worker.submit(RenderRequest(next(self._stamps), self.doc.state, size, "gallery", chunk))
 
     def run_job(self, name: str, job, on_done) -> None:
         """Run job(gen) on the render thread; on_done(value, error) back on the GUI thread."""
@@ -256,8 +267,12 @@ class MainWindow(QMainWindow):
                 callback(result.value, result.error)
             return
         if result.kind == "gallery":
-            if result.error is None:
-                self.gallery.set_thumbnails(result.seeds, result.images)
+            page = self._gallery_page
+            done = len(page["images"])
+            if result.error is None and result.seeds == page["seeds"][done:done + len(result.seeds)]:
+                page["images"].extend(result.images)
+                self.gallery.set_thumbnails(page["seeds"], page["images"])
+                self._request_gallery_chunk()
             return
         if result.stamp < self._shown_stamp or result.state.model_fingerprint != self.gen.fingerprint:
             return  # stale: a newer image is on screen, or it was asked of the previous model
