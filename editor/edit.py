@@ -380,10 +380,14 @@ class Direction:
 
 def compose_wplus(w_a: Any, w_b: Any, state: EditState, w_avg: Any,
                   directions: Mapping[str, Direction]) -> np.ndarray:
-    """The w+ [num_ws, w_dim] float32 to render: per-row lerp A->B, truncation about w_avg, then directions.
+    """The w+ [num_ws, w_dim] float32 to render: truncation of *seed* sources about w_avg, per-row lerp
+    A->B, then directions.
 
-    Truncation comes after mixing; since both are affine this equals mixing two truncated faces, as the
-    README's example does. Directions come after truncation so a 1-sigma step is the same size at any psi.
+    Truncation acts on seed faces only: a latent from a file or a photo is a face someone already chose
+    (often saved from this editor, truncation and directions included), so it is rendered as it is, and
+    *Save latent* followed by loading it with a neutral edit gives the same pixels. For two seeds this
+    equals truncating the mix (both steps are affine). Directions come last so a 1-sigma step is the same
+    size at any psi.
     """
     a, b = _to_numpy(w_a), _to_numpy(w_b)
     if a.ndim != 2 or a.shape != b.shape:
@@ -394,10 +398,12 @@ def compose_wplus(w_a: Any, w_b: Any, state: EditState, w_avg: Any,
     avg = _to_numpy(w_avg).reshape(-1)
     if avg.shape != (d,):
         raise ValueError(f"w_avg must be [{d}], got {avg.shape}")
+    if state.psi != 1.0:  # skip at psi = 1 to keep the identity exact, as Generator.mapping does
+        psi = np.float32(state.psi)
+        a = avg + psi * (a - avg) if state.source_a.kind == "seed" else a
+        b = avg + psi * (b - avg) if state.source_b.kind == "seed" else b
     m = np.asarray(state.mix, dtype=np.float32)[:, None]
     w = (1 - m) * a + m * b          # exact at m = 0 and m = 1 (a*1 + b*0), so the endpoints are the sources
-    if state.psi != 1.0:             # skip at psi = 1 to keep the identity exact, as Generator.mapping does
-        w = avg + np.float32(state.psi) * (w - avg)
     for name, amount in state.directions:
         if name not in directions:
             raise KeyError(name)

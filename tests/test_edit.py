@@ -281,3 +281,41 @@ def test_wplus_for_matches_the_engine_truncation_and_refuses_other_models():
     np.testing.assert_allclose(w[0], gen.mapping(gen.z_from_seed(3), psi=0.6).numpy()[0], rtol=1e-6)
     with pytest.raises(ValueError, match="made for model"):
         wplus_for(s, FakeGen("other"))
+
+
+# ------------------------------------------------------------------- truncation acts on seeds only
+def _compose(state, wa, wb, avg, directions=None):
+    from editor.edit import compose_wplus
+    return compose_wplus(wa, wb, state, avg, directions or {})
+
+
+def test_latent_sources_are_rendered_as_they_are_and_seeds_are_truncated():
+    rng = np.random.default_rng(0)
+    n, d = 5, 8
+    avg, wa, wb = rng.normal(size=d).astype(np.float32), rng.normal(size=(n, d)).astype(np.float32), \
+        rng.normal(size=(n, d)).astype(np.float32)
+    latent = Source.from_latent(wa, "saved.npz")
+    seeded = EditState("m", Source.from_seed(1), Source.from_seed(2), (0.0,) * n, psi=0.5)
+    assert np.allclose(_compose(seeded, wa, wb, avg), avg + 0.5 * (wa - avg))
+    for psi in (0.0, 0.5, 0.7, 1.5):
+        state = EditState("m", latent, Source.from_seed(2), (0.0,) * n, psi=psi)
+        assert np.array_equal(_compose(state, wa, wb, avg), wa), psi  # untouched by psi
+        all_b = _compose(state.with_group_mix(range(n), 1.0), wa, wb, avg)
+        assert np.allclose(all_b, avg + psi * (wb - avg), atol=1e-6), psi  # the seed B still is
+    # Two seeds: truncating each then mixing equals the old truncate-the-mix.
+    mixed = seeded.with_group_mix(range(2), 0.3)
+    m = np.array([0.3, 0.3, 0, 0, 0], np.float32)[:, None]
+    assert np.allclose(_compose(mixed, wa, wb, avg), avg + 0.5 * ((1 - m) * wa + m * wb - avg), atol=1e-6)
+
+
+def test_saved_latent_reloaded_with_a_neutral_edit_is_the_same_face():
+    from editor.edit import Direction
+    rng = np.random.default_rng(1)
+    n, d = 5, 8
+    avg, wa, wb = (rng.normal(size=s).astype(np.float32) for s in (d, (n, d), (n, d)))
+    dirs = {"age": Direction("age", rng.normal(size=d), scale=0.5)}
+    edited = EditState("m", Source.from_seed(1), Source.from_seed(2), (0.0, 0.0, 0.5, 1.0, 1.0), psi=0.7,
+                       directions=(("age", 2.0),))
+    on_screen = _compose(edited, wa, wb, avg, dirs)
+    reloaded = EditState("m", Source.from_latent(on_screen, "me.npz"), Source.from_seed(2), (0.0,) * n, psi=0.7)
+    assert np.array_equal(_compose(reloaded, on_screen, wb, avg, dirs), on_screen)

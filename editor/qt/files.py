@@ -165,7 +165,13 @@ class FileActions:
             self.w.error("Cannot use latent", str(exc))
             return False
         src = Source.from_latent(w, Path(path).name, path)
-        self.w.doc.set_state(self.w.doc.state.with_source(which, src), f"Latent {which.upper()}")
+        state = self.w.doc.state.with_source(which, src)
+        if which == "a" and state.directions:
+            # A saved latent already carries the directions it was saved with; adding them again would
+            # move the face twice. One undo step brings both back.
+            state = state.without_directions()
+            self.w.statusBar().showMessage("Direction sliders reset: the latent already carries its edit", 8000)
+        self.w.doc.set_state(state, f"Latent {which.upper()}")
         self._remember(path)
         return True
 

@@ -33,6 +33,16 @@ GALLERY_SIZE = 256
 GALLERY_CHUNK = 3  # thumbnails a render request
 
 
+def redo_shortcuts() -> list[QKeySequence]:
+    """The platform's Redo keys plus the other platforms' (Ctrl+Y, Ctrl+Shift+Z), each once: a key bound
+    twice to one action is an "ambiguous shortcut" to Qt, and then it does nothing."""
+    keys: dict[str, QKeySequence] = {}
+    for k in [*QKeySequence.keyBindings(QKeySequence.Redo), QKeySequence("Ctrl+Y"), QKeySequence("Ctrl+Shift+Z")]:
+        if not k.isEmpty():
+            keys.setdefault(k.toString(QKeySequence.PortableText), k)
+    return list(keys.values())
+
+
 class MainWindow(QMainWindow):
     full_render_shown = Signal(object)  # RenderResult, once a full-resolution image is on screen
     full_render_failed = Signal(str)    # the error of a full render of the current edit
@@ -184,7 +194,7 @@ class MainWindow(QMainWindow):
         undo = doc.undo_stack.createUndoAction(self, "&Undo")
         undo.setShortcut(QKeySequence.Undo)
         redo = doc.undo_stack.createRedoAction(self, "&Redo")
-        redo.setShortcuts([QKeySequence.Redo, QKeySequence("Ctrl+Y")])
+        redo.setShortcuts(redo_shortcuts())
         m.addAction(undo)
         m.addAction(redo)
         m.addSeparator()
