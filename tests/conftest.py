@@ -27,3 +27,14 @@ def openvino_synthesis():
     mapping = core.compile_model(str(data / "MappingNetwork.xml"), "CPU", cfg)
     synthesis = core.compile_model(str(data / "SynthesisNetwork.xml"), "CPU", cfg)
     return mapping, synthesis
+
+
+@pytest.fixture(autouse=True)
+def _close_without_asking(request, monkeypatch):
+    """Windows that tests leave with unsaved edits are closed at teardown: answer the unsaved-edit
+    question with Discard there (tests of the question itself patch it again)."""
+    try:
+        from editor.qt.main_window import MainWindow
+    except ImportError:  # no Qt here
+        return
+    monkeypatch.setattr(MainWindow, "ask_unsaved", lambda self: "discard")

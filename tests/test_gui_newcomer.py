@@ -72,3 +72,38 @@ def test_redo_works_from_each_platforms_keys(qtbot, make_window):
         QTest.keyClick(w, key, mods)
         qtbot.wait(50)
         assert w.doc.state.psi == 0.5, QKeySequence(key | mods).toString()
+
+
+@pytest.mark.parametrize("answer", ["cancel", "discard", "save"])
+def test_closing_an_unsaved_edit_asks_and_keeps_the_autosave_unless_saved_or_discarded(
+        qtbot, make_window, tmp_path, monkeypatch, answer):
+    from editor.qt.files import autosave_path
+    w = make_window()
+    assert not w.isWindowModified()
+    w.doc.set_state(w.doc.state.with_psi(0.4), "psi")
+    assert w.isWindowModified() and w.windowTitle().endswith("[*]")
+    w.files.autosave_now()
+    assert autosave_path().exists()
+    asked = []
+    monkeypatch.setattr(MainWindow, "ask_unsaved", lambda self: asked.append(1) or answer)
+    session = tmp_path / "kept.json"
+    monkeypatch.setattr(w.files, "save_session_dialog", lambda: w.files.save_session(str(session)))
+    w.close()
+    assert asked == [1]
+    if answer == "cancel":
+        assert w.isVisible() and autosave_path().exists() and w.doc.state.psi == 0.4
+        monkeypatch.setattr(MainWindow, "ask_unsaved", lambda self: "discard")
+        w.close()
+    else:
+        assert not w.isVisible() and not autosave_path().exists()
+        assert session.exists() == (answer == "save")
+
+
+def test_a_saved_edit_closes_without_asking(qtbot, make_window, tmp_path, monkeypatch):
+    w = make_window()
+    w.doc.set_state(w.doc.state.with_psi(0.4), "psi")
+    w.files.save_session(str(tmp_path / "s.json"))
+    assert not w.isWindowModified()
+    monkeypatch.setattr(MainWindow, "ask_unsaved", lambda self: pytest.fail("asked about a saved edit"))
+    w.close()
+    assert not w.isVisible()

@@ -117,7 +117,8 @@ def _arm_screenshot(app: QApplication, window: MainWindow, path: str) -> None:
         if result.state != window.doc.state:
             return
         # Let the view repaint and the gallery fill in before the picture is taken.
-        QTimer.singleShot(1500, lambda: (window.grab().save(path), window.close(), app.exit(0)))
+        QTimer.singleShot(1500, lambda: (window.grab().save(path), window.doc.undo_stack.setClean(),
+                                         window.close(), app.exit(0)))
 
     window.full_render_shown.connect(shoot)
     QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, lambda: (print("screenshot: no render in time", file=sys.stderr),

@@ -260,6 +260,8 @@ class FileActions:
                 self.w.error("Export failed", f"{path}: {exc}")
                 return
             self._remember(path)
+            if result.state == self.w.doc.state:
+                self.w.doc.undo_stack.setClean()  # the export embeds the edit: reopening it restores it
             self.w.statusBar().showMessage(f"Exported {path}", 5000)
         self._when_full(write)
 

@@ -320,7 +320,9 @@ class MainWindow(QMainWindow):
 
     def _update_title(self, *_) -> None:
         s = self.doc.state
-        self.setWindowTitle(f"Face editor — {s.source_a.display_name} × {s.source_b.display_name}")
+        # [*] shows as "*" while the edit has changes not saved in a session or an exported image.
+        self.setWindowTitle(f"Face editor — {s.source_a.display_name} × {s.source_b.display_name}[*]")
+        self.setWindowModified(not self.doc.undo_stack.isClean())
 
     def _pick_from_gallery(self, seed: int, which: str) -> None:
         self.doc.set_state(self.doc.state.with_source(which, Source.from_seed(seed)),
@@ -395,10 +397,29 @@ class MainWindow(QMainWindow):
         event.acceptProposedAction()
 
     def closeEvent(self, event) -> None:
+        if not self.doc.undo_stack.isClean():
+            answer = self.ask_unsaved()
+            if answer == "save":
+                self.files.save_session_dialog()
+                if not self.doc.undo_stack.isClean():  # the user cancelled the file dialog
+                    event.ignore()
+                    return
+            elif answer != "discard":
+                event.ignore()  # cancel: the edit, and its autosave, stay
+                return
         self.settings.setValue("window/geometry", self.saveGeometry())
-        self.files.clean_exit()
+        self.files.clean_exit()  # saved or discarded: nothing to recover next time
         self.worker.stop()  # waits for at most the render under way
         super().closeEvent(event)
+
+    def ask_unsaved(self) -> str:
+        """'save', 'discard' or 'cancel' for an edit not saved since its last change."""
+        box = QMessageBox(QMessageBox.Warning, "Unsaved edit",
+                          "This edit has changes that are not saved in a session or an exported image.",
+                          QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, self)
+        box.setInformativeText("Save it as a session first? (Discard also forgets the crash-recovery copy.)")
+        box.setDefaultButton(QMessageBox.Save)
+        return {QMessageBox.Save: "save", QMessageBox.Discard: "discard"}.get(box.exec(), "cancel")
 
     def error(self, title: str, message: str) -> None:
         QMessageBox.warning(self, title, message)
