@@ -80,7 +80,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.setAcceptDrops(True)
         self.doc.changed.connect(self._on_state)
-        self.doc.undo_stack.cleanChanged.connect(self._update_title)
+        self.doc.undo_stack.cleanChanged.connect(self._on_clean_changed)
         self._sync(self.doc.state)
         self._request(full=True)
         self.gallery.show_page(0)
@@ -318,11 +318,13 @@ class MainWindow(QMainWindow):
                       self.sefa):
             panel.sync(state)
 
+    def _on_clean_changed(self, clean: bool) -> None:
+        self.setWindowModified(not clean)  # a slot of ours: Qt disconnects it when the window goes
+
     def _update_title(self, *_) -> None:
         s = self.doc.state
         # [*] shows as "*" while the edit has changes not saved in a session or an exported image.
         self.setWindowTitle(f"Face editor — {s.source_a.display_name} × {s.source_b.display_name}[*]")
-        self.setWindowModified(not self.doc.undo_stack.isClean())
 
     def _pick_from_gallery(self, seed: int, which: str) -> None:
         self.doc.set_state(self.doc.state.with_source(which, Source.from_seed(seed)),
