@@ -107,3 +107,38 @@ def test_a_saved_edit_closes_without_asking(qtbot, make_window, tmp_path, monkey
     monkeypatch.setattr(MainWindow, "ask_unsaved", lambda self: pytest.fail("asked about a saved edit"))
     w.close()
     assert not w.isVisible()
+
+
+def test_sliders_double_click_resets_groove_steps_a_tenth_and_arrow_runs_are_one_undo_step(qtbot, make_window):
+    from PySide6.QtTest import QTest
+    from editor.qt.widgets import KEY_GESTURE_MS
+    w = make_window()
+    age = w.directions_panel.sliders["age"]
+    assert "σ" in age.toolTip() and "older" in age.toolTip().lower()
+    assert all("σ" in s.toolTip() for s in w.directions_panel.sliders.values())
+    span = age.slider.maximum() - age.slider.minimum()
+    assert age.slider.pageStep() == span // 10  # a groove click moves a tenth of the range
+    age.slider.setFocus()
+    count = w.doc.undo_stack.count()
+    for _ in range(5):
+        QTest.keyClick(age.slider, Qt.Key_Right)
+    assert age.value() > 0 and w.doc.state.direction_amount("age") == pytest.approx(age.value())
+    qtbot.wait(KEY_GESTURE_MS + 200)
+    assert w.doc.undo_stack.count() == count + 1  # five presses, one step
+    QTest.mouseDClick(age.slider, Qt.LeftButton)
+    assert age.value() == 0.0 and w.doc.state.direction_amount("age") == 0.0
+    psi = w.adjust.psi
+    psi.set_value(1.3)
+    assert "color" in psi.readout.styleSheet()  # beyond where faces stay reliable
+    psi.set_value(0.7)
+    assert psi.readout.styleSheet() == ""
+
+
+def test_a_latent_source_hides_the_seed_controls(qtbot, make_window):
+    w = make_window()
+    panel = w.source_a
+    assert panel.seed.isVisibleTo(panel) and not panel.what.isVisibleTo(panel)
+    from editor.edit import Source
+    w.doc.set_state(w.doc.state.with_source("a", Source.from_latent(np.zeros((1, 512), np.float32), "me.npz")))
+    assert not panel.seed.isVisibleTo(panel) and not panel.prev_button.isVisibleTo(panel)
+    assert panel.what.isVisibleTo(panel) and panel.what.text() == "me.npz"

@@ -14,6 +14,9 @@ from .document import Document
 from .widgets import FloatSlider
 
 MAX_SEED = 2 ** 31 - 1  # QSpinBox is a signed int
+DIRECTION_HELP = {"age": "Younger (left) to older (right)", "gender": "More female (left) to more male (right)",
+                  "freckles": "Fewer (left) to more (right) freckles and skin spots",
+                  "smile": "Less (left) to more (right) smile", "yaw": "Head turned left (left) or right (right)"}
 GROUP_HELP = {"coarse": "pose, face shape, glasses", "middle": "features, hair style, eyes",
               "fine": "colour scheme, skin and hair micro-structure"}
 
@@ -86,14 +89,19 @@ class SourcePanel(QGroupBox):
 
     def sync(self, state: EditState) -> None:
         src = state.source_a if self.which == "a" else state.source_b
-        if src.kind == "seed":
+        is_seed = src.kind == "seed"
+        # A latent or photo source is not a seed: its seed controls would show an old, unrelated number.
+        for w in (self.prev_button, self.seed, self.next_button):
+            w.setVisible(is_seed)
+        self.what.setVisible(not is_seed)
+        if is_seed:
             blocked = self.seed.blockSignals(True)
             self.seed.setValue(min(src.seed, MAX_SEED))
             self.seed.blockSignals(blocked)
             self.what.setText("")
         else:
             self.what.setText(src.display_name)
-            self.what.setToolTip(src.path or "")
+            self.what.setToolTip(src.path or src.display_name)
 
 
 class MixPanel(QGroupBox):
@@ -158,7 +166,11 @@ class AdjustPanel(QGroupBox):
         self.doc = doc
         layout = QVBoxLayout(self)
         self.psi = FloatSlider("Truncation ψ", 0.0, 1.5, 0.7, default=0.7, fmt="{:.2f}",
-                               tooltip="0 = the average face, 1 = the model's full variety")
+                               tooltip="0 = the average face, 1 = the model's full variety. Faces stay "
+                                       "reliable up to about 1.0; above that they break more and more often "
+                                       "(the read-out turns orange). Acts on seed faces only: latents and "
+                                       "photos are shown as they are.")
+        self.psi.set_warning_above(1.0)
         self.psi.valueChanged.connect(lambda v: doc.set_state(doc.state.with_psi(v), "Truncation", "psi"))
         _slider_gesture(doc, self.psi)
         layout.addWidget(self.psi)
@@ -273,7 +285,13 @@ class DirectionsPanel(QGroupBox):
         self.sliders = {}
         for name in sorted(directions):
             reach = getattr(directions[name], "range", self.RANGE)
-            s = FloatSlider(name.replace("_", " ").capitalize(), -reach, reach, 0.0, default=0.0)
+            d = directions[name]
+            rows = d.rows(len(self.doc.state.mix))
+            what = getattr(d, "tooltip", "") or DIRECTION_HELP.get(name, f"Moves the face along '{name}'")
+            s = FloatSlider(name.replace("_", " ").capitalize(), -reach, reach, 0.0, default=0.0,
+                            tooltip=f"{what}.\nUnits: σ, standard deviations of the model's latents along this "
+                                    f"direction; ±{reach:g} σ is as far as it goes before faces break. Acts on "
+                                    f"w+ rows {rows.start}–{rows.stop - 1}. Double-click resets.")
             s.valueChanged.connect(lambda v, n=name: self.doc.set_state(self.doc.state.with_direction(n, v),
                                                                          f"Direction {n}", f"dir:{n}"))
             _slider_gesture(self.doc, s)

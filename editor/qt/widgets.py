@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressDialog, QSlider, QToolButton, QWidget
 
 STEPS_PER_UNIT = 100
+KEY_GESTURE_MS = 700  # arrow-key presses closer together than this are one undo step
+_STEP_KEYS = {Qt.Key_Left, Qt.Key_Right, Qt.Key_Up, Qt.Key_Down, Qt.Key_PageUp, Qt.Key_PageDown, Qt.Key_Home,
+              Qt.Key_End}
 
 
 class FloatSlider(QWidget):
@@ -27,7 +30,10 @@ class FloatSlider(QWidget):
         self.label.setMinimumWidth(label_width)
         self.slider = QSlider(Qt.Horizontal)
         self.slider.setRange(round(lo * STEPS_PER_UNIT), round(hi * STEPS_PER_UNIT))
-        self.slider.setPageStep(STEPS_PER_UNIT // 10)
+        # A click on the groove or PageUp/Down moves a tenth of the range; arrows a hundredth.
+        span = self.slider.maximum() - self.slider.minimum()
+        self.slider.setPageStep(max(1, span // 10))
+        self.slider.setSingleStep(max(1, span // 100))
         self.readout = QLabel()
         self.readout.setMinimumWidth(44)
         self.readout.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
@@ -45,9 +51,34 @@ class FloatSlider(QWidget):
         self.slider.sliderPressed.connect(self.pressed)
         self.slider.sliderReleased.connect(self.released)
         self.reset_button.clicked.connect(self.reset)
+        # Keys: a run of presses is one gesture (pressed .. released), so it makes one undo step.
+        self._key_gesture = QTimer(self, singleShot=True, interval=KEY_GESTURE_MS)
+        self._key_gesture.timeout.connect(self.released)
+        self.slider.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if obj is self.slider:
+            if event.type() == QEvent.MouseButtonDblClick:
+                self.reset()  # double-click: back to the default, as the ⟲ button
+                return True
+            if event.type() == QEvent.KeyPress and event.key() in _STEP_KEYS and not self.slider.isSliderDown():
+                if not self._key_gesture.isActive():
+                    self.pressed.emit()
+                self._key_gesture.start()
+        return super().eventFilter(obj, event)
 
     def value(self) -> float:
         return self.slider.value() / STEPS_PER_UNIT
+
+    def set_warning_above(self, limit: float) -> None:
+        """Values past `limit` are allowed but risky: the read-out says so in colour."""
+        self._warn_above = limit
+        self._style_readout(self.value())
+
+    def _style_readout(self, value: float) -> None:
+        limit = getattr(self, "_warn_above", None)
+        risky = limit is not None and value > limit + 1e-9
+        self.readout.setStyleSheet("color: #d9822b; font-weight: bold;" if risky else "")
 
     def set_value(self, value: float) -> None:
         text = self.fmt.format(value)
@@ -57,6 +88,7 @@ class FloatSlider(QWidget):
         self.slider.setValue(round(min(max(value, self.lo), self.hi) * STEPS_PER_UNIT))
         self.slider.blockSignals(blocked)
         self.readout.setText(text)
+        self._style_readout(value)
 
     def reset(self) -> None:
         self.set_value(self.default)
@@ -65,6 +97,7 @@ class FloatSlider(QWidget):
     def _on_slider(self, raw: int) -> None:
         value = raw / STEPS_PER_UNIT
         self.readout.setText(self.fmt.format(value))
+        self._style_readout(value)
         self.valueChanged.emit(value)
 
 
