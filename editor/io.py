@@ -49,6 +49,10 @@ class FileFormatError(Exception):
         super().__init__(f"{self.path}: {problem}")
 
 
+class NoEmbeddedEdit(FileFormatError):
+    """A readable image that carries no edit: a plain photo, say (the app offers to import it)."""
+
+
 # --------------------------------------------------------------------------------------- atomic write
 def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memoryview) -> None:
     """Write all of data to path or nothing: a temp file in the same folder (same file system, so
@@ -207,7 +211,7 @@ def read_edit_from_image(path: str | os.PathLike) -> tuple[EditState, dict]:
     else:
         side = sidecar_path(path)
         if not side.is_file():
-            raise FileFormatError(path, f"no face-editor edit embedded, and no sidecar {side.name}")
+            raise NoEmbeddedEdit(path, f"no face-editor edit embedded, and no sidecar {side.name}")
         state, meta = _parse_payload(_read_bytes(side), side, "sidecar")
         found = "sidecar"
     return state, {**meta, "found_in": found}

@@ -37,4 +37,7 @@ def _close_without_asking(request, monkeypatch):
         from editor.qt.main_window import MainWindow
     except ImportError:  # no Qt here
         return
+    from editor.qt.files import FileActions
     monkeypatch.setattr(MainWindow, "ask_unsaved", lambda self: "discard")
+    # A modal question would hang an offscreen run: plain images are declined unless a test says otherwise.
+    monkeypatch.setattr(FileActions, "offer_photo_import", lambda self, path: False)

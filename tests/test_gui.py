@@ -389,8 +389,11 @@ def test_bad_files_report_one_error_and_leave_the_edit(qtbot, gen, make_window, 
 
     assert w.files.open_edit(str(corrupt)) is False
     check("corrupt.png")
-    assert w.files.open_edit(str(plain)) is False
-    check("plain.png")
+    offered = []
+    monkeypatch.setattr(w.files, "offer_photo_import", lambda path: offered.append(path) or False)
+    assert w.files.open_edit(str(plain)) is False  # no edit in it: offered as a photo, declined
+    assert offered == [str(plain)] and errors == []
+    assert w.doc.state == before and w.doc.undo_stack.count() == steps
     assert w.files.load_latent(str(wrong), "b") is False
     check("wrong_shape.npy")
     w.files.open_any(str(wrong_dim))  # the drop / recent-files route

@@ -142,3 +142,19 @@ def test_a_latent_source_hides_the_seed_controls(qtbot, make_window):
     w.doc.set_state(w.doc.state.with_source("a", Source.from_latent(np.zeros((1, 512), np.float32), "me.npz")))
     assert not panel.seed.isVisibleTo(panel) and not panel.prev_button.isVisibleTo(panel)
     assert panel.what.isVisibleTo(panel) and panel.what.text() == "me.npz"
+
+
+@pytest.mark.parametrize("accept", [True, False])
+def test_opening_a_plain_photo_offers_to_import_it(qtbot, make_window, tmp_path, monkeypatch, accept):
+    from PIL import Image
+    photo = tmp_path / "holiday.jpg"
+    Image.fromarray(np.full((64, 64, 3), 120, np.uint8)).save(photo)
+    w = make_window()
+    offered, imported, errors = [], [], []
+    monkeypatch.setattr(w.files, "offer_photo_import", lambda p: offered.append(p) or accept)
+    monkeypatch.setattr(w.photos, "import_photo", lambda p, *a: imported.append(p))
+    monkeypatch.setattr(w, "error", lambda *a: errors.append(a))
+    before = w.doc.state
+    w.files.open_any(str(photo))
+    assert offered == [str(photo)] and imported == ([str(photo)] if accept else []) and errors == []
+    assert w.doc.state == before

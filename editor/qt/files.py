@@ -12,7 +12,7 @@ from typing import Callable
 
 from PySide6.QtCore import QThread, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QFileDialog, QProgressDialog
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog
 
 from .. import io
 from ..directions import DirectionError, import_ganspace, import_interfacegan, load_library
@@ -135,6 +135,10 @@ class FileActions:
                 state, _extra = io.load_session(path)
             else:
                 state, _extra = io.read_edit_from_image(path)
+        except io.NoEmbeddedEdit:
+            if self.offer_photo_import(path):
+                self.w.photos.import_photo(path)
+            return False
         except io.FileFormatError as exc:
             self.w.error("Cannot open edit", str(exc))
             return False
@@ -147,6 +151,15 @@ class FileActions:
         self.w.doc.set_state(state, f"Open {Path(path).name}")
         self._remember(path)
         return True
+
+    def offer_photo_import(self, path: str) -> bool:
+        """A plain image (no edit in it): ask whether to import it as a photo of a face."""
+        answer = QMessageBox.question(
+            self.w, "Import this photo?",
+            f"{Path(path).name} is an image without an edit from this editor.\n\nImport it as a photo: find the "
+            "face and turn it into a latent you can edit and mix (on this machine only)?",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
+        return answer == QMessageBox.Yes
 
     def load_latent_dialog(self, which: str) -> None:
         path, _ = QFileDialog.getOpenFileName(self.w, f"Latent for source {which.upper()}", self._dir(),
