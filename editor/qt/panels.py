@@ -227,6 +227,16 @@ class PaintPanel(QGroupBox):
         self.style.blockSignals(blocked)
 
 
+LOCKABLE = ("age", "gender", "smile", "yaw")
+DESCRIPTIONS = {
+    "age": "Older (+) or younger (−): about 7 years per 2 σ (dlib age model).",
+    "gender": "More male (+) or female (−) as the dlib gender model reads it.",
+    "freckles": "More (+) or fewer (−) small dark spots on cheeks and nose (fine layers only).",
+    "smile": "Smile (+) or a closed, neutral mouth (−), as fer's emotion model reads 'happy'.",
+    "yaw": "Turn the head towards the image's right (+) or left (−); coarse layers only.",
+}
+
+
 class DirectionsPanel(QGroupBox):
     """One slider per direction in the library, in sigma units."""
 
@@ -240,15 +250,16 @@ class DirectionsPanel(QGroupBox):
         self._layout = QVBoxLayout(self)
         self._rows = QVBoxLayout()
         self._layout.addLayout(self._rows)
-        self.empty = QLabel("No directions for this model yet: Directions › Fit… makes age, gender and "
-                            "freckles for it.")
+        self.empty = QLabel("No directions for this model yet: Directions › Fit… makes age, gender, "
+                            "freckles, smile and yaw for it.")
         self.empty.setWordWrap(True)
         self._layout.addWidget(self.empty)
         locks = QHBoxLayout()
         self.locks: dict[str, QCheckBox] = {}
-        for name in ("age", "gender"):
+        for name in LOCKABLE:
             box = QCheckBox(f"Keep {name}")
-            box.setToolTip(f"While other sliders move, hold the {name} the way it is (conditional projection)")
+            box.setToolTip(f"While other sliders move, hold the {name} where it is: each shipped direction "
+                           f"carries a measured correction along {name} (README: Directions)")
             box.toggled.connect(lambda on, n=name: doc.set_state(doc.state.with_lock(n, on),
                                                                  f"{'Keep' if on else 'Release'} {n}"))
             locks.addWidget(box)
@@ -273,7 +284,9 @@ class DirectionsPanel(QGroupBox):
         self.sliders = {}
         for name in sorted(directions):
             reach = getattr(directions[name], "range", self.RANGE)
-            s = FloatSlider(name.replace("_", " ").capitalize(), -reach, reach, 0.0, default=0.0)
+            tip = f"{DESCRIPTIONS.get(name, 'A direction in your library.')} One step = 1 σ of the model's faces " \
+                  f"along it; reach ±{reach:g} σ, measured: beyond it faces break or stop changing."
+            s = FloatSlider(name.replace("_", " ").capitalize(), -reach, reach, 0.0, default=0.0, tooltip=tip)
             s.valueChanged.connect(lambda v, n=name: self.doc.set_state(self.doc.state.with_direction(n, v),
                                                                          f"Direction {n}", f"dir:{n}"))
             _slider_gesture(self.doc, s)
