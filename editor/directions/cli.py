@@ -13,13 +13,15 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 def add_parser(sub) -> None:
     p = sub.add_parser("directions", help="fit and evaluate semantic directions")
     dsub = p.add_subparsers(dest="directions_command", required=True)
-    f = dsub.add_parser("fit", help="fit age, gender and freckle directions for a model")
+    f = dsub.add_parser("fit", help="fit age, gender, freckle, smile and yaw directions and calibrate their locks")
     f.add_argument("--model", help="model file (default: the default model)")
     f.add_argument("--n", type=int, default=400, help="latents to sample")
     f.add_argument("--psi", type=float, default=0.8, help="truncation of the sampled latents")
     f.add_argument("--out", help="library folder (default: resources/directions/<model> for the default "
                                  "model, else your user library)")
     f.add_argument("--sheet", help="contact sheet of the 8 highest and lowest freckle scores (PNG)")
+    f.add_argument("--cache", help="keep the renders in this .npz and reuse them next time (same model, seeds, psi)")
+    f.add_argument("--lock-n", type=int, default=32, help="faces to calibrate the locks on (0: no locks)")
     f.add_argument("--device")
     f.set_defaults(func=_fit)
     e = dsub.add_parser("evaluate", help="measure every direction on held-out seeds")
@@ -28,6 +30,7 @@ def add_parser(sub) -> None:
     e.add_argument("--k", type=float, help="move each face from -k to +k sigma (default: each direction's range)")
     e.add_argument("--steps", type=int, default=7)
     e.add_argument("--json", action="store_true")
+    e.add_argument("--no-locks", action="store_true", help="skip measuring the locks")
     e.add_argument("--strips", help="folder for one strip image per direction")
     e.add_argument("--save-quality", action="store_true", help="record the results in the library manifest")
     e.add_argument("--device")
@@ -47,13 +50,19 @@ def _default_folder(gen) -> Path:
 def _fit(args) -> int:
     from ..cli import _Bar
     from ..model import load_generator
-    from .fit import contact_sheet, fit_directions, sample_and_score, save_library
+    from .fit import FIT_SEED0, contact_sheet, fit_directions, sample_and_score, save_library
 
     bar = _Bar()
     gen = load_generator(args.model, device=args.device, progress=bar)
-    samples = sample_and_score(gen, args.n, psi=args.psi, progress=bar, keep_thumbs=bool(args.sheet))
-    bar.close()
+    samples = sample_and_score(gen, args.n, psi=args.psi, progress=bar, keep_thumbs=bool(args.sheet),
+                               cache=Path(args.cache) if args.cache else None)
     directions, records = fit_directions(gen, samples)
+    if args.lock_n > 0:
+        from .locks import calibrate_holds
+        directions = calibrate_holds(gen, directions, n=args.lock_n, psi=args.psi, progress=bar)
+        for r in records.values():
+            r["locks_calibrated_on"] = {"seeds": [FIT_SEED0, FIT_SEED0 + args.lock_n - 1], "psi": args.psi}
+    bar.close()
     folder = Path(args.out) if args.out else _default_folder(gen)
     manifest = save_library(folder, gen, directions, records)
     if args.sheet:
@@ -80,7 +89,7 @@ def _evaluate(args) -> int:
     if not directions:
         print("no directions for this model: run `python -m editor directions fit` first")
         return 1
-    report = evaluate(gen, directions, n=args.n, k=args.k, steps=args.steps, progress=bar)
+    report = evaluate(gen, directions, n=args.n, k=args.k, steps=args.steps, locks=not args.no_locks, progress=bar)
     bar.close()
     if args.strips:
         for p in strips(gen, directions, Path(args.strips), k=args.k, steps=args.steps):
@@ -100,7 +109,7 @@ def _save_quality(folder: Path, report: dict) -> None:
         if r:
             entry["quality"] = {"held_out_seeds": report["seeds"], "amounts": r["amounts"],
                                 "mean": r["mean"], "mean_abs_change": r["mean_abs_change"],
-                                "targets": report["verdict"].get(entry["name"], {})}
+                                "locks": r.get("locks", {}), "targets": report["verdict"].get(entry["name"], {})}
     atomic_write_json(manifest, data)
 
 

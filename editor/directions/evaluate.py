@@ -2,8 +2,10 @@
 
 Targets (issue "Semantic directions"): age spans >= 40 years, monotonic, mean |dP(male)| <= 0.15;
 gender moves P(male) from < 0.2 to > 0.8 with mean |d age| <= 10 years; freckles raise the freckle
-score monotonically with mean |d age| <= 5 and |dP(male)| <= 0.1. "Mean |d|" is the mean over faces
-of the change between -k and +k.
+score monotonically with mean |d age| <= 5 and |dP(male)| <= 0.1; smile and yaw move their own score
+monotonically with the same limits on age and P(male). Locks (issue 14): with Keep X on, moving another
+direction over its range changes X by at most LOCK_TARGETS[X] (4 years of age, 0.1 of P(male) or
+P(happy), 5 degrees of yaw). "Mean |d|" is the mean over faces of the change between -k and +k.
 """
 
 from __future__ import annotations
@@ -16,44 +18,37 @@ import torch
 
 from ..edit import Direction
 from ..model import Generator, to_uint8
-from .fit import EVAL_SEED0, render_for_scoring, score_images
-from .scorers import AgeGender
+from .fit import EVAL_SEED0, Scorers
+from .locks import LOCKABLE, moved_wplus, score_moved
 
 Progress = Callable[[str, int, int], None]
-
-
-def _moved(w: torch.Tensor, d: Direction, amount: float, num_ws: int) -> torch.Tensor:
-    ws = w[:, None, :].repeat(1, num_ws, 1)
-    rows = d.rows(num_ws)
-    vec = torch.as_tensor(np.array(d.vector)).to(ws)  # a copy: library vectors are read-only
-    ws[:, rows.start:rows.stop] += amount * d.scale * (vec[rows.start:rows.stop] if vec.ndim == 2 else vec)
-    return ws
+LOCK_TARGETS = {"age": 4.0, "gender": 0.1, "smile": 0.1, "yaw": 5.0}  # mean |d| of the held score, its units
 
 
 def evaluate(gen: Generator, directions: dict[str, Direction], n: int = 50, k: float | None = None,
-             steps: int = 7, psi: float = 0.8, seed0: int = EVAL_SEED0, batch: int = 10,
-             progress: Progress | None = None) -> dict:
-    """Each direction over its own slider reach (`Direction.range`) unless k is given."""
-    age_gender = AgeGender()
+             steps: int = 7, psi: float = 0.8, seed0: int = EVAL_SEED0, batch: int = 8,
+             locks: bool = True, progress: Progress | None = None) -> dict:
+    """Each direction over its own slider reach (`Direction.range`) unless k is given; then, for every
+    lock a direction has a calibrated hold for, its two ends again with the lock on."""
+    scorers = Scorers()
     seeds = np.arange(seed0, seed0 + n)
     z = torch.cat([gen.z_from_seed(int(s)) for s in seeds])
     w = gen.mapping(z, psi=psi)
     report = {"seeds": [int(seeds[0]), int(seeds[-1])], "psi": psi, "directions": {}}
-    total, done = len(directions) * steps * n, 0
+    pairs = [(name, lock) for name, d in directions.items() for lock in d.holds if locks and lock in directions]
+    total, done = (len(directions) * (steps - 1) + 2 * len(pairs)) * n, 0
+    base = score_moved(gen, w, directions, {}, scorers, batch=batch)
+    ends: dict[str, tuple[dict, dict]] = {}
     for name, d in directions.items():
         amounts = np.linspace(-(k or d.range), k or d.range, steps)
-        per_step = {"age": [], "p_male": [], "freckles": []}  # each [steps][n]
+        per_step = {key: [] for key in Scorers.KEYS}  # each [steps][n]
         for a in amounts:
-            vals = {key: [] for key in per_step}
-            for start in range(0, n, batch):
-                images = render_for_scoring(gen, _moved(w[start:start + batch], d, float(a), gen.num_ws))
-                for key, v in score_images(images, age_gender).items():
-                    vals[key].append(v)
-                done += len(images)
-                if progress:
-                    progress(f"evaluating {name}", done, total)
+            got = base if a == 0 else score_moved(gen, w, directions, {name: float(a)}, scorers, batch=batch)
             for key in per_step:
-                per_step[key].append(np.concatenate(vals[key]))
+                per_step[key].append(got[key])
+            done += n * (a != 0)
+            if progress:
+                progress(f"evaluating {name}", done, total)
         arr = {key: np.stack(v) for key, v in per_step.items()}  # [steps, n]
         means = {key: v.mean(1) for key, v in arr.items()}
         delta = {key: np.abs(v[-1] - v[0]) for key, v in arr.items()}
@@ -64,6 +59,19 @@ def evaluate(gen: Generator, directions: dict[str, Direction], n: int = 50, k: f
             "span": {key: round(float(m[-1] - m[0]), 3) for key, m in means.items()},
             "monotonic": {key: bool(np.all(np.diff(m) > 0) or np.all(np.diff(m) < 0)) for key, m in means.items()},
         }
+    for name, lock in pairs:
+        key, amount = LOCKABLE[lock], k or directions[name].range
+        lo, hi = (score_moved(gen, w, directions, {name: float(s * amount)}, scorers, locks=(lock,), batch=batch)
+                  for s in (-1, 1))
+        done += 2 * n
+        if progress:
+            progress(f"evaluating {name} with Keep {lock}", done, total)
+        r = report["directions"][name]
+        r.setdefault("locks", {})[lock] = {
+            "score": key, "mean_abs_change": round(float(np.abs(hi[key] - lo[key]).mean()), 3),
+            "unlocked": r["mean_abs_change"][key], "span": round(float((hi[key] - lo[key]).mean()), 3),
+            "side_effects": {x: round(float(np.abs(hi[x] - lo[x]).mean()), 3) for x in ("age", "p_male", "smile", "yaw")
+                             if x != key}}
     report["verdict"] = verdict(report)
     return report
 
@@ -85,6 +93,17 @@ def verdict(report: dict) -> dict[str, dict[str, bool]]:
         out["freckles"] = {"score up, monotonic": f["monotonic"]["freckles"] and f["span"]["freckles"] > 0,
                            "mean |d age| <= 5 y": f["mean_abs_change"]["age"] <= 5,
                            "mean |dP(male)| <= 0.1": f["mean_abs_change"]["p_male"] <= 0.1}
+    for name, key in (("smile", "smile"), ("yaw", "yaw")):
+        if name in d:
+            r = d[name]
+            moves = f"{key} {'up' if name == 'smile' else 'moves'}, monotonic"
+            out[name] = {moves: r["monotonic"][key] and r["span"][key] > 0,
+                         "mean |d age| <= 5 y": r["mean_abs_change"]["age"] <= 5,
+                         "mean |dP(male)| <= 0.1": r["mean_abs_change"]["p_male"] <= 0.1}
+    for name, r in d.items():
+        for lock, m in r.get("locks", {}).items():
+            out.setdefault(name, {})[f"Keep {lock}: mean |d {m['score']}| <= {LOCK_TARGETS[lock]:g}"] = \
+                m["mean_abs_change"] <= LOCK_TARGETS[lock]
     return out
 
 
@@ -92,10 +111,17 @@ def format_table(report: dict) -> str:
     lines = [f"held-out seeds {report['seeds'][0]}-{report['seeds'][1]}, psi {report['psi']}"]
     for name, r in report["directions"].items():
         lines.append(f"\n{name}  (amounts in sigma: {r['amounts']})")
-        for key, unit in (("age", "years"), ("p_male", "P(male)"), ("freckles", "spots/1000 px")):
+        for key, unit in (("age", "years"), ("p_male", "P(male)"), ("freckles", "spots/1000 px"),
+                          ("smile", "P(happy)"), ("yaw", "degrees"), ("pitch", "degrees")):
+            if key not in r["mean"]:
+                continue
             seq = " ".join(f"{v:7.2f}" for v in r["mean"][key])
             lines.append(f"  {key:<9}{seq}   span {r['span'][key]:+.2f}  mean|d| {r['mean_abs_change'][key]:.2f}"
                          f"  {'monotonic' if r['monotonic'][key] else ''}  ({unit})")
+        for lock, m in r.get("locks", {}).items():
+            lines.append(f"  Keep {lock:<7}mean|d {m['score']}| {m['mean_abs_change']:.2f} "
+                         f"(unlocked {m['unlocked']:.2f});"
+                         f" side effects mean|d| " + ", ".join(f"{x} {v:.2f}" for x, v in m["side_effects"].items()))
         checks = report["verdict"].get(name, {})
         lines.append("  targets: " + ", ".join(f"{k} {'ok' if v else 'MISSED'}" for k, v in checks.items()))
     return "\n".join(lines)
@@ -112,7 +138,7 @@ def strips(gen: Generator, directions: dict[str, Direction], folder: Path, seeds
     for name, d in directions.items():
         rows = []
         for i in range(len(seeds)):
-            tiles = [to_uint8(gen.synthesis(_moved(w[i:i + 1], d, float(a), gen.num_ws), size=size))[0]
+            tiles = [to_uint8(gen.synthesis(moved_wplus(gen, w[i:i + 1], directions, {name: float(a)}), size=size))[0]
                      for a in np.linspace(-(k or d.range), k or d.range, steps)]
             rows.append(np.concatenate(tiles, 1))
         path = folder / f"direction_{name}.png"

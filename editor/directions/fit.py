@@ -1,11 +1,11 @@
 """Fit semantic directions in W, InterFaceGAN-style, and write them to a library folder.
 
-Sample seeded latents at a recorded psi, render them, score every face (age, P(male), freckles), fit a
-linear model of each score on w (ridge regression on standardised w), and take the normal of its level
-sets as the direction. Conditional directions project out the normals of the attributes to hold
-(InterFaceGAN's conditional manipulation): age holds gender, gender holds age, freckles hold both and
-act on the fine layers only. One unit of a direction is one standard deviation along it of the model's
-w distribution (psi = 1).
+Sample seeded latents at a recorded psi, render them, score every face (age, P(male), freckles, smile, head
+yaw), fit a linear model of each score on w (ridge regression on standardised w), and take the normal of its
+level sets as the direction. Conditional directions project out the normals of the attributes to hold
+(InterFaceGAN's conditional manipulation): age holds gender, gender holds age, the others hold both (and
+smile, for yaw). Each acts on the w+ rows where its attribute lives. One unit of a direction is one standard
+deviation along it of the model's w distribution (psi = 1). Locks are calibrated afterwards (locks.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ import torch
 from ..edit import Direction
 from ..io import atomic_write_json, atomic_write_npy
 from ..model import Generator, to_uint8
+from .pose import head_pose
 from .scorers import AgeGender, freckle_score
+from .smile import Smile
 
 Progress = Callable[[str, int, int], None]
 SCORE_SIZE = 512  # freckles need >= 512²; age and gender read chips cut from the same render
@@ -38,39 +40,66 @@ class Samples:
     images: np.ndarray | None = None    # small thumbnails [N, 128, 128, 3], for contact sheets
 
 
-def score_images(images: np.ndarray, age_gender: AgeGender) -> dict[str, np.ndarray]:
-    out = age_gender(images)
-    out["freckles"] = freckle_score(images)
-    return out
+class Scorers:
+    """Every measure of a face at once: age, p_male, freckles, smile (P(happy)), yaw and pitch (degrees)."""
+
+    KEYS = ("age", "p_male", "freckles", "smile", "yaw", "pitch")
+
+    def __init__(self, freckles: bool = True):
+        self.age_gender, self.smile, self.freckles = AgeGender(), Smile(), freckles
+
+    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        out = self.age_gender(images)
+        if self.freckles:  # the costliest measure, and meaningless below 512²
+            out["freckles"] = freckle_score(images)
+        out["smile"] = self.smile(images)
+        out.update(head_pose(images))
+        return out
 
 
-def render_for_scoring(gen: Generator, ws: torch.Tensor) -> np.ndarray:
-    """Full render shrunk to SCORE_SIZE: previews skip the last layers, which the fine-layer directions move."""
-    img = gen.synthesis(ws)
+def render_for_scoring(gen: Generator, ws: torch.Tensor, preview: int | None = None) -> np.ndarray:
+    """Full render shrunk to SCORE_SIZE: previews skip the last layers, which the fine-layer directions move.
+    `preview` (e.g. 256) renders that preview instead: enough for age, gender, smile and pose (their chips
+    are 64² or less), several times cheaper, and used only where those are calibrated, never evaluated."""
+    img = gen.synthesis(ws, size=preview)
     if img.shape[-1] > SCORE_SIZE:
         img = torch.nn.functional.interpolate(img, size=(SCORE_SIZE, SCORE_SIZE), mode="area")
     return to_uint8(img)
 
 
 def sample_and_score(gen: Generator, n: int, psi: float = 0.8, seed0: int = FIT_SEED0, batch: int = 8,
-                     progress: Progress | None = None, keep_thumbs: bool = False) -> Samples:
-    age_gender = AgeGender()
+                     progress: Progress | None = None, keep_thumbs: bool = False,
+                     cache: Path | None = None) -> Samples:
+    """Render and score n seeded faces. `cache` (.npz) keeps the renders, so refitting with other scorers
+    or settings skips the hour of rendering; it is used only for the same model, seeds and psi."""
     seeds = np.arange(seed0, seed0 + n)
-    ws, scores, thumbs = [], {}, []
+    key = np.array([gen.fingerprint, str(psi)])
+    ws, all_images = None, None
+    if cache and Path(cache).is_file():
+        with np.load(cache, allow_pickle=False) as z:
+            if np.array_equal(z["seeds"], seeds) and np.array_equal(z["key"], key):
+                ws, all_images = z["w"], z["images"]
+    if all_images is None:
+        ws_parts, parts = [], []
+        for start in range(0, n, batch):
+            z = torch.cat([gen.z_from_seed(int(s)) for s in seeds[start:start + batch]])
+            w = gen.mapping(z, psi=psi)
+            parts.append(render_for_scoring(gen, w))
+            ws_parts.append(w.cpu().numpy())
+            if progress:
+                progress("rendering", min(start + batch, n), n)
+        ws, all_images = np.concatenate(ws_parts), np.concatenate(parts)
+        if cache:
+            Path(cache).parent.mkdir(parents=True, exist_ok=True)
+            np.savez(cache, seeds=seeds, key=key, w=ws, images=all_images)
+    scorers, scores = Scorers(), {}
     for start in range(0, n, batch):
-        chunk = seeds[start:start + batch]
-        z = torch.cat([gen.z_from_seed(int(s)) for s in chunk])
-        w = gen.mapping(z, psi=psi)
-        images = render_for_scoring(gen, w)
-        for k, v in score_images(images, age_gender).items():
+        for k, v in scorers(all_images[start:start + batch]).items():
             scores.setdefault(k, []).append(v)
-        ws.append(w.cpu().numpy())
-        if keep_thumbs:
-            thumbs.append(images[:, ::4, ::4])
         if progress:
-            progress("rendering and scoring", min(start + batch, n), n)
-    return Samples(seeds, psi, np.concatenate(ws), {k: np.concatenate(v) for k, v in scores.items()},
-                   np.concatenate(thumbs) if keep_thumbs else None)
+            progress("scoring", min(start + batch, n), n)
+    return Samples(seeds, psi, ws, {k: np.concatenate(v) for k, v in scores.items()},
+                   all_images[:, ::4, ::4].copy() if keep_thumbs else None)
 
 
 RIDGES = (10.0, 100.0, 1000.0, 10000.0)
@@ -122,18 +151,24 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+SCORE_OF = {"age": "dlib age (years)", "gender": "logit P(male)", "freckles": "freckle_score",
+            "smile": "logit P(happy), fer mini-Xception", "yaw": "head yaw (degrees, dlib 5-point)"}
+
+
 def fit_directions(gen: Generator, samples: Samples) -> tuple[dict[str, Direction], dict[str, dict]]:
-    """The three shipped directions and a record of how each was made."""
+    """The shipped directions and a record of how each was made."""
     w, s = samples.w, samples.scores
-    targets = {"age": s["age"], "gender": _logit(s["p_male"]), "freckles": s["freckles"]}
+    targets = {"age": s["age"], "gender": _logit(s["p_male"]), "freckles": s["freckles"],
+               "smile": _logit(s["smile"]), "yaw": s["yaw"]}
     fits = {k: cross_validated_normal(w, y) for k, y in targets.items()}
     raw = {k: f[0] for k, f in fits.items()}
-    fine = gen.layer_groups["fine"]
+    upto = lambda res: range(0, max(i for i, r in enumerate(gen.layer_resolutions) if r <= res) + 1)  # noqa: E731
     # Age acts up to 128²: the finer rows mostly tint the skin when pushed far, while shape, wrinkles and
-    # hair line live below. Its slider reaches further: one sigma of age moves ~7 years.
-    upto128 = range(0, max(i for i, r in enumerate(gen.layer_resolutions) if r <= 128) + 1)
-    spec = {"age": (["gender"], upto128, 6.0), "gender": (["age"], None, 3.0),
-            "freckles": (["age", "gender"], fine, 3.0)}
+    # hair line live below. Its slider reaches further: one sigma of age moves ~7 years. Smile is a shape
+    # (coarse and middle rows), yaw a pose (coarse rows): finer rows would only add colour side effects.
+    spec = {"age": (["gender"], upto(128), 6.0), "gender": (["age"], None, 3.0),
+            "freckles": (["age", "gender"], gen.layer_groups["fine"], 3.0),
+            "smile": (["age", "gender"], upto(32), 3.0), "yaw": (["age", "gender", "smile"], upto(16), 3.0)}
     directions, records = {}, {}
     for name, (hold, rows, reach) in spec.items():
         normal = condition(raw[name], [raw[h] for h in hold])
@@ -144,9 +179,7 @@ def fit_directions(gen: Generator, samples: Samples) -> tuple[dict[str, Directio
         records[name] = {"method": "ridge regression on standardised w, conditional (InterFaceGAN)",
                          "conditioned_on": hold, "samples": int(len(samples.seeds)), "psi": samples.psi,
                          "seeds": [int(samples.seeds[0]), int(samples.seeds[-1])], "render_size": SCORE_SIZE,
-                         "score": {"age": "dlib age (years)", "gender": "logit P(male)",
-                                   "freckles": "freckle_score"}[name],
-                         "ridge": fits[name][1], "cv_correlation": round(fits[name][2], 3)}
+                         "score": SCORE_OF[name], "ridge": fits[name][1], "cv_correlation": round(fits[name][2], 3)}
     return directions, records
 
 
@@ -160,6 +193,8 @@ def save_library(folder: Path, gen: Generator, directions: dict[str, Direction],
         rows = d.rows(gen.num_ws)
         entry = {"name": name, "file": f"{name}.npy", "layers": [rows.start, rows.stop], "scale": d.scale,
                  "range": d.range, "made_by": records.get(name, {})}
+        if d.holds:
+            entry["holds"] = {k: {"amounts": list(xs), "compensation": list(ys)} for k, (xs, ys) in d.holds.items()}
         if quality and name in quality:
             entry["quality"] = quality[name]
         entries.append(entry)

@@ -1,7 +1,8 @@
 """The direction library: shipped directions under resources/directions/<model>/ and the user's own.
 
 A folder holds `manifest.json` ({"model_fingerprint", "directions": [{"name", "file", "layers": [start, stop],
-"scale", ...}]}) and one `.npy` per direction ([w_dim] or [num_ws, w_dim]). A folder made for another
+"scale", "range", optional "holds": {locked name: {"amounts", "compensation"}}, ...}]}) and one `.npy` per
+direction ([w_dim] or [num_ws, w_dim]). A folder made for another
 model is refused by fingerprint: a direction only means something in the W space it was fitted in.
 """
 
@@ -60,10 +61,11 @@ def load_folder(folder: Path, fingerprint: str, w_dim: int, num_ws: int) -> dict
     for e in entries:
         try:
             layers = tuple(e["layers"]) if e.get("layers") is not None else None
+            holds = {k: (h["amounts"], h["compensation"]) for k, h in (e.get("holds") or {}).items()}
             out[e["name"]] = Direction(e["name"], _load_vector(folder / e["file"], w_dim, num_ws),
-                                       layers, float(e.get("scale", 1.0)), float(e.get("range", 3.0)))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DirectionError(manifest, f"bad entry {e!r}: {exc}") from None
+                                       layers, float(e.get("scale", 1.0)), float(e.get("range", 3.0)), holds)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise DirectionError(manifest, f"bad entry {str(e)[:80]}: {str(exc)[:200]}") from None
     return out
 
 

@@ -235,4 +235,4 @@ class FitDirectionsRunner:
             self.w.error("Fit directions failed", self._log[-1500:])
             return
         self.w.reload_directions()
-        self.w.statusBar().showMessage("Fitted age, gender and freckle directions", 5000)
+        self.w.statusBar().showMessage("Fitted age, gender, freckle, smile and yaw directions", 5000)

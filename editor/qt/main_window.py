@@ -23,6 +23,7 @@ from .files import FileActions
 from .gallery import Gallery
 from .photo_import import PhotoImporter
 from .blend_panel import BlendPanel
+from .meters import MeterPanel
 from .panels import AdjustPanel, DirectionsPanel, MixPanel, ModelInfo, PaintPanel, SourcePanel
 from .render_worker import RenderWorker
 from .viewer import FaceView, RenderTimePlot
@@ -115,12 +116,14 @@ class MainWindow(QMainWindow):
         self.blend = BlendPanel(self)
         self.directions_panel = DirectionsPanel(self.doc)
         self.directions_panel.set_directions(self.library_dirs)
+        self.meters = MeterPanel()
+        self.full_render_shown.connect(self.meters.measure)
         self.sefa = SefaPanel(self)
         self.sefa.directions_changed.connect(self._set_sefa)
         self.teach = TeachPanel(self)
         self.fit_runner = FitDirectionsRunner(self)
-        for w in (self.source_a, self.source_b, self.mix, self.adjust, self.directions_panel, self.paint, self.blend,
-                  self.sefa, self.teach):
+        for w in (self.source_a, self.source_b, self.mix, self.adjust, self.directions_panel, self.meters,
+                  self.paint, self.blend, self.sefa, self.teach):
             layout.addWidget(w)
         layout.addStretch(1)
         self.plot = RenderTimePlot()
@@ -412,6 +415,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.files.clean_exit()  # saved or discarded: nothing to recover next time
         self.worker.stop()  # waits for at most the render under way
+        self.meters.stop()
         super().closeEvent(event)
 
     def ask_unsaved(self) -> str:

@@ -14,9 +14,6 @@ from .document import Document
 from .widgets import FloatSlider
 
 MAX_SEED = 2 ** 31 - 1  # QSpinBox is a signed int
-DIRECTION_HELP = {"age": "Younger (left) to older (right)", "gender": "More female (left) to more male (right)",
-                  "freckles": "Fewer (left) to more (right) freckles and skin spots",
-                  "smile": "Less (left) to more (right) smile", "yaw": "Head turned left (left) or right (right)"}
 GROUP_HELP = {"coarse": "pose, face shape, glasses", "middle": "features, hair style, eyes",
               "fine": "colour scheme, skin and hair micro-structure"}
 
@@ -239,6 +236,16 @@ class PaintPanel(QGroupBox):
         self.style.blockSignals(blocked)
 
 
+LOCKABLE = ("age", "gender", "smile", "yaw")
+DESCRIPTIONS = {
+    "age": "Older (+) or younger (−): about 7 years per 2 σ (dlib age model).",
+    "gender": "More male (+) or female (−) as the dlib gender model reads it.",
+    "freckles": "More (+) or fewer (−) small dark spots on cheeks and nose (fine layers only).",
+    "smile": "Smile (+) or a closed, neutral mouth (−), as fer's emotion model reads 'happy'.",
+    "yaw": "Turn the head towards the image's right (+) or left (−); coarse layers only.",
+}
+
+
 class DirectionsPanel(QGroupBox):
     """One slider per direction in the library, in sigma units."""
 
@@ -252,15 +259,16 @@ class DirectionsPanel(QGroupBox):
         self._layout = QVBoxLayout(self)
         self._rows = QVBoxLayout()
         self._layout.addLayout(self._rows)
-        self.empty = QLabel("No directions for this model yet: Directions › Fit… makes age, gender and "
-                            "freckles for it.")
+        self.empty = QLabel("No directions for this model yet: Directions › Fit… makes age, gender, "
+                            "freckles, smile and yaw for it.")
         self.empty.setWordWrap(True)
         self._layout.addWidget(self.empty)
         locks = QHBoxLayout()
         self.locks: dict[str, QCheckBox] = {}
-        for name in ("age", "gender"):
+        for name in LOCKABLE:
             box = QCheckBox(f"Keep {name}")
-            box.setToolTip(f"While other sliders move, hold the {name} the way it is (conditional projection)")
+            box.setToolTip(f"While other sliders move, hold the {name} where it is: each shipped direction "
+                           f"carries a measured correction along {name} (README: Directions)")
             box.toggled.connect(lambda on, n=name: doc.set_state(doc.state.with_lock(n, on),
                                                                  f"{'Keep' if on else 'Release'} {n}"))
             locks.addWidget(box)
@@ -287,11 +295,11 @@ class DirectionsPanel(QGroupBox):
             reach = getattr(directions[name], "range", self.RANGE)
             d = directions[name]
             rows = d.rows(len(self.doc.state.mix))
-            what = getattr(d, "tooltip", "") or DIRECTION_HELP.get(name, f"Moves the face along '{name}'")
+            what = getattr(d, "tooltip", "") or DESCRIPTIONS.get(name, f"Moves the face along '{name}'.")
             s = FloatSlider(name.replace("_", " ").capitalize(), -reach, reach, 0.0, default=0.0,
-                            tooltip=f"{what}.\nUnits: σ, standard deviations of the model's latents along this "
-                                    f"direction; ±{reach:g} σ is as far as it goes before faces break. Acts on "
-                                    f"w+ rows {rows.start}–{rows.stop - 1}. Double-click resets.")
+                            tooltip=f"{what}\nUnits: σ, standard deviations of the model's faces along this "
+                                    f"direction; reach ±{reach:g} σ, measured: beyond it faces break or stop "
+                                    f"changing. Acts on w+ rows {rows.start}–{rows.stop - 1}. Double-click resets.")
             s.valueChanged.connect(lambda v, n=name: self.doc.set_state(self.doc.state.with_direction(n, v),
                                                                          f"Direction {n}", f"dir:{n}"))
             _slider_gesture(self.doc, s)
