@@ -41,3 +41,26 @@ def _close_without_asking(request, monkeypatch):
     monkeypatch.setattr(MainWindow, "ask_unsaved", lambda self: "discard")
     # A modal question would hang an offscreen run: plain images are declined unless a test says otherwise.
     monkeypatch.setattr(FileActions, "offer_photo_import", lambda self, path: False)
+
+
+@pytest.fixture
+def make_default_window(qtbot, default_weights, tmp_path, monkeypatch):
+    """make(state=None, seed_a=8, seed_b=9): the real window with the default model, its settings, user
+    library and caches in tmp_path, shown offscreen."""
+    pytest.importorskip("pytestqt")
+    from PySide6.QtCore import QSettings
+
+    from editor.edit import EditState
+    from editor.model import load_generator
+    from editor.qt.main_window import MainWindow
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    gen = load_generator(default_weights, device="cpu")
+
+    def make(state=None, seed_a: int = 8, seed_b: int = 9):
+        w = MainWindow(gen, state or EditState.new(gen.fingerprint, gen.num_ws, seed_a=seed_a, seed_b=seed_b),
+                       QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
+        qtbot.addWidget(w)
+        w.show()
+        return w
+    return make

@@ -6,28 +6,16 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtGui import QKeySequence  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
-from editor.edit import EditState  # noqa: E402
 from editor.qt.main_window import MainWindow  # noqa: E402
 
 
 @pytest.fixture
-def make_window(qtbot, default_weights, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    from editor.model import load_generator
-    gen = load_generator(default_weights, device="cpu")
-
-    def make(state=None):
-        w = MainWindow(gen, state or EditState.new(gen.fingerprint, gen.num_ws, seed_a=8, seed_b=9),
-                       QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
-        qtbot.addWidget(w)
-        w.show()
-        return w
-    return make
+def make_window(make_default_window):
+    return make_default_window
 
 
 def full(qtbot, w, action=lambda: None):

@@ -6,22 +6,11 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("pytestqt")
-from PySide6.QtCore import QSettings  # noqa: E402
-
-from editor.edit import EditState  # noqa: E402
-from editor.qt.main_window import MainWindow  # noqa: E402
 
 
 @pytest.fixture
-def window(qtbot, default_weights, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    from editor.model import load_generator
-    gen = load_generator(default_weights, device="cpu")
-    w = MainWindow(gen, EditState.new(gen.fingerprint, gen.num_ws, seed_a=5, seed_b=6),
-                   QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
-    qtbot.addWidget(w)
-    w.show()
+def window(qtbot, make_default_window, monkeypatch):
+    w = make_default_window(seed_a=5, seed_b=6)
     qtbot.waitUntil(lambda: w.last_full is not None and w.last_full.state == w.doc.state, timeout=60_000)
     sent = []
     submit = w.worker.submit

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QTimer
@@ -84,7 +85,12 @@ def main(argv: list[str] | None = None) -> int:
                 QMessageBox.critical(None, "Cannot load model", err)
                 app.exit(2)
                 return
-            show_window(gen)
+            try:
+                show_window(gen)
+            except Exception as exc:  # noqa: BLE001 - no window means nothing to keep running for
+                traceback.print_exc()
+                QMessageBox.critical(None, "Cannot open the editor", f"{type(exc).__name__}: {exc}"[:500])
+                app.exit(3)
 
         loader.progress.connect(on_progress)
         loader.done.connect(on_done)
@@ -113,13 +119,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _arm_screenshot(app: QApplication, window: MainWindow, path: str) -> None:
-    def shoot(result):
-        if result.state != window.doc.state:
-            return
-        # Let the view repaint and the gallery fill in before the picture is taken.
-        QTimer.singleShot(1500, lambda: (window.grab().save(path), window.doc.undo_stack.setClean(),
-                                         window.close(), app.exit(0)))
+    def ready() -> bool:
+        page = window._gallery_page
+        return (window.current_full_render() is not None and len(page["images"]) == len(page["seeds"])
+                and all(v is not None for v in window.source_faces.images.values()))
 
-    window.full_render_shown.connect(shoot)
+    def shoot(_result=None):
+        if not ready():
+            return
+        poll.stop()
+        # Let the view repaint before the picture is taken.
+        QTimer.singleShot(500, lambda: (window.grab().save(path), window.doc.undo_stack.setClean(),
+                                        window.close(), app.exit(0)))
+
+    poll = QTimer(window, interval=200)  # the face, the gallery page and the source faces all on screen
+    poll.timeout.connect(shoot)
+    poll.start()
     QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, lambda: (print("screenshot: no render in time", file=sys.stderr),
                                                      app.exit(1)))

@@ -8,7 +8,7 @@ Settings changes are debounced so a slider drag builds one blend, not thirty.
 from __future__ import annotations
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ..model.blend import BlendError, BlendSettings, blend, check_compatible, swap_resolutions
 from .widgets import FloatSlider
@@ -37,6 +37,10 @@ class BlendPanel(QGroupBox):
         row.addWidget(self.remove_button)
         row.addStretch(1)
         layout.addLayout(row)
+        # The settings stay folded away until a style model is loaded: disabled controls only take room.
+        self.details = QWidget()
+        details = QVBoxLayout(self.details)
+        details.setContentsMargins(0, 0, 0, 0)
         row = QHBoxLayout()
         row.addWidget(QLabel("Fine layers from"))
         self.fine_from = QComboBox()
@@ -44,14 +48,17 @@ class BlendPanel(QGroupBox):
         self.fine_from.addItem("this model", "base")
         self.fine_from.setToolTip("Fine layers set texture and colour, coarse ones pose and face shape")
         row.addWidget(self.fine_from, 1)
-        row.addWidget(QLabel("from"))
+        details.addLayout(row)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Fine means layers from"))
         self.swap_at = QComboBox()
         self.swap_at.setToolTip("Layers at this resolution and above are the fine ones")
-        row.addWidget(self.swap_at)
-        layout.addLayout(row)
+        row.addWidget(self.swap_at, 1)
+        details.addLayout(row)
         self.amount = FloatSlider("Amount", 0.0, 1.0, 1.0, default=1.0, fmt="{:.2f}",
                                   tooltip="0 = this model alone, 1 = the swapped layers entirely the style model's")
-        layout.addWidget(self.amount)
+        details.addWidget(self.amount)
+        layout.addWidget(self.details)
         self.fine_from.currentIndexChanged.connect(self.changed)
         self.swap_at.currentIndexChanged.connect(self.changed)
         self.amount.valueChanged.connect(self.changed)
@@ -66,6 +73,8 @@ class BlendPanel(QGroupBox):
         self._fill_resolutions()
         for c in self._controls:
             c.setEnabled(False)
+        self.details.setVisible(False)
+        self.remove_button.setVisible(False)
 
     def _fill_resolutions(self) -> None:
         blocked = self.swap_at.blockSignals(True)
@@ -99,6 +108,8 @@ class BlendPanel(QGroupBox):
         self.style_gen = style_gen
         for c in self._controls:
             c.setEnabled(True)
+        self.details.setVisible(True)
+        self.remove_button.setVisible(True)
         self.status.setText(f"Style model: {style_gen.name}")
         self.changed()
 

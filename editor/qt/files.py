@@ -15,6 +15,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog
 
 from .. import io
+from ..naming import suggest_stem
 from ..directions import DirectionError, import_ganspace, import_interfacegan, load_library
 from ..edit import Source
 from ..model import CheckpointError, load_generator
@@ -257,8 +258,13 @@ class FileActions:
             self.w.statusBar().showMessage(p, 10_000)
 
     # ------------------------------------------------------------------------------------ saving
+    def suggested_path(self, suffix: str) -> str:
+        """In the last-used folder, named after the edit (editor.naming)."""
+        stem = suggest_stem(self.w.doc.state, self.w.gen.layer_groups)
+        return str(Path(self._dir()) / f"{stem}{suffix}")
+
     def export_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.w, "Export image", self._dir(),
+        path, _ = QFileDialog.getSaveFileName(self.w, "Export image", self.suggested_path(".png"),
                                               "PNG (*.png);;JPEG (*.jpg);;WebP (*.webp)")
         if path:
             if not Path(path).suffix:
@@ -279,7 +285,8 @@ class FileActions:
         self._when_full(write)
 
     def save_session_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.w, "Save session", self._dir(), "Sessions (*.json)")
+        path, _ = QFileDialog.getSaveFileName(self.w, "Save session", self.suggested_path(".json"),
+                                              "Sessions (*.json)")
         if path:
             self.save_session(path if path.endswith(".json") else path + ".json")
 
@@ -293,7 +300,8 @@ class FileActions:
         self._remember(path)
 
     def save_latent_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.w, "Save latent", self._dir(), "NVIDIA latent (*.npz)")
+        path, _ = QFileDialog.getSaveFileName(self.w, "Save latent", self.suggested_path(".npz"),
+                                              "NVIDIA latent (*.npz)")
         if path:
             self.save_latent(path if path.endswith(".npz") else path + ".npz")
 

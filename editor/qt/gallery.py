@@ -1,4 +1,5 @@
-"""A paged grid of seed thumbnails. Click: use as A. Right-click (or Ctrl+click): use as B."""
+"""A paged grid of seed thumbnails. Click: use as A. Right-click (or Ctrl+click): use as B.
+The seeds that are A and B right now are framed in their colours (the source panels use the same)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
-ROWS, COLS = 4, 3
-THUMB = 112
+# Two narrow columns: the dock stays ~200 px wide so the face gets most of a 1024 px window.
+ROWS, COLS = 6, 2
+THUMB = 84
+A_COLOUR, B_COLOUR = "#1a73e8", "#e8710a"
 
 
 def rgb_to_qimage(rgb: np.ndarray) -> QImage:
@@ -42,9 +45,12 @@ class Gallery(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.page = 0
+        self.marked: dict[str, int | None] = {"a": None, "b": None}
         layout = QVBoxLayout(self)
-        hint = QLabel("Click: use as A · right-click: use as B")
+        hint = QLabel(f"Click: <b style='color:{A_COLOUR}'>A</b> · right-click: <b style='color:{B_COLOUR}'>B</b>")
         hint.setStyleSheet("color: gray")
+        hint.setToolTip("Click a face to make it source A, right-click (or Ctrl+click) to make it source B. "
+                        "The current A and B are framed in blue and orange.")
         layout.addWidget(hint)
         grid = QGridLayout()
         grid.setSpacing(2)
@@ -80,10 +86,22 @@ class Gallery(QWidget):
         self.prev_button.setEnabled(page > 0)
         for t, s in zip(self.thumbs, seeds):
             t.seed = s
-            t.setToolTip(f"seed {s}")
             t.setIcon(QIcon())
             t.setText("…")
+        self._frame()
         self.page_requested.emit(seeds)
+
+    def mark(self, seed_a: int | None, seed_b: int | None) -> None:
+        """Frame the thumbnails of the current sources (None: that source is not a seed)."""
+        self.marked = {"a": seed_a, "b": seed_b}
+        self._frame()
+
+    def _frame(self) -> None:
+        for t in self.thumbs:
+            roles = [w.upper() for w in ("a", "b") if self.marked[w] == t.seed]
+            colour = A_COLOUR if roles == ["A"] else B_COLOUR if roles == ["B"] else A_COLOUR if roles else None
+            t.setStyleSheet(f"QToolButton {{ border: 3px solid {colour}; border-radius: 3px; }}" if colour else "")
+            t.setToolTip(f"seed {t.seed}" + (f" · source {' and '.join(roles)}" if roles else ""))
 
     def set_thumbnails(self, seeds: tuple[int, ...], images: list[np.ndarray]) -> None:
         if tuple(seeds) != self.seeds():

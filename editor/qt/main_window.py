@@ -10,9 +10,8 @@ from __future__ import annotations
 import itertools
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QGroupBox, QLabel, QMainWindow, QMessageBox, QScrollArea, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QDockWidget, QGroupBox, QLabel, QMainWindow, QMessageBox, QProgressBar, QScrollArea,
+                               QVBoxLayout, QWidget)
 
 from ..directions import load_library
 from ..edit import EditState, Source
@@ -23,25 +22,20 @@ from .files import FileActions
 from .gallery import Gallery
 from .photo_import import PhotoImporter
 from .blend_panel import BlendPanel
+from .menus import build_menus, redo_shortcuts  # noqa: F401 - redo_shortcuts: tests import it here
 from .meters import MeterPanel
 from .panels import AdjustPanel, DirectionsPanel, MixPanel, ModelInfo, PaintPanel, SourcePanel
 from .render_worker import RenderWorker
+from .source_faces import SourceFaces
 from .viewer import FaceView, RenderTimePlot
 
 REST_MS = 200  # input counts as resting after this long without a change
 PREVIEW_BUDGET_MS = 80  # drag previews must keep up >= 10 per second with GUI work on top
 GALLERY_SIZE = 256
 GALLERY_CHUNK = 3  # thumbnails a render request
-
-
-def redo_shortcuts() -> list[QKeySequence]:
-    """The platform's Redo keys plus the other platforms' (Ctrl+Y, Ctrl+Shift+Z), each once: a key bound
-    twice to one action is an "ambiguous shortcut" to Qt, and then it does nothing."""
-    keys: dict[str, QKeySequence] = {}
-    for k in [*QKeySequence.keyBindings(QKeySequence.Redo), QKeySequence("Ctrl+Y"), QKeySequence("Ctrl+Shift+Z")]:
-        if not k.isEmpty():
-            keys.setdefault(k.toString(QKeySequence.PortableText), k)
-    return list(keys.values())
+BUSY_AFTER_MS = 150  # the busy sign appears only for renders the user would notice waiting for
+GALLERY_WIDTH = 200
+CONTROLS_WIDTH = 350  # the controls dock: with a ~200 px gallery, a 1024 px window leaves the face ~470 px
 
 
 class MainWindow(QMainWindow):
@@ -76,6 +70,9 @@ class MainWindow(QMainWindow):
         self._build_controls()
         self._build_gallery()
         self._build_status()
+        self.source_faces = SourceFaces(self)
+        self.source_faces.changed.connect(self._show_source_faces)
+        self._on_screen = None  # the newest result image, shown unless the compare view is on
         self.files = FileActions(self)
         self.photos = PhotoImporter(self)
         self._build_menus()
@@ -84,6 +81,7 @@ class MainWindow(QMainWindow):
         self.doc.undo_stack.cleanChanged.connect(self._on_clean_changed)
         self._sync(self.doc.state)
         self._request(full=True)
+        self.source_faces.update(self.doc.state)
         self.gallery.show_page(0)
         for p in problems:
             self.statusBar().showMessage(p, 10_000)
@@ -92,6 +90,8 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1400, 900)
+        # Docks at their narrowest useful width: the face gets the rest of the window.
+        self.resizeDocks([self.gallery_dock, self.controls_dock], [GALLERY_WIDTH, CONTROLS_WIDTH], Qt.Horizontal)
 
     # ---------------------------------------------------------------------------------- building
     def _render_fn(self):
@@ -133,12 +133,14 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidget(box)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(440)
+        scroll.setMinimumWidth(CONTROLS_WIDTH)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)  # the panels fit its width; never scroll sideways
         dock = QDockWidget("Controls", self)
         dock.setObjectName("controls")
         dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
         dock.setWidget(scroll)
         self.addDockWidget(Qt.RightDockWidgetArea, dock)
+        self.controls_dock = dock
 
     def _build_gallery(self) -> None:
         self.gallery = Gallery()
@@ -154,6 +156,16 @@ class MainWindow(QMainWindow):
         self.model_label = QLabel()
         self.ms_label = QLabel("—")
         self.ms_label.setMinimumWidth(150)
+        self.busy = QProgressBar()  # indeterminate: shown while the face on screen is not yet the edit's
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(90)
+        self.busy.setTextVisible(False)
+        self.busy.setToolTip("Rendering the current edit")
+        self.busy.hide()
+        self._busy_timer = QTimer(self, singleShot=True, interval=BUSY_AFTER_MS)
+        self._busy_timer.timeout.connect(self.busy.show)
+        self._view_stamp = 0  # the newest view request
+        bar.addPermanentWidget(self.busy)
         bar.addPermanentWidget(self.model_label)
         bar.addPermanentWidget(self.ms_label)
         self._update_model_label()
@@ -165,63 +177,13 @@ class MainWindow(QMainWindow):
         self.model_label.setToolTip(f"fingerprint {i.fingerprint}")
 
     def _build_menus(self) -> None:
-        f, doc = self.files, self.doc
-
-        def act(menu, text, slot, shortcut=None, tip=""):
-            a = QAction(text, self)
-            if shortcut:
-                a.setShortcut(QKeySequence(shortcut))
-            a.setStatusTip(tip)
-            a.triggered.connect(slot)
-            menu.addAction(a)
-            return a
-
-        m = self.menuBar().addMenu("&File")
-        act(m, "&Open edit or session…", f.open_dialog, QKeySequence.Open, "Open an exported image or a session")
-        act(m, "Open &model…", f.open_model_dialog, "Ctrl+Shift+O", "Load a .pkl, .pt or .safetensors generator")
-        act(m, "Load st&yle model for blending…", self.blend.load_dialog, None,
-            "A second model of the same architecture (e.g. MetFaces) for the fine layers")
-        act(m, "&Import photo…", self.photos.open_dialog, "Ctrl+I",
-            "Turn a face photo into a latent (on this machine; the photo is never written)")
-        self.recent_menu = m.addMenu("Open &recent")
-        self.recent_menu.aboutToShow.connect(f.fill_recent_menu)
-        m.addSeparator()
-        act(m, "&Export image…", f.export_dialog, "Ctrl+E", "PNG / JPEG / WebP with the edit embedded")
-        act(m, "&Save session…", f.save_session_dialog, QKeySequence.Save)
-        act(m, "Save &latent (w+)…", f.save_latent_dialog, "Ctrl+Shift+S", "NVIDIA projected_w.npz layout")
-        act(m, "&Copy image", f.copy_image, QKeySequence.Copy)
-        m.addSeparator()
-        act(m, "&Quit", self.close, QKeySequence.Quit)
-
-        m = self.menuBar().addMenu("&Edit")
-        undo = doc.undo_stack.createUndoAction(self, "&Undo")
-        undo.setShortcut(QKeySequence.Undo)
-        redo = doc.undo_stack.createRedoAction(self, "&Redo")
-        redo.setShortcuts(redo_shortcuts())
-        m.addAction(undo)
-        m.addAction(redo)
-        m.addSeparator()
-        act(m, "S&wap A and B", lambda: doc.set_state(doc.state.swapped(), "Swap A/B"), "X")
-        act(m, "Random &A", self.source_a.random_button.click, "R")
-        act(m, "Random &B", self.source_b.random_button.click, "Shift+R")
-        act(m, "Reset &mixing", lambda: doc.set_state(doc.state.with_group_mix(range(self.gen.num_ws), 0.0),
-                                                       "Reset mixing"), "Ctrl+M")
-        act(m, "Reset &directions", lambda: doc.set_state(doc.state.without_directions(), "Reset directions"),
-            "Ctrl+D")
-
-        m = self.menuBar().addMenu("&Directions")
-        act(m, "&Fit age, gender and freckles for this model…", self.fit_runner.start, None,
-            "Sample, render and score faces, then fit the directions (a few minutes)")
-        act(m, "Import &InterFaceGAN boundary…", f.import_direction_dialog)
-        act(m, "Import &GANSpace components…", f.import_ganspace_dialog)
-
-        m = self.menuBar().addMenu("&View")
-        act(m, "&Fit to window", self.view.fit, "F")
-        act(m, "&Actual pixels", self.view.actual_pixels, "1")
-        m.addAction(self.gallery_dock.toggleViewAction())
+        build_menus(self)
 
     # ---------------------------------------------------------------------------------- rendering
     def _on_state(self, state: EditState) -> None:
+        if self.compare_action.isChecked():
+            self.compare_action.setChecked(False)
+            self.show_before(False)
         self._sync(state)
         self._update_title()
         self.files.schedule_autosave()
@@ -231,6 +193,7 @@ class MainWindow(QMainWindow):
         else:
             self._rest.stop()
             self._request(full=True)
+        self.source_faces.update(state)  # after the view's request: the worker takes that first
 
     def _request(self, full: bool) -> None:
         size = None if full else self._preview_size()
@@ -238,7 +201,10 @@ class MainWindow(QMainWindow):
         if size is None and key == self._last_full_request:
             return  # this exact full render is already on screen or on its way (drags render full too)
         self._last_full_request = key if size is None else None
-        self.worker.submit(RenderRequest(next(self._stamps), self.doc.state, size))
+        self._view_stamp = next(self._stamps)
+        self.worker.submit(RenderRequest(self._view_stamp, self.doc.state, size))
+        if not self.busy.isVisible():
+            self._busy_timer.start()
 
     def _preview_size(self) -> int | None:
         """The largest *trusted* preview (measured faithful to the full render, editor.model.fidelity)
@@ -287,6 +253,9 @@ class MainWindow(QMainWindow):
                 self.gallery.set_thumbnails(page["seeds"], page["images"])
                 self._request_gallery_chunk()
             return
+        if result.stamp >= self._view_stamp:
+            self._busy_timer.stop()
+            self.busy.hide()
         if result.stamp < self._shown_stamp or result.state.model_fingerprint != self.gen.fingerprint:
             return  # stale: a newer image is on screen, or it was asked of the previous model
         if result.error:
@@ -296,7 +265,9 @@ class MainWindow(QMainWindow):
                 self.full_render_failed.emit(result.error)
             return
         self._shown_stamp = result.stamp
-        self.view.show_image(result.images[0])
+        self._on_screen = result.images[0]
+        if not self.compare_action.isChecked():
+            self.view.show_image(result.images[0])
         full = result.size == self.gen.resolution
         self.plot.add("full" if full else "preview", result.ms)
         if not full:
@@ -316,10 +287,31 @@ class MainWindow(QMainWindow):
         return r if r is not None and r.state == self.doc.state else None
 
     # ---------------------------------------------------------------------------------- syncing
+    def show_before(self, on: bool) -> None:
+        """The compare toggle: face A unedited in place of the result, or back."""
+        before = self.source_faces.images["a"]
+        if on and before is None:
+            self.compare_action.setChecked(False)
+            self.statusBar().showMessage("Face A on its own is still rendering; try again in a moment", 4000)
+            return
+        image = before if on else self._on_screen
+        if image is not None:
+            self.view.show_image(image)
+        if on:
+            self.statusBar().showMessage("Showing A before the edit (\\ again, or any edit, returns)", 4000)
+
+    def _show_source_faces(self) -> None:
+        for which, panel in (("a", self.source_a), ("b", self.source_b)):
+            if self.source_faces.images[which] is not None:
+                panel.set_face(self.source_faces.images[which])
+        if self.compare_action.isChecked():
+            self.view.show_image(self.source_faces.images["a"])
+
     def _sync(self, state: EditState) -> None:
         for panel in (self.source_a, self.source_b, self.mix, self.adjust, self.directions_panel, self.paint,
                       self.sefa):
             panel.sync(state)
+        self.gallery.mark(*(s.seed if s.kind == "seed" else None for s in (state.source_a, state.source_b)))
 
     def _on_clean_changed(self, clean: bool) -> None:
         self.setWindowModified(not clean)  # a slot of ours: Qt disconnects it when the window goes

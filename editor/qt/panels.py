@@ -6,11 +6,13 @@ import random
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox,
                                QToolButton, QVBoxLayout, QWidget)
 
 from ..edit import Direction, EditState, Source
 from .document import Document
+from .gallery import A_COLOUR, B_COLOUR, rgb_to_qimage
 from .widgets import FloatSlider
 
 MAX_SEED = 2 ** 31 - 1  # QSpinBox is a signed int
@@ -48,15 +50,29 @@ def _slider_gesture(doc: Document, slider: FloatSlider) -> None:
 
 
 class SourcePanel(QGroupBox):
-    """Seed spin box with previous / next / random, or a latent loaded from a file."""
+    """The source's face (unedited, framed in its gallery colour) beside a seed spin box with previous /
+    next / random, or the name of a latent or photo it was loaded from."""
 
     load_latent_requested = Signal(str)  # 'a' or 'b'
+    FACE = 64
 
     def __init__(self, which: str, doc: Document, parent=None):
         title = "Source A · the base face" if which == "a" else "Source B · mixed into A"
         super().__init__(title, parent)
         self.which, self.doc = which, doc
         layout = QHBoxLayout(self)
+        self.face = QLabel()
+        self.face.setFixedSize(self.FACE + 6, self.FACE + 6)
+        self.face.setAlignment(Qt.AlignCenter)
+        colour = A_COLOUR if which == "a" else B_COLOUR
+        self.face.setStyleSheet(f"border: 3px solid {colour}; border-radius: 3px; background: #ddd")
+        self.face.setToolTip(f"Face {which.upper()} on its own, before mixing and directions")
+        layout.addWidget(self.face)
+        rows = QVBoxLayout()
+        top, bottom = QHBoxLayout(), QHBoxLayout()
+        rows.addLayout(top)
+        rows.addLayout(bottom)
+        layout.addLayout(rows, 1)
         self.prev_button, self.next_button = QToolButton(), QToolButton()
         self.prev_button.setText("◀")
         self.next_button.setText("▶")
@@ -66,18 +82,28 @@ class SourcePanel(QGroupBox):
         self.seed.setRange(0, MAX_SEED)
         self.seed.setPrefix("seed ")
         self.seed.setKeyboardTracking(False)
+        self.seed.setMinimumWidth(90)
         self.random_button = QPushButton("Random")
+        self.random_button.setToolTip("A random seed (R for A, Shift+R for B)")
         self.latent_button = QPushButton("Latent…")
         self.latent_button.setToolTip("Use a latent file (.npz from NVIDIA's projector, or .npy w / w+)")
         self.what = QLabel()
-        self.what.setMinimumWidth(80)
-        for w in (self.prev_button, self.seed, self.next_button, self.random_button, self.latent_button, self.what):
-            layout.addWidget(w)
+        self.what.setMinimumWidth(60)
+        for w in (self.prev_button, self.seed, self.next_button, self.what):
+            top.addWidget(w)
+        top.setStretch(1, 1)
+        top.setStretch(3, 1)
+        for w in (self.random_button, self.latent_button):
+            bottom.addWidget(w)
         self.seed.valueChanged.connect(self._set_seed)
         self.prev_button.clicked.connect(lambda: self._set_seed(max(0, self.seed.value() - 1)))
         self.next_button.clicked.connect(lambda: self._set_seed(min(MAX_SEED, self.seed.value() + 1)))
         self.random_button.clicked.connect(lambda: self._set_seed(random.randint(0, 99_999)))
         self.latent_button.clicked.connect(lambda: self.load_latent_requested.emit(self.which))
+
+    def set_face(self, rgb) -> None:
+        self.face.setPixmap(QPixmap.fromImage(rgb_to_qimage(rgb)).scaled(
+            self.FACE, self.FACE, Qt.KeepAspectRatio, Qt.SmoothTransformation))
 
     def _set_seed(self, seed: int) -> None:
         state = self.doc.state
@@ -263,17 +289,16 @@ class DirectionsPanel(QGroupBox):
                             "freckles, smile and yaw for it.")
         self.empty.setWordWrap(True)
         self._layout.addWidget(self.empty)
-        locks = QHBoxLayout()
+        locks = QGridLayout()  # two columns: four in a row do not fit a narrow dock
         self.locks: dict[str, QCheckBox] = {}
-        for name in LOCKABLE:
+        for i, name in enumerate(LOCKABLE):
             box = QCheckBox(f"Keep {name}")
             box.setToolTip(f"While other sliders move, hold the {name} where it is: each shipped direction "
                            f"carries a measured correction along {name} (README: Directions)")
             box.toggled.connect(lambda on, n=name: doc.set_state(doc.state.with_lock(n, on),
                                                                  f"{'Keep' if on else 'Release'} {n}"))
-            locks.addWidget(box)
+            locks.addWidget(box, i // 2, i % 2)
             self.locks[name] = box
-        locks.addStretch(1)
         self._layout.addLayout(locks)
         buttons = QHBoxLayout()
         self.reset_all = QPushButton("Reset all")

@@ -55,11 +55,13 @@ class RenderTimePlot(pg.PlotWidget):
 
     def __init__(self, history: int = 60, parent=None):
         super().__init__(parent)
-        self.setFixedHeight(90)
+        self.setFixedHeight(130)  # at 90 px the axis had room for two ticks ("0", "500") and nothing between
         self.setBackground(None)
         self.hideAxis("bottom")
         self.addLegend(offset=(-4, 2), labelTextSize="8pt")
-        self.getAxis("left").setWidth(34)
+        self.getAxis("left").setWidth(40)
+        self.setLabel("left", "ms")
+        self.getAxis("left").setStyle(tickTextOffset=4)
         self.getAxis("left").setTextPen("#444")
         self.setMouseEnabled(False, False)
         self.hideButtons()

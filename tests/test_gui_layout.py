@@ -1,0 +1,119 @@
+"""Layout and clarity (issue #10, items 8, 9 and 12): the window fits a 1024 px screen with the face taking
+most of it, the result is shown beside its parents, and the app says when it is busy and what a file is."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+from PySide6.QtWidgets import QWidget  # noqa: E402
+
+from editor.naming import suggest_stem  # noqa: E402
+from editor.qt.gallery import A_COLOUR, B_COLOUR  # noqa: E402
+from editor.qt.source_faces import alone  # noqa: E402
+from editor.render import RenderRequest, render  # noqa: E402
+
+
+@pytest.fixture
+def window(make_default_window):
+    return make_default_window(seed_a=3, seed_b=4)
+
+
+def _clipped(container: QWidget) -> list[str]:
+    """Visible widgets that stick out of the visible part of the controls."""
+    right = container.mapToGlobal(container.rect().topRight()).x()
+    out = []
+    for c in container.findChildren(QWidget):
+        if c.isVisible() and c.width() > 0 and c.mapToGlobal(c.rect().topRight()).x() > right + 1:
+            out.append(f"{type(c).__name__} {getattr(c, 'text', lambda: '')()!r}")
+    return out
+
+
+@pytest.mark.parametrize("size", [(1024, 700), (1400, 900)])
+def test_window_fits_and_the_face_gets_most_of_it(qtbot, window, size):
+    window.resize(*size)
+    qtbot.waitUntil(lambda: window.width() == size[0], timeout=5000)
+    scroll = window.controls_dock.widget()
+    assert scroll.widget().minimumSizeHint().width() <= scroll.viewport().width(), "controls scroll sideways"
+    assert _clipped(scroll.viewport()) == []
+    face = min(window.view.width(), window.view.height())
+    # Before: the window could not be narrower than 1154 px and the face got 296 px at 1024x700.
+    assert face >= (420 if size[0] == 1024 else 600), face
+    assert window.view.width() >= 0.42 * size[0]
+
+
+def test_result_is_shown_beside_its_parents_and_compare_shows_a(qtbot, window):
+    gen = window.gen
+    qtbot.waitUntil(lambda: all(v is not None for v in window.source_faces.images.values()), timeout=60_000)
+    state = window.doc.state
+    for which in ("a", "b"):
+        expected = render(gen, RenderRequest(0, alone(state, which)), {}).images[0]
+        assert np.array_equal(window.source_faces.images[which], expected)
+        panel = window.source_a if which == "a" else window.source_b
+        assert not panel.face.pixmap().isNull()
+    # B alone is seed 4's face, A alone seed 3's: two different faces.
+    assert not np.array_equal(window.source_faces.images["a"], window.source_faces.images["b"])
+
+    edited = state.with_direction("age", 2.0).with_group_mix(range(0, 4), 1.0)
+    with qtbot.waitSignal(window.full_render_shown, timeout=60_000,
+                          check_params_cb=lambda r: r.state == edited):
+        window.doc.set_state(edited)
+    result = window.view.image
+    window.compare_action.trigger()  # '\\': before
+    assert window.compare_action.isChecked()
+    assert np.array_equal(window.view.image, window.source_faces.images["a"])
+    window.compare_action.trigger()  # and back
+    assert np.array_equal(window.view.image, result)
+    window.compare_action.trigger()
+    window.doc.set_state(edited.with_direction("age", 1.0))  # any edit returns to the result
+    assert not window.compare_action.isChecked()
+    # Changing B does not re-render A (its key is unchanged), only B.
+    a_before = window.source_faces.images["a"]
+    window.doc.set_state(window.doc.state.with_source("b", type(state.source_b).from_seed(11)))
+    qtbot.waitUntil(lambda: not np.array_equal(window.source_faces.images["b"], a_before)
+                    and window.source_faces._keys["b"][1].seed == 11, timeout=60_000)
+    assert window.source_faces.images["a"] is a_before
+
+
+def test_gallery_frames_the_current_a_and_b(qtbot, window):
+    thumbs = {t.seed: t for t in window.gallery.thumbs}
+    assert A_COLOUR in thumbs[3].styleSheet() and "source A" in thumbs[3].toolTip()
+    assert B_COLOUR in thumbs[4].styleSheet() and "source B" in thumbs[4].toolTip()
+    assert thumbs[5].styleSheet() == ""
+    thumbs[5].picked.emit(5, "b")
+    assert B_COLOUR in thumbs[5].styleSheet() and thumbs[4].styleSheet() == ""
+
+
+def test_busy_sign_while_the_edit_is_not_on_screen(qtbot, window):
+    with qtbot.waitSignal(window.full_render_shown, timeout=60_000):
+        pass
+    qtbot.waitUntil(lambda: not window.busy.isVisible(), timeout=10_000)
+    window.doc.set_state(window.doc.state.with_direction("age", 1.5))
+    assert window._busy_timer.isActive() or window.busy.isVisible()
+    with qtbot.waitSignal(window.full_render_shown, timeout=60_000,
+                          check_params_cb=lambda r: r.state == window.doc.state):
+        pass
+    assert not window.busy.isVisible() and not window._busy_timer.isActive()
+
+
+def test_blend_panel_folds_its_settings_until_a_style_model_is_loaded(qtbot, window):
+    panel = window.blend
+    assert not panel.details.isVisible() and not panel.remove_button.isVisible()
+    assert panel.load_button.isVisible()
+    panel.use_style_model(window.gen)  # any model of the same architecture will do
+    assert panel.details.isVisible() and panel.remove_button.isVisible()
+    panel.remove()
+    assert not panel.details.isVisible()
+
+
+def test_save_dialogs_suggest_a_name_from_the_edit(window):
+    s = window.doc.state
+    assert window.files.suggested_path(".png").endswith("seed3.png")
+    s = s.with_group_mix(window.gen.layer_groups["coarse"], 0.5).with_direction("age", 2.0).with_paint("oil")
+    assert suggest_stem(s, window.gen.layer_groups) == "seed3-x-seed4-coarse50-age+2.0-oil"
+    window.doc.set_state(s)
+    assert window.files.suggested_path(".json").endswith("seed3-x-seed4-coarse50-age+2.0-oil.json")
+    odd = s.with_source("a", type(s.source_a).from_seed(1, label="../../etc/pa ss:wd")).with_psi(0.5)
+    stem = suggest_stem(odd)
+    assert "/" not in stem and ":" not in stem and " " not in stem and stem.endswith("psi0.50")
