@@ -289,3 +289,25 @@ def test_export_then_import_acts_on_the_same_rows(default_fp32, tmp_path):
     b = compose_wplus(zero, zero, state.with_direction("age", ours.scale), np.zeros(g.w_dim), {"age": theirs})
     np.testing.assert_allclose(a, b, atol=1e-6)
     assert not a[16:].any() and a[:16].any()  # age acts up to 128² only
+
+
+def test_reach_is_where_faces_break_on_either_side():
+    from editor.directions.reach import broken, measure_reach
+    rng = np.random.default_rng(0)
+    reference = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    calls = []
+
+    def render_at(amount):  # contrast fades with +amount; below -3.2 the 'face' is gone
+        calls.append(amount)
+        fade = 1.0 if amount <= 0 else max(0.0, 1 - amount / 8)
+        out = (128 + (reference.astype(np.float32) - 128) * fade).astype(np.uint8)
+        return out * 0 if amount < -3.2 else out
+
+    found = lambda images: images.reshape(len(images), -1).max(1) > 0  # noqa: E731
+    # +3.2 keeps 0.6 of the contrast; -3.2 the last amount with a face: reach 3.0 (a multiple of 0.5 below both).
+    assert measure_reach(render_at, reference, found, bisections=6) == 3.0
+    assert measure_reach(lambda a: reference, reference, found) == 5.0
+    assert broken(reference * 0, reference, found).all()
+    assert not broken(reference, reference, found).any()
+    washed = (128 + (reference.astype(np.float32) - 128) * 0.5).astype(np.uint8)
+    assert broken(washed, reference, found).all()  # half the contrast: washed out

@@ -526,3 +526,27 @@ def test_import_photo_projects_into_source_b_without_writing_anything(qtbot, gen
     state = w.doc.state
     assert w.photos.import_photo(str(blank)) is None
     assert len(errors) == 1 and "wall.png" in errors[0] and w.doc.state == state
+
+
+def test_sefa_rows_are_the_users_and_each_component_gets_a_measured_reach(qtbot, gen, make_window, monkeypatch):
+    import editor.directions.reach as reach
+    # Test faces of the tiny model are noise to dlib; here a 'face' is any image brighter than 100 on average,
+    # so the reach is where the component darkens or brightens the test faces past that.
+    monkeypatch.setattr(reach, "faces_found", lambda images: images.reshape(len(images), -1).mean(1) > 100)
+    w = make_window(new_state(gen, 3, 4))
+    full_render(qtbot, w)
+    w.sefa.first.setValue(2)
+    w.sefa.last.setValue(5)
+    assert w.sefa.group.currentText() == "custom" and w.sefa.rows() == range(2, 6)
+    with qtbot.waitSignal(w.sefa.directions_changed, timeout=30_000):
+        w.sefa.compute.click()
+    assert all(d.layers == range(2, 6) for d in w.sefa.directions.values())
+    assert all(s.hi == w.sefa.PROVISIONAL for s in w.sefa.sliders.values())  # until measured
+    qtbot.waitUntil(lambda: not w.sefa.reach_pending, timeout=120_000)
+    reaches = {n: d.range for n, d in w.sefa.directions.items()}
+    for name, s in w.sefa.sliders.items():
+        assert s.hi == reaches[name] and s.lo == -reaches[name] and "measured" in s.toolTip()
+    assert all(r % 0.5 == 0 and 0.5 <= r <= 5.0 for r in reaches.values())
+    assert w.directions[next(iter(reaches))].range == reaches[next(iter(reaches))]  # the renderer has them too
+    w.sefa.group.setCurrentText("fine")
+    assert w.sefa.rows() == gen.layer_groups["fine"]

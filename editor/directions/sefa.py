@@ -35,3 +35,24 @@ def sefa_directions(gen, rows: range, k: int = 5, samples: int = 2000, label: st
         name = f"sefa{label}:{i + 1}"
         out[name] = Direction(name, v, (rows.start, rows.stop), float((w @ v).std()), 5.0)
     return out
+
+
+def reach_job(direction: Direction, seeds=None):
+    """job(gen) -> the direction's measured reach in σ (editor.directions.reach): a few faces rendered at
+    the smallest preview size at growing amounts, both signs. For the render thread: a few seconds."""
+    from ..edit import EditState, wplus_for
+    from ..model import to_uint8
+    from .reach import REACH_SEEDS, measure_reach
+
+    def job(gen) -> float:
+        size = min(gen.preview_sizes, default=None)
+        base = [EditState.new(gen.fingerprint, gen.num_ws, seed_a=s, seed_b=s) for s in (seeds or REACH_SEEDS)]
+        dirs = {direction.name: direction}
+
+        def render_at(amount: float) -> np.ndarray:
+            ws = np.stack([wplus_for(s.with_direction(direction.name, amount), gen, dirs) for s in base])
+            with torch.no_grad():
+                return to_uint8(gen.synthesis(torch.from_numpy(ws), size=size))
+
+        return measure_reach(render_at, render_at(0.0))
+    return job

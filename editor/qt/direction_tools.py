@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import replace
 
 import numpy as np
 import torch
 from PySide6.QtCore import QProcess, Signal
-from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QPushButton,
-                               QProgressDialog, QVBoxLayout)
+from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QProgressDialog,
+                               QPushButton, QSpinBox, QVBoxLayout)
 
 from ..directions import DirectionError, save_user_direction
 from ..edit import Direction, _held
@@ -23,41 +24,79 @@ MIN_MARKED = 5
 
 
 class SefaPanel(QGroupBox):
-    """'Component 1..K' sliders from SeFa on a chosen layer group; any one can be named and saved."""
+    """'Component 1..K' sliders from SeFa on a chosen range of w+ rows; any one can be named and saved.
+    Each component's reach is measured after it appears (editor.directions.reach, one render-thread job
+    per component so the face being edited is never held up by more than one): until then its slider
+    spans a cautious ±PROVISIONAL σ."""
 
     directions_changed = Signal(dict)  # the current SeFa directions, name -> Direction
     K = 5
+    PROVISIONAL = 2.0
 
     def __init__(self, window, parent=None):
         super().__init__("SeFa components (closed form)", parent)
         self.w = window
         self.sliders: dict[str, FloatSlider] = {}
         self.directions: dict[str, Direction] = {}
+        self.reach_pending: list[str] = []
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
         self.group = QComboBox()
-        self.group.addItems(["coarse", "middle", "fine", "all"])
-        self.compute = QPushButton("Find components")
-        self.compute.setToolTip("Eigenvectors of the chosen layers' style weights: the directions that change "
-                                "those layers most")
+        self.group.addItems(["coarse", "middle", "fine", "all", "custom"])
+        self.group.setToolTip("A layer group, or 'custom': the w+ rows in the boxes")
+        self.first, self.last = QSpinBox(), QSpinBox()
+        for box, tip in ((self.first, "First w+ row"), (self.last, "Last w+ row (included)")):
+            box.setToolTip(f"{tip}: 0 = the 4² layer, higher rows act at higher resolutions")
         row.addWidget(QLabel("Layers"))
         row.addWidget(self.group)
-        row.addWidget(self.compute)
+        row.addWidget(self.first)
+        row.addWidget(QLabel("–"))
+        row.addWidget(self.last)
         row.addStretch(1)
         layout.addLayout(row)
+        self.compute = QPushButton("Find components")
+        self.compute.setToolTip("Eigenvectors of the chosen layers' style weights: the directions that change "
+                                "those layers most. Each gets a measured reach (how far before faces break)")
+        layout.addWidget(self.compute)
         self._rows = QVBoxLayout()
         layout.addLayout(self._rows)
         self.compute.clicked.connect(self.find)
+        self.group.currentTextChanged.connect(self._preset)
+        self.first.valueChanged.connect(self._custom)
+        self.last.valueChanged.connect(self._custom)
+        self.model_changed()
 
-    def _rows_for(self, group: str) -> range:
-        return range(self.w.gen.num_ws) if group == "all" else self.w.gen.layer_groups[group]
+    def model_changed(self) -> None:
+        n = self.w.gen.num_ws
+        for box in (self.first, self.last):
+            box.setRange(0, n - 1)
+        self._preset(self.group.currentText())
+
+    def _preset(self, group: str) -> None:
+        if group == "custom":
+            return
+        rows = range(self.w.gen.num_ws) if group == "all" else self.w.gen.layer_groups[group]
+        for box, v in ((self.first, rows.start), (self.last, rows.stop - 1)):
+            blocked = box.blockSignals(True)
+            box.setValue(v)
+            box.blockSignals(blocked)
+
+    def _custom(self, *_) -> None:
+        if self.last.value() < self.first.value():
+            self.last.setValue(self.first.value())
+        blocked = self.group.blockSignals(True)
+        self.group.setCurrentText("custom")
+        self.group.blockSignals(blocked)
+
+    def rows(self) -> range:
+        return range(self.first.value(), self.last.value() + 1)
 
     def find(self) -> None:
         from ..directions.sefa import sefa_directions
-        group = self.group.currentText()
-        rows = self._rows_for(group)
+        rows = self.rows()
+        label = f"-{rows.start}-{rows.stop - 1}"
         self.compute.setEnabled(False)
-        self.w.run_job("sefa", lambda gen: sefa_directions(gen, rows, self.K, label=f"-{group}"), self._found)
+        self.w.run_job("sefa", lambda gen: sefa_directions(gen, rows, self.K, label=label), self._found)
 
     def _found(self, directions, error) -> None:
         self.compute.setEnabled(True)
@@ -68,20 +107,47 @@ class SefaPanel(QGroupBox):
             s.setParent(None)
             s.deleteLater()
         self.sliders = {}
+        directions = {n: replace(d, range=self.PROVISIONAL) for n, d in directions.items()}
         self.directions = directions
         doc = self.w.doc
         for i, (name, d) in enumerate(directions.items()):
-            s = FloatSlider(f"Component {i + 1}", -d.range, d.range, 0.0, default=0.0, label_width=100)
+            s = FloatSlider(f"Component {i + 1}", -d.range, d.range, 0.0, default=0.0, label_width=90,
+                            tooltip=f"SeFa component {i + 1} of w+ rows {d.layers.start}–{d.layers.stop - 1}, in σ. "
+                                    f"Reach: measuring… (±{d.range:g} σ until then)")
             s.valueChanged.connect(lambda v, n=name: doc.set_state(doc.state.with_direction(n, v), n, f"dir:{n}"))
             s.pressed.connect(doc.begin_gesture)
             s.released.connect(doc.end_gesture)
             save = QPushButton("Save…")
-            save.setToolTip("Name this component and keep it in your direction library")
+            save.setToolTip("Name this component and keep it in your direction library (with its reach)")
             save.clicked.connect(lambda _=False, n=name: self.save(n))
             s.layout().addWidget(save)
             self._rows.addWidget(s)
             self.sliders[name] = s
         self.directions_changed.emit(directions)
+        self.reach_pending = list(directions)
+        self._measure_next()
+
+    def _measure_next(self) -> None:
+        from ..directions.sefa import reach_job
+        if not self.reach_pending:
+            return
+        name = self.reach_pending[0]
+        self.w.run_job("sefa-reach", reach_job(self.directions[name]),
+                       lambda value, error, n=name, ds=self.directions: self._measured(ds, n, value, error))
+
+    def _measured(self, directions: dict, name: str, reach, error) -> None:
+        if directions is not self.directions:
+            return  # components found again meanwhile: their own measurements are under way
+        self.reach_pending.remove(name)
+        if not error and reach:
+            d = replace(self.directions[name], range=float(reach))
+            self.directions = {**self.directions, name: d}
+            s = self.sliders[name]
+            s.set_range(-d.range, d.range)
+            s.setToolTip(s.toolTip().split(" Reach:")[0] + f" Reach ±{d.range:g} σ, measured: beyond it faces "
+                                                            "break or wash out on test faces.")
+            self.directions_changed.emit(self.directions)
+        self._measure_next()
 
     def save(self, name: str) -> None:
         new, ok = QInputDialog.getText(self, "Save direction", "Name of this direction:")

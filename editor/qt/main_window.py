@@ -340,6 +340,7 @@ class MainWindow(QMainWindow):
         old_mix.deleteLater()
         self.directions_panel.set_directions(self.library_dirs)
         self.sefa._found({}, None)
+        self.sefa.model_changed()
         self.view.set_world_size(gen.resolution)
         self.last_full, self._preview_ms = None, {}  # stamps keep increasing: old results stay stale
         self._update_model_label()

@@ -29,11 +29,7 @@ class FloatSlider(QWidget):
         self.label = QLabel(label)
         self.label.setMinimumWidth(label_width)
         self.slider = QSlider(Qt.Horizontal)
-        self.slider.setRange(round(lo * STEPS_PER_UNIT), round(hi * STEPS_PER_UNIT))
-        # A click on the groove or PageUp/Down moves a tenth of the range; arrows a hundredth.
-        span = self.slider.maximum() - self.slider.minimum()
-        self.slider.setPageStep(max(1, span // 10))
-        self.slider.setSingleStep(max(1, span // 100))
+        self.set_range(lo, hi)
         self.readout = QLabel()
         self.readout.setMinimumWidth(44)
         self.readout.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
@@ -69,6 +65,17 @@ class FloatSlider(QWidget):
 
     def value(self) -> float:
         return self.slider.value() / STEPS_PER_UNIT
+
+    def set_range(self, lo: float, hi: float) -> None:
+        """New limits (e.g. once a reach is measured); the value is clamped into them without a signal."""
+        self.lo, self.hi = lo, hi
+        blocked = self.slider.blockSignals(True)
+        self.slider.setRange(round(lo * STEPS_PER_UNIT), round(hi * STEPS_PER_UNIT))
+        self.slider.blockSignals(blocked)
+        # A click on the groove or PageUp/Down moves a tenth of the range; arrows a hundredth.
+        span = self.slider.maximum() - self.slider.minimum()
+        self.slider.setPageStep(max(1, span // 10))
+        self.slider.setSingleStep(max(1, span // 100))
 
     def set_warning_above(self, limit: float) -> None:
         """Values past `limit` are allowed but risky: the read-out says so in colour."""
