@@ -139,8 +139,10 @@ def run_bench(args) -> int:
     cap = f", oneDNN capped at {result['onednn_max_cpu_isa']}" if result["onednn_max_cpu_isa"] else ""
     print(f"device {result['device']} ({result['cpu']}; class {result['cpu_class']}: {flags}{cap}), "
           f"threads {result['threads']}")
-    print(f"precision chosen: {result['precision']} (reduced-precision render vs fp32: "
-          f"{result['precision_psnr_db']} dB)")
+    db = result["precision_psnr_db"]
+    why = (f"reduced-precision render vs fp32: {db} dB" if db is not None else
+           "reduced precision not tried: fp32 forced, or this CPU only emulates bf16")
+    print(f"precision chosen: {result['precision']} ({why})")
     print(f"{'render':<24}{'ms (median)':>12}{'x OpenVINO':>12}{'target':>9}")
     for key, ms in result["ms"].items():
         prec, _, what = key.partition("_")
