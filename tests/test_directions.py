@@ -311,3 +311,23 @@ def test_reach_is_where_faces_break_on_either_side():
     assert not broken(reference, reference, found).any()
     washed = (128 + (reference.astype(np.float32) - 128) * 0.5).astype(np.uint8)
     assert broken(washed, reference, found).all()  # half the contrast: washed out
+
+
+def test_hold_loop_brings_a_face_back_to_its_target_with_its_own_slope():
+    from editor.directions.hold_loop import LOOP_STEPS, Hold, next_amount
+    # A face whose age answers its slider at 5 y/sigma (the default guess is 3.3) and was pushed +8 y.
+    response = lambda amount: 30.0 + 8.0 + 5.0 * amount  # noqa: E731
+    hold, amount = Hold.of("age", 30.0), 0.0
+    for _ in range(LOOP_STEPS + 2):
+        new = next_amount(hold, amount, response(amount), reach=6.0)
+        if new is None:
+            break
+        amount = new
+    assert abs(response(amount) - 30.0) <= hold.tolerance and hold.steps <= LOOP_STEPS
+    assert hold.slope == pytest.approx(5.0)  # learnt from the face's own two readings
+    # Clamped to the slider's reach; no step when already within tolerance; none once the steps are spent.
+    assert next_amount(Hold.of("age", 0.0), 0.0, 100.0, reach=2.0) == -2.0
+    assert next_amount(Hold.of("age", 30.0), 1.0, 31.0, reach=6.0) is None
+    spent = Hold.of("age", 30.0)
+    spent.steps = LOOP_STEPS
+    assert next_amount(spent, 0.0, 50.0, reach=6.0) is None

@@ -117,3 +117,27 @@ def test_save_dialogs_suggest_a_name_from_the_edit(window):
     odd = s.with_source("a", type(s.source_a).from_seed(1, label="../../etc/pa ss:wd")).with_psi(0.5)
     stem = suggest_stem(odd)
     assert "/" not in stem and ":" not in stem and " " not in stem and stem.endswith("psi0.50")
+
+
+def test_keep_age_holds_this_face_and_one_undo_takes_back_both(qtbot, window):
+    from editor.directions.hold_loop import LOOP_STEPS
+    doc = window.doc
+    doc.set_state(doc.state.with_lock("age", True))
+    qtbot.waitUntil(lambda: "age" in window.lock_loop.holds, timeout=60_000)  # target: this face's age
+    target = window.lock_loop.holds["age"].target
+    start, steps = doc.state, doc.undo_stack.count()
+    doc.set_state(start.with_direction("gender", 3.0), "gender")
+
+    def settled():
+        hold = window.lock_loop.holds.get("age")
+        m = window.meters
+        return (hold is not None and m._state == doc.state and m.values and window.current_full_render()
+                and (abs(m.values["age"] - target) <= hold.tolerance or hold.steps >= LOOP_STEPS))
+    qtbot.waitUntil(settled, timeout=120_000)
+    qtbot.wait(500)  # no further correction after the loop is done
+    assert doc.state.direction_amount("gender") == 3.0
+    assert doc.state.direction_amount("age") != 0.0  # the age slider moved to hold the age
+    assert window.directions_panel.sliders["age"].value() == pytest.approx(doc.state.direction_amount("age"))
+    assert doc.undo_stack.count() == steps + 1  # the correction is part of the gender step
+    doc.undo_stack.undo()
+    assert doc.state == start

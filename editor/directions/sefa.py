@@ -39,7 +39,7 @@ def sefa_directions(gen, rows: range, k: int = 5, samples: int = 2000, label: st
 
 def reach_job(direction: Direction, seeds=None):
     """job(gen) -> the direction's measured reach in σ (editor.directions.reach): a few faces rendered at
-    the smallest preview size at growing amounts, both signs. For the render thread: a few seconds."""
+    the smallest preview size at growing amounts, both signs. Seconds of work: for a background thread."""
     from ..edit import EditState, wplus_for
     from ..model import to_uint8
     from .reach import REACH_SEEDS, measure_reach
@@ -49,10 +49,10 @@ def reach_job(direction: Direction, seeds=None):
         base = [EditState.new(gen.fingerprint, gen.num_ws, seed_a=s, seed_b=s) for s in (seeds or REACH_SEEDS)]
         dirs = {direction.name: direction}
 
+        @torch.no_grad()
         def render_at(amount: float) -> np.ndarray:
             ws = np.stack([wplus_for(s.with_direction(direction.name, amount), gen, dirs) for s in base])
-            with torch.no_grad():
-                return to_uint8(gen.synthesis(torch.from_numpy(ws), size=size))
+            return to_uint8(gen.synthesis(torch.from_numpy(ws), size=size))
 
         return measure_reach(render_at, render_at(0.0))
     return job

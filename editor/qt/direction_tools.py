@@ -25,9 +25,8 @@ MIN_MARKED = 5
 
 class SefaPanel(QGroupBox):
     """'Component 1..K' sliders from SeFa on a chosen range of w+ rows; any one can be named and saved.
-    Each component's reach is measured after it appears (editor.directions.reach, one render-thread job
-    per component so the face being edited is never held up by more than one): until then its slider
-    spans a cautious ±PROVISIONAL σ."""
+    Each component's reach is measured after it appears (editor.directions.reach, on the background
+    thread: the face being edited keeps rendering): until then its slider spans a cautious ±PROVISIONAL σ."""
 
     directions_changed = Signal(dict)  # the current SeFa directions, name -> Direction
     K = 5
@@ -132,7 +131,7 @@ class SefaPanel(QGroupBox):
         if not self.reach_pending:
             return
         name = self.reach_pending[0]
-        self.w.run_job("sefa-reach", reach_job(self.directions[name]),
+        self.w.run_background("sefa-reach", reach_job(self.directions[name]),
                        lambda value, error, n=name, ds=self.directions: self._measured(ds, n, value, error))
 
     def _measured(self, directions: dict, name: str, reach, error) -> None:

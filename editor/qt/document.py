@@ -71,6 +71,19 @@ class Document(QObject):
             self._gesture += 1  # keyboard steps and clicks are steps of their own
         self.undo_stack.push(_StateCommand(self, self._state, new, text, merge_key, self._gesture))
 
+    def amend(self, new: EditState, text: str = "Edit") -> None:
+        """Fold a consequence of the last step into it (a lock's correction after a gender drag): one undo
+        goes back past both. If the last step is not what is on screen (after an undo), a step of its own."""
+        if new == self._state:
+            return
+        i = self.undo_stack.index()
+        top = self.undo_stack.command(i - 1) if i > 0 else None
+        if isinstance(top, _StateCommand) and top.new == self._state and not self.dragging:
+            top.new = new
+            self._apply(new)
+        else:
+            self.set_state(new, text)
+
     def reset(self, state: EditState) -> None:
         """A new document (opened file, new model): history starts again."""
         self.undo_stack.clear()

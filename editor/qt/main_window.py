@@ -21,7 +21,9 @@ from .document import Document
 from .files import FileActions
 from .gallery import Gallery
 from .photo_import import PhotoImporter
+from .background import BackgroundWorker
 from .blend_panel import BlendPanel
+from .lock_loop import LockLoop
 from .menus import build_menus, redo_shortcuts  # noqa: F401 - redo_shortcuts: tests import it here
 from .meters import MeterPanel
 from .panels import AdjustPanel, DirectionsPanel, MixPanel, ModelInfo, PaintPanel, SourcePanel
@@ -62,6 +64,8 @@ class MainWindow(QMainWindow):
         self.blend_gen = None  # a blended generator the face is rendered with (BlendPanel), or None
         self.worker = RenderWorker(self._render_fn())
         self.worker.rendered.connect(self._on_rendered)
+        self.background = BackgroundWorker(lambda: self.gen, self)
+        self.background.done.connect(self._on_background_done)
         self._rest = QTimer(self, singleShot=True, interval=REST_MS)
         self._rest.timeout.connect(lambda: self._request(full=True))
 
@@ -70,6 +74,7 @@ class MainWindow(QMainWindow):
         self._build_controls()
         self._build_gallery()
         self._build_status()
+        self.lock_loop = LockLoop(self)
         self.source_faces = SourceFaces(self)
         self.source_faces.changed.connect(self._show_source_faces)
         self._on_screen = None  # the newest result image, shown unless the compare view is on
@@ -235,6 +240,20 @@ class MainWindow(QMainWindow):
         stamp = next(self._stamps)
         self._jobs[stamp] = (name, on_done)
         self.worker.submit(RenderRequest(stamp, self.doc.state, None, f"job:{name}", job=job))
+
+    def run_background(self, name: str, job, on_done) -> None:
+        """Run job(gen) on the background thread (seconds to minutes of work; the view stays live);
+        on_done(value, error) back on the GUI thread. A waiting job of the same name is replaced."""
+        stamp = next(self._stamps)
+        for s in [s for s, (n, _) in self._jobs.items() if n == f"bg:{name}"]:
+            del self._jobs[s]  # replaced unstarted, or running and superseded: its result is dropped
+        self._jobs[stamp] = (f"bg:{name}", on_done)
+        self.background.submit(name, stamp, job)
+
+    def _on_background_done(self, stamp: int, value, error) -> None:
+        _name, callback = self._jobs.pop(stamp, (None, None))
+        if callback is not None:
+            callback(value, error)
 
     def _on_rendered(self, result: RenderResult) -> None:
         if result.kind.startswith("job:"):
@@ -408,6 +427,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.files.clean_exit()  # saved or discarded: nothing to recover next time
         self.worker.stop()  # waits for at most the render under way
+        self.background.stop()
         self.meters.stop()
         super().closeEvent(event)
 

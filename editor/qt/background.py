@@ -1,0 +1,80 @@
+"""Long model work beside the render worker, never in front of it: measuring reaches, projecting photos.
+
+The render worker must answer a slider within one render, so work that takes seconds to minutes runs here
+instead, on one low-priority thread with one torch thread (the view keeps its own two; measured: the view
+stays live while this works, each of its renders slower by the core this one takes). Inference on the
+shared generator from two threads is safe: nothing here writes its weights.
+
+Jobs have names; a job submitted under a name replaces one of that name still waiting (the newest wins),
+and `cancel(name)` drops a waiting one. Results come back on the GUI thread through `done`.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any, Callable
+
+from PySide6.QtCore import QMutex, QMutexLocker, QThread, QWaitCondition, Signal
+
+BACKGROUND_THREADS = 1
+
+
+class BackgroundWorker(QThread):
+    done = Signal(int, object, object)  # stamp, value, error (str or None)
+
+    def __init__(self, gen_of: Callable[[], Any], parent=None):
+        super().__init__(parent)
+        self._gen_of = gen_of
+        self._mutex, self._wake = QMutex(), QWaitCondition()
+        self._pending: dict[str, tuple[int, Callable]] = {}
+        self._abort = False
+        self.running: str | None = None
+
+    def submit(self, name: str, stamp: int, job: Callable) -> None:
+        with QMutexLocker(self._mutex):
+            if self._abort:
+                return
+            self._pending[name] = (stamp, job)
+            self._wake.wakeOne()
+        if not self.isRunning():
+            self.start(QThread.LowPriority)
+
+    def cancel(self, name: str) -> None:
+        with QMutexLocker(self._mutex):
+            self._pending.pop(name, None)
+
+    def idle(self) -> bool:
+        with QMutexLocker(self._mutex):
+            return not self._pending and self.running is None
+
+    def stop(self) -> None:
+        with QMutexLocker(self._mutex):
+            self._abort = True
+            self._pending.clear()
+            self._wake.wakeOne()
+        self.wait()
+
+    def run(self) -> None:
+        import torch
+        torch.set_num_threads(BACKGROUND_THREADS)  # per thread: the render worker keeps its own
+        while True:
+            with QMutexLocker(self._mutex):
+                while not self._pending and not self._abort:
+                    self._wake.wait(self._mutex)
+                if self._abort:
+                    return
+                name = next(iter(self._pending))
+                stamp, job = self._pending.pop(name)
+                self.running = name
+            value, error = None, None
+            try:
+                value = job(self._gen_of())  # a job that needs no gradients says so (torch.no_grad)
+            except Exception as exc:  # noqa: BLE001 - reported to the user, the app stays up
+                traceback.print_exc()
+                error = f"{type(exc).__name__}: {exc}"[:500]
+            with QMutexLocker(self._mutex):
+                self.running = None
+                if self._abort:
+                    return
+            self.done.emit(stamp, value, error)
+
