@@ -206,7 +206,7 @@ def _bad_latents(tmp):
     (tmp / "cut.npy").write_bytes((tmp / "cut.npy").read_bytes()[:500])
     yield "cut.npy", ""
     np.save(tmp / "pickled.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    yield "pickled.npy", "allow_pickle"
+    yield "pickled.npy", "pickle"
     np.save(tmp / "ints.npy", np.ones((1, W_DIM), np.int64))
     yield "ints.npy", "float"
     (tmp / "text.npy").write_text("hello")

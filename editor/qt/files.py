@@ -15,6 +15,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog
 
 from .. import io
+from ..safe_read import bounded, describe
 from ..directions import DirectionError, import_ganspace, import_interfacegan, load_library
 from ..edit import Source
 from ..model import CheckpointError, load_generator
@@ -119,6 +120,14 @@ class FileActions:
             self.open_any(path)
 
     def open_any(self, path: str) -> None:
+        """File › Open, drops, recent files, the command line. Whatever goes wrong, the user sees one
+        message naming the file and the edit stays as it was (every reader checks before it replaces)."""
+        try:
+            self._open_any(path)
+        except Exception as exc:  # noqa: BLE001 - an unexpected failure is still reported, never only on stderr
+            self.w.error("Cannot open", f"{bounded(path, 200)}: unexpected error ({describe(exc)})")
+
+    def _open_any(self, path: str) -> None:
         suffix = Path(path).suffix.lower()
         if suffix in MODEL_SUFFIXES:
             self.open_model(path)
@@ -143,13 +152,15 @@ class FileActions:
             self.w.error("Cannot open edit", str(exc))
             return False
         gen = self.w.gen
-        if state.model_fingerprint != gen.fingerprint or state.num_ws != gen.num_ws:
-            self.w.error("Edit made with another model",
-                         f"{path}: this edit was made with model {state.model_fingerprint!r}; the open model is "
-                         f"{gen.fingerprint!r}. Open that model first (File › Open model).")
+        try:
+            state, notices = io.fit_to_model(state, path, gen.fingerprint, gen.w_dim, gen.num_ws, self.w.directions)
+        except io.FileFormatError as exc:
+            self.w.error("Edit does not fit the open model", str(exc))
             return False
         self.w.doc.set_state(state, f"Open {Path(path).name}")
         self._remember(path)
+        for notice in notices:  # the edit opened, without what this library cannot render
+            self.w.error("Opened without some directions", notice)
         return True
 
     def offer_photo_import(self, path: str) -> bool:
@@ -236,7 +247,10 @@ class FileActions:
         try:
             import_ganspace(path, gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
         except (DirectionError, OSError) as exc:
-            self.w.error("Cannot import components", str(exc))
+            self.w.error("Cannot import components", bounded(exc, 500))
+            return
+        except Exception as exc:  # noqa: BLE001 - reported, never only on stderr; the library is unchanged
+            self.w.error("Cannot import components", f"{bounded(path, 200)}: unexpected error ({describe(exc)})")
             return
         self.w.reload_directions()
 
@@ -249,8 +263,11 @@ class FileActions:
         try:
             import_interfacegan(path, gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
             directions, problems = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
-        except DirectionError as exc:
-            self.w.error("Cannot import direction", str(exc))
+        except (DirectionError, OSError) as exc:
+            self.w.error("Cannot import direction", bounded(exc, 500))
+            return
+        except Exception as exc:  # noqa: BLE001 - reported, never only on stderr; the library is unchanged
+            self.w.error("Cannot import direction", f"{bounded(path, 200)}: unexpected error ({describe(exc)})")
             return
         self.w.set_directions(directions)
         for p in problems:
