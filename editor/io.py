@@ -40,6 +40,22 @@ MAX_IMAGE_PIXELS = 64_000_000  # exports are 1024²; a header declaring more is 
 # The generator's w are within about ±10 (the mapping network's output); a constant latent of 50 already
 # renders all NaN, so anything beyond this is a damaged or foreign file, not an edit.
 MAX_LATENT_ABS = 100.0
+MAX_LATENT_RMS = 10.0          # per w+ row; the mapping network's rows have an RMS under 1
+
+
+def latent_problem(w: np.ndarray) -> str | None:
+    """Why w cannot be a latent of any generator we load, or None: NaN/inf, a value beyond ±MAX_LATENT_ABS,
+    or a row whose RMS exceeds MAX_LATENT_RMS (a constant latent of 50 already renders all NaN)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        w = np.asarray(w, np.float64)
+        if not np.isfinite(w).all():
+            return "contains NaN or infinity"
+        top = float(np.abs(w).max()) if w.size else 0.0
+        rms = float(np.sqrt((w.reshape(-1, w.shape[-1]) ** 2).mean(axis=1)).max()) if w.size else 0.0
+    if top > MAX_LATENT_ABS or rms > MAX_LATENT_RMS:
+        return (f"reaches {top:.3g} (row RMS {rms:.3g}); a real latent stays within ±{MAX_LATENT_ABS:g}, "
+                f"RMS {MAX_LATENT_RMS:g}, and this one would render as NaN")
+    return None
 
 # mkstemp makes 0600 files; exported images should get the permissions any other new file gets.
 _UMASK = os.umask(0)
@@ -111,11 +127,10 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def check_latent_values(state: EditState, path: str | os.PathLike) -> EditState:
-    """Refuse latents no generator makes: finite (EditState checks) and within ±MAX_LATENT_ABS."""
+    """Refuse latents no generator makes (latent_problem)."""
     for name, src in (("A", state.source_a), ("B", state.source_b)):
-        if src.kind == "latent" and float(np.abs(src.w).max()) > MAX_LATENT_ABS:
-            raise FileFormatError(path, f"the latent of source {name} reaches {float(np.abs(src.w).max()):.3g}; "
-                                        f"a real one stays within ±{MAX_LATENT_ABS:g} (it would render as NaN)")
+        if src.kind == "latent" and (problem := latent_problem(src.w)):
+            raise FileFormatError(path, f"the latent of source {name} {problem}")
     return state
 
 
@@ -327,9 +342,6 @@ def load_latent(path: str | os.PathLike) -> np.ndarray:
                                     f"[num_ws, w_dim], [1, num_ws, w_dim]")
     with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf, reported just below
         a = np.ascontiguousarray(a, dtype=np.float32)
-    if not np.isfinite(a).all():
-        raise FileFormatError(path, "the latent contains NaN or infinity")
-    if float(np.abs(a).max()) > MAX_LATENT_ABS:
-        raise FileFormatError(path, f"the latent reaches {float(np.abs(a).max()):.3g}; a real one stays within "
-                                    f"±{MAX_LATENT_ABS:g} (it would render as NaN)")
+    if problem := latent_problem(a):
+        raise FileFormatError(path, f"the latent {problem}")
     return a

@@ -61,7 +61,8 @@ def read_capped(path: str | os.PathLike, limit: int, error: Error, what: str = "
                 raise error(path, f"not a regular file (a device, pipe or folder cannot be a {what})")
             if st.st_size > limit:
                 raise error(path, f"{st.st_size:,} bytes is far too large for a {what} (at most {limit:,})")
-            data = f.read(limit + 1)
+            # Chunks, not read(limit + 1): Python would allocate the whole limit up front.
+            data = _read_exactly(f, limit + 1)
     except OSError as e:
         raise error(path, f"cannot read: {bounded(e.strerror or e, 160)}") from None
     if len(data) > limit:  # the file grew while we read it

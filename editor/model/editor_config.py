@@ -55,6 +55,9 @@ def parse_config(path: Path, meta: dict[str, str]) -> tuple[dict, dict[str, Any]
     for key in ("name", "fingerprint"):
         if key in config and not (isinstance(config[key], str) and 0 < len(config[key]) <= 200):
             raise CheckpointError(path, f"config {key} must be a short string")
+    fidelity = config.get("preview_fidelity_db", {})
+    if not isinstance(fidelity, dict) or len(fidelity) > MAX_PREVIEWS:
+        raise CheckpointError(path, "config preview_fidelity_db must be an object with one entry per preview size")
     arch = {"z_dim": _int(config, "z_dim", 1, MAX_DIM, path), "w_dim": _int(config, "w_dim", 1, MAX_DIM, path),
             "mapping_layers": _int(config, "mapping_layers", 1, MAX_MAPPING_LAYERS, path),
             "channels": _ints(config, "channels", (2, MAX_BLOCKS + 1), MAX_DIM, path),
