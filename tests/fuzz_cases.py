@@ -167,3 +167,84 @@ def npz_of(members: dict[str, bytes], compression: int = 0) -> bytes:
         for name, data in members.items():
             zf.writestr(name, data)
     return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------------------- the readers
+READERS = ("image", "sidecar", "session", "latent", "interfacegan", "ganspace", "photo", "model")
+
+
+def check_state(result) -> None:
+    state, meta = result
+    for src in (state.source_a, state.source_b):
+        assert src.kind == "seed" or eio.latent_problem(src.w) is None
+    assert isinstance(meta, dict)
+
+
+def check_latent(w) -> None:
+    assert w.dtype == np.float32 and w.ndim == 2 and eio.latent_problem(w) is None
+
+
+def check_directions(result) -> None:
+    for d in result if isinstance(result, list) else [result]:
+        assert np.isfinite(d.vector).all() and np.abs(d.vector).max() <= eio.MAX_LATENT_ABS
+
+
+def check_photo(rgb) -> None:
+    assert rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3
+
+
+def check_model(result) -> None:
+    net, _w_avg, _config = result
+    assert all(torch.isfinite(t).all() for t in net.state_dict().values() if t.is_floating_point())
+
+
+def readers(tmp: Path) -> dict:
+    """reader name -> (seed files written under tmp, read function, documented error, check of a valid
+    result). Direction imports write to the user library: point XDG_DATA_HOME somewhere private first."""
+    from editor.directions.library import DirectionError, import_ganspace, import_interfacegan
+    from editor.model.errors import CheckpointError
+    from editor.model.loading import _load_safetensors
+    from editor.photo.align import PhotoError, read_photo
+
+    def ifg(p):
+        return import_interfacegan(p, "tiny", FP, W_DIM, NUM_WS)
+
+    def gs(p):
+        return import_ganspace(p, "tiny", FP, W_DIM, NUM_WS)
+
+    return {
+        "image": ([write_export(tmp / "e.png"), write_export(tmp / "e.jpg"), write_export(tmp / "e.webp")],
+                  eio.read_edit_from_image, eio.FileFormatError, check_state),
+        "sidecar": ([eio.sidecar_path(write_sidecar_only_jpeg(tmp / "s.jpg"))],
+                    lambda p: eio.read_edit_from_image(p.with_suffix("")), eio.FileFormatError, check_state),
+        "session": ([write_session(tmp / "s.json")], eio.load_session, eio.FileFormatError, check_state),
+        "latent": ([write_latent_npz(tmp / "l.npz"), write_latent_npy(tmp / "l.npy")], eio.load_latent,
+                   eio.FileFormatError, check_latent),
+        "interfacegan": ([write_boundary(tmp / "b.npy")], ifg, DirectionError, check_directions),
+        "ganspace": ([write_ganspace(tmp / "g.npz")], gs, DirectionError, check_directions),
+        "photo": ([write_photo(tmp / "p.jpg"), write_photo(tmp / "p.png")], read_photo, PhotoError, check_photo),
+        "model": ([write_model(tmp / "m.safetensors")], _load_safetensors, CheckpointError, check_model),
+    }
+
+
+def run_case(reader: str, spec: tuple, i: int, seed: int) -> str:
+    """Mutant i of `reader` (deterministic from seed and i) through its reader: 'documented error',
+    'valid', or raises (AssertionError for garbage accepted or a message that does not name the file)."""
+    from editor.safe_read import MAX_MESSAGE
+    seeds, read, error, check = spec
+    src = seeds[i % len(seeds)]
+    original = src.read_bytes()
+    data, _how = mutate(original, random.Random(f"{seed}-{reader}-{i}"))
+    # The mutant sits under a name of the same kind (a sidecar replaces the seed's, beside its image).
+    target = src if reader == "sidecar" else src.with_name(f"m{i}{src.suffix}")
+    target.write_bytes(data)
+    try:
+        result = read(target)
+    except error as exc:
+        msg = str(exc)
+        assert target.name in msg and len(msg) < MAX_MESSAGE + 260, msg[:400]
+        return "documented error"
+    finally:
+        target.write_bytes(original) if reader == "sidecar" else target.unlink()
+    check(result)
+    return "valid"

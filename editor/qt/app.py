@@ -69,6 +69,12 @@ def _recovered_state(gen) -> EditState | None:
         return None
     if state.model_fingerprint != gen.fingerprint:
         return None
+    from ..directions import load_library
+    try:  # the same check as File › Open: a recovered edit must render with this model and library
+        state, _dropped = io.fit_to_model(state, path, gen.fingerprint, gen.w_dim, gen.num_ws,
+                                          load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)[0])
+    except io.FileFormatError:
+        return None
     answer = QMessageBox.question(None, "Restore edit?",
                                   "The editor did not close normally last time. Restore the edit you were working on?")
     return state if answer == QMessageBox.Yes else None
