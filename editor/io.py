@@ -7,11 +7,14 @@ file where a good one was. Every read problem is one `FileFormatError` naming th
 from __future__ import annotations
 
 import contextlib
+import glob
+import hashlib
 import io
 import json
 import os
 import stat
 import tempfile
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from dataclasses import replace
@@ -84,6 +87,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memory
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
         mode = 0o666 & ~_UMASK
+    _remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -103,6 +107,20 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memory
                 os.fsync(dfd)
             finally:
                 os.close(dfd)
+
+
+STALE_TEMP_S = 600  # no write takes this long: an older temp file of ours was left by a killed process
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Temp files of our own naming for this target, left by a process killed mid-write (kill -9 skips
+    every cleanup); young ones may belong to a write under way in another process and are left alone."""
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for p in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+            with contextlib.suppress(OSError):
+                if now - p.lstat().st_mtime > STALE_TEMP_S and stat.S_ISREG(p.lstat().st_mode):
+                    p.unlink()
 
 
 def atomic_write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
@@ -217,9 +235,21 @@ def export_image(path: str | os.PathLike, rgb_uint8: np.ndarray, state: EditStat
         if fmt == "WEBP" or len(xmp) <= JPEG_XMP_LIMIT:
             kwargs["xmp"] = xmp
         img.save(buf, format=fmt, **kwargs)
-    atomic_write_bytes(path, buf.getvalue())
+    data = buf.getvalue()
     if fmt != "PNG":
-        atomic_write_bytes(sidecar_path(path), text.encode("ascii"))
+        # The sidecar names the pixels it belongs to: image and sidecar are two renames, and a process
+        # killed between them leaves new pixels beside the old sidecar. Decoded pixels, not file bytes,
+        # so a tool that strips metadata without re-encoding keeps the pair matching.
+        with Image.open(io.BytesIO(data)) as written:
+            digest = _pixel_digest(written)
+        side = _json_bytes({**_payload(state, model_name), "pixels_sha256": digest})
+    atomic_write_bytes(path, data)
+    if fmt != "PNG":
+        atomic_write_bytes(sidecar_path(path), side)
+
+
+def _pixel_digest(im: Image.Image) -> str:
+    return hashlib.sha256(np.asarray(im.convert("RGB")).tobytes()).hexdigest()
 
 
 def _parse_payload(text: str | bytes, path: Path, where: str) -> tuple[EditState, dict]:
@@ -236,7 +266,8 @@ def _parse_payload(text: str | bytes, path: Path, where: str) -> tuple[EditState
 
 def read_edit_from_image(path: str | os.PathLike) -> tuple[EditState, dict]:
     """The edit an exported image carries -> (state, meta). meta has 'model', 'app_version' and
-    'found_in' ('png' | 'xmp' | 'sidecar'). The embedded copy wins over the sidecar."""
+    'found_in' ('png' | 'xmp' | 'sidecar'), and for a sidecar 'pixels_match' (True, False, or None when
+    the sidecar predates the check). The embedded copy wins over the sidecar."""
     path = Path(path)
     try:
         if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the open forever
@@ -248,6 +279,7 @@ def read_edit_from_image(path: str | os.PathLike) -> tuple[EditState, dict]:
                                             f"(at most {MAX_IMAGE_PIXELS // 1_000_000} MP)")
             im.load()  # decode fully: a truncated file should fail here, not later in the GUI
             info = dict(im.info)
+            digest = None if PNG_KEY in info else _pixel_digest(im)
     except FileFormatError:
         raise
     except UnidentifiedImageError:
@@ -269,6 +301,9 @@ def read_edit_from_image(path: str | os.PathLike) -> tuple[EditState, dict]:
             raise NoEmbeddedEdit(path, f"no face-editor edit embedded, and no sidecar {side.name}")
         state, meta = _parse_payload(_read_bytes(side), side, "sidecar")
         found = "sidecar"
+        # False: the sidecar was written for other pixels (an export cut short, or an image edited since);
+        # the GUI opens the edit and says so. None: an older sidecar without the digest.
+        meta["pixels_match"] = None if "pixels_sha256" not in meta else meta["pixels_sha256"] == digest
     return state, {**meta, "found_in": found}
 
 

@@ -97,3 +97,17 @@ def test_an_uncaught_exception_shows_one_bounded_message(qtbot, monkeypatch):
     finally:
         sys.excepthook = previous
     assert len(shown) == 1 and "RuntimeError" in shown[0] and len(shown[0]) < 600
+
+
+def test_a_sidecar_written_for_other_pixels_opens_with_a_warning(window, tmp_path, monkeypatch):
+    w = window
+    monkeypatch.setattr(io, "JPEG_XMP_LIMIT", 0)  # the edit only in the sidecar
+    path = tmp_path / "cut.jpg"
+    pixels = np.random.RandomState(0).randint(0, 256, (32, 32, 3), dtype=np.uint8)
+    io.export_image(path, pixels, w.doc.state.with_psi(0.2), w.gen.name)
+    old_sidecar = io.sidecar_path(path).read_bytes()
+    io.export_image(path, pixels[::-1].copy(), w.doc.state.with_psi(0.9), w.gen.name)
+    io.sidecar_path(path).write_bytes(old_sidecar)  # an export killed between its two renames
+    assert w.files.open_edit(str(path)) is True
+    assert w.doc.state.psi == pytest.approx(0.2)
+    assert len(w.errors) == 1 and "cut.jpg.json" in w.errors[0][1] and "other pixels" in w.errors[0][1]

@@ -49,9 +49,9 @@ class ModelLoader(QThread):
             gen = load_generator(self.path, device=self.device, progress=lambda *a: self.progress.emit(*a))
             self.done.emit(gen, None)
         except CheckpointError as exc:
-            self.done.emit(None, str(exc))
+            self.done.emit(None, bounded(exc, 600))
         except Exception as exc:  # noqa: BLE001 - any failure is reported, the app stays up
-            self.done.emit(None, f"{self.path}: {type(exc).__name__}: {exc}")
+            self.done.emit(None, f"{bounded(self.path, 200)}: {describe(exc)}")
 
 
 class FileActions:
@@ -139,11 +139,16 @@ class FileActions:
             self.w.error("Cannot open", f"{path}: not a file the editor knows (image, session, latent or model)")
 
     def open_edit(self, path: str) -> bool:
+        notices_before: list[str] = []
         try:
             if Path(path).suffix.lower() == ".json":
                 state, _extra = io.load_session(path)
             else:
-                state, _extra = io.read_edit_from_image(path)
+                state, meta = io.read_edit_from_image(path)
+                if meta.get("pixels_match") is False:
+                    notices_before = [f"{bounded(Path(path).name, 80)}: the edit comes from its sidecar "
+                                      f"{io.sidecar_path(path).name}, which was written for other pixels (an "
+                                      "export that did not finish, or the image was changed since)."]
         except io.NoEmbeddedEdit:
             if self.offer_photo_import(path):
                 self.w.photos.import_photo(path)
@@ -159,8 +164,8 @@ class FileActions:
             return False
         self.w.doc.set_state(state, f"Open {Path(path).name}")
         self._remember(path)
-        for notice in notices:  # the edit opened, without what this library cannot render
-            self.w.error("Opened without some directions", notice)
+        for notice in notices_before + notices:  # the edit opened; what it could not vouch for is said
+            self.w.error("Opened, with a warning", notice)
         return True
 
     def offer_photo_import(self, path: str) -> bool:
