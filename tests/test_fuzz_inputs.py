@@ -201,6 +201,16 @@ def test_bad_direction_imports_are_refused_and_leave_the_library(tmp_path):
     assert library_snapshot() == before
 
 
+def test_a_library_entry_with_an_absurd_scale_is_reported_not_loaded(tmp_path):
+    ifg(fc.write_boundary(tmp_path / "smile_boundary.npy"))
+    manifest = user_directions_dir("tiny") / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["directions"][0]["scale"] = 1e300
+    manifest.write_text(json.dumps(data))
+    dirs, problems = library.load_library("tiny", fc.FP, fc.W_DIM, fc.NUM_WS)
+    assert "smile" not in dirs and len(problems) == 1 and "manifest.json" in problems[0] and "scale" in problems[0]
+
+
 def test_a_failing_ganspace_import_is_all_or_nothing(tmp_path, monkeypatch):
     ifg(fc.write_boundary(tmp_path / "smile_boundary.npy"))
     before = library_snapshot()

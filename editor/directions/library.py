@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..edit import Direction
+from ..edit import AMOUNT_RANGE, Direction
 from ..io import MAX_LATENT_ABS, atomic_write_json, atomic_write_npy
 from ..safe_read import bounded, loads_json, read_capped, read_npy, read_npz
 
@@ -83,8 +83,12 @@ def load_folder(folder: Path, fingerprint: str, w_dim: int, num_ws: int) -> dict
                 raise ValueError("'file' must be a file name in the same folder")
             layers = tuple(e["layers"]) if e.get("layers") is not None else None
             holds = {k: (h["amounts"], h["compensation"]) for k, h in (e.get("holds") or {}).items()}
-            out[e["name"]] = Direction(e["name"], _load_vector(folder / e["file"], w_dim, num_ws),
-                                       layers, float(e.get("scale", 1.0)), float(e.get("range", 3.0)), holds)
+            d = Direction(e["name"], _load_vector(folder / e["file"], w_dim, num_ws),
+                          layers, float(e.get("scale", 1.0)), float(e.get("range", 3.0)), holds)
+            # A scale of 1e300 passes as finite and turns any slider move into a NaN render.
+            if not (0 < abs(d.scale) <= MAX_LATENT_ABS and 0 < d.range <= AMOUNT_RANGE[1]):
+                raise ValueError(f"scale {d.scale:.3g} or range {d.range:.3g} is out of bounds")
+            out[e["name"]] = d
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise DirectionError(manifest, f"bad entry {str(e)[:80]}: {str(exc)[:200]}") from None
     return out
