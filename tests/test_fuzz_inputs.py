@@ -86,6 +86,11 @@ def test_deeply_nested_json_is_a_clean_error_in_every_reader(tmp_path):
 
     model = fc.write_model(tmp_path / "deep.safetensors", config=DEEP)
     refused(load_generator, model, CheckpointError, match="nested")
+    # Brackets inside strings are text, not nesting: a label of them (and escaped quotes) still opens.
+    label = '\\"' + "[" * 1000 + '{"'
+    state = fc.tiny_state()
+    state = state.with_source("b", fc.Source.from_seed(7, label))
+    assert load_session(fc.write_session(tmp_path / "label.json", state))[0] == state
 
 
 def test_a_json_that_is_a_link_to_dev_zero_is_refused_without_reading_it(tmp_path):
