@@ -7,15 +7,17 @@ file where a good one was. Every read problem is one `FileFormatError` naming th
 from __future__ import annotations
 
 import contextlib
+import glob
+import hashlib
 import io
 import json
 import os
 import stat
 import tempfile
+import time
 import xml.etree.ElementTree as ET
-import zipfile
-import zlib
 from pathlib import Path
+from dataclasses import replace
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -24,6 +26,7 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from . import __version__
 from .edit import EditState
+from .safe_read import bounded, describe, loads_json, read_capped, read_npy, read_npz
 
 PNG_KEY = "face-editor"
 SESSION_FORMAT = "face-editor-session"
@@ -35,6 +38,27 @@ XMP_NS = "https://github.com/face-editor/ns/1.0/"
 # always written for JPEG and WebP, carries the edit then.
 JPEG_XMP_LIMIT = 65533 - 29
 MAX_LATENT_BYTES = 64 << 20  # a w+ is ~50 kB; refuse a small zip that inflates to gigabytes
+MAX_SESSION_BYTES = 32 << 20   # a session or sidecar with two w+ latents is ~150 kB
+MAX_IMAGE_PIXELS = 64_000_000  # exports are 1024²; a header declaring more is refused before decoding
+# The generator's w are within about ±10 (the mapping network's output); a constant latent of 50 already
+# renders all NaN, so anything beyond this is a damaged or foreign file, not an edit.
+MAX_LATENT_ABS = 100.0
+MAX_LATENT_RMS = 10.0          # per w+ row; the mapping network's rows have an RMS under 1
+
+
+def latent_problem(w: np.ndarray) -> str | None:
+    """Why w cannot be a latent of any generator we load, or None: NaN/inf, a value beyond ±MAX_LATENT_ABS,
+    or a row whose RMS exceeds MAX_LATENT_RMS (a constant latent of 50 already renders all NaN)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        w = np.asarray(w, np.float64)
+        if not np.isfinite(w).all():
+            return "contains NaN or infinity"
+        top = float(np.abs(w).max()) if w.size else 0.0
+        rms = float(np.sqrt((w.reshape(-1, w.shape[-1]) ** 2).mean(axis=1)).max()) if w.size else 0.0
+    if top > MAX_LATENT_ABS or rms > MAX_LATENT_RMS:
+        return (f"reaches {top:.3g} (row RMS {rms:.3g}); a real latent stays within ±{MAX_LATENT_ABS:g}, "
+                f"RMS {MAX_LATENT_RMS:g}, and this one would render as NaN")
+    return None
 
 # mkstemp makes 0600 files; exported images should get the permissions any other new file gets.
 _UMASK = os.umask(0)
@@ -45,8 +69,9 @@ class FileFormatError(Exception):
     """A file could not be read as what we expected. str() names the file and the problem."""
 
     def __init__(self, path: str | os.PathLike, problem: str):
-        self.path, self.problem = Path(path), problem
-        super().__init__(f"{self.path}: {problem}")
+        # Bounded: a message built from a hostile file must not freeze the dialog that shows it.
+        self.path, self.problem = Path(path), bounded(problem)
+        super().__init__(f"{bounded(self.path, 200)}: {self.problem}")
 
 
 class NoEmbeddedEdit(FileFormatError):
@@ -62,6 +87,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memory
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
         mode = 0o666 & ~_UMASK
+    _remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -83,6 +109,20 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memory
                 os.close(dfd)
 
 
+STALE_TEMP_S = 600  # no write takes this long: an older temp file of ours was left by a killed process
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Temp files of our own naming for this target, left by a process killed mid-write (kill -9 skips
+    every cleanup); young ones may belong to a write under way in another process and are left alone."""
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for p in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+            with contextlib.suppress(OSError):
+                if now - p.lstat().st_mtime > STALE_TEMP_S and stat.S_ISREG(p.lstat().st_mode):
+                    p.unlink()
+
+
 def atomic_write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     """np.save, written whole or not at all."""
     buf = io.BytesIO()
@@ -101,10 +141,38 @@ def _json_bytes(obj: Any) -> bytes:
 
 
 def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise FileFormatError(path, f"cannot read: {e.strerror or e}") from None
+    return read_capped(path, MAX_SESSION_BYTES, FileFormatError, "session or sidecar")
+
+
+def check_latent_values(state: EditState, path: str | os.PathLike) -> EditState:
+    """Refuse latents no generator makes (latent_problem)."""
+    for name, src in (("A", state.source_a), ("B", state.source_b)):
+        if src.kind == "latent" and (problem := latent_problem(src.w)):
+            raise FileFormatError(path, f"the latent of source {name} {problem}")
+    return state
+
+
+def fit_to_model(state: EditState, path: str | os.PathLike, fingerprint: str, w_dim: int, num_ws: int,
+                 known_directions) -> tuple[EditState, list[str]]:
+    """Check an opened edit against the loaded model before it replaces anything: the model, and every
+    latent's shape, must match (FileFormatError otherwise). Directions and locks the library lacks are
+    dropped, not refused (the rest of the edit is still the user's work); the notices say which."""
+    if state.model_fingerprint != fingerprint or state.num_ws != num_ws:
+        raise FileFormatError(path, f"this edit was made with model {bounded(state.model_fingerprint, 80)!r} "
+                                    f"({state.num_ws} w+ rows); the open model is {fingerprint!r} ({num_ws} rows). "
+                                    "Open that model first (File › Open model).")
+    for name, src in (("A", state.source_a), ("B", state.source_b)):
+        if src.kind == "latent" and (src.w.shape[1] != w_dim or src.w.shape[0] not in (1, num_ws)):
+            raise FileFormatError(path, f"the latent of source {name} has shape {src.w.shape}; this model needs "
+                                        f"[1, {w_dim}] or [{num_ws}, {w_dim}]")
+    known = set(known_directions)
+    unknown = sorted({n for n, _ in state.directions if n not in known} | {n for n in state.locks if n not in known})
+    if not unknown:
+        return state, []
+    fixed = replace(state, directions=tuple((n, a) for n, a in state.directions if n in known),
+                    locks=tuple(n for n in state.locks if n in known))
+    shown = ", ".join(bounded(n, 40) for n in unknown[:8]) + (" …" if len(unknown) > 8 else "")
+    return fixed, [f"{bounded(Path(path).name, 80)}: left out direction(s) this model's library does not have: {shown}"]
 
 
 # -------------------------------------------------------------------------------------------- images
@@ -167,16 +235,25 @@ def export_image(path: str | os.PathLike, rgb_uint8: np.ndarray, state: EditStat
         if fmt == "WEBP" or len(xmp) <= JPEG_XMP_LIMIT:
             kwargs["xmp"] = xmp
         img.save(buf, format=fmt, **kwargs)
-    atomic_write_bytes(path, buf.getvalue())
+    data = buf.getvalue()
     if fmt != "PNG":
-        atomic_write_bytes(sidecar_path(path), text.encode("ascii"))
+        # The sidecar names the pixels it belongs to: image and sidecar are two renames, and a process
+        # killed between them leaves new pixels beside the old sidecar. Decoded pixels, not file bytes,
+        # so a tool that strips metadata without re-encoding keeps the pair matching.
+        with Image.open(io.BytesIO(data)) as written:
+            digest = _pixel_digest(written)
+        side = _json_bytes({**_payload(state, model_name), "pixels_sha256": digest})
+    atomic_write_bytes(path, data)
+    if fmt != "PNG":
+        atomic_write_bytes(sidecar_path(path), side)
+
+
+def _pixel_digest(im: Image.Image) -> str:
+    return hashlib.sha256(np.asarray(im.convert("RGB")).tobytes()).hexdigest()
 
 
 def _parse_payload(text: str | bytes, path: Path, where: str) -> tuple[EditState, dict]:
-    try:
-        payload = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise FileFormatError(path, f"the {where} edit is not valid JSON: {e}") from None
+    payload = loads_json(text, path, FileFormatError, f"{where} edit")
     if not isinstance(payload, dict) or not isinstance(payload.get("edit"), dict):
         raise FileFormatError(path, f"the {where} JSON has no 'edit' object")
     try:
@@ -184,23 +261,33 @@ def _parse_payload(text: str | bytes, path: Path, where: str) -> tuple[EditState
     except ValueError as e:
         raise FileFormatError(path, f"the {where} edit is malformed: {e}") from None
     meta = {k: v for k, v in payload.items() if k != "edit"}
-    return state, meta
+    return check_latent_values(state, path), meta
 
 
 def read_edit_from_image(path: str | os.PathLike) -> tuple[EditState, dict]:
     """The edit an exported image carries -> (state, meta). meta has 'model', 'app_version' and
-    'found_in' ('png' | 'xmp' | 'sidecar'). The embedded copy wins over the sidecar."""
+    'found_in' ('png' | 'xmp' | 'sidecar'), and for a sidecar 'pixels_match' (True, False, or None when
+    the sidecar predates the check). The embedded copy wins over the sidecar."""
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the open forever
+            raise FileFormatError(path, "not a regular file")
+        # Only the formats we export: PIL's other plugins (EPS starts Ghostscript) never see the bytes.
+        with Image.open(path, formats=sorted(set(IMAGE_FORMATS.values()))) as im:
+            if im.width * im.height > MAX_IMAGE_PIXELS:
+                raise FileFormatError(path, f"{im.width}x{im.height} is far larger than any export "
+                                            f"(at most {MAX_IMAGE_PIXELS // 1_000_000} MP)")
             im.load()  # decode fully: a truncated file should fail here, not later in the GUI
             info = dict(im.info)
+            digest = None if PNG_KEY in info else _pixel_digest(im)
+    except FileFormatError:
+        raise
     except UnidentifiedImageError:
-        raise FileFormatError(path, "not an image (or not a format this app reads)") from None
+        raise FileFormatError(path, "not an image (or not a format this app reads: PNG, JPEG, WebP)") from None
     except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
         raise FileFormatError(path, f"cannot read: {e.strerror or e}") from None
-    except (OSError, SyntaxError, ValueError, EOFError, zlib.error, Image.DecompressionBombError) as e:
-        raise FileFormatError(path, f"truncated or corrupt image: {e}") from None
+    except Exception as e:  # noqa: BLE001 - PIL's decoders raise many types on bad bytes; all mean "corrupt"
+        raise FileFormatError(path, f"truncated or corrupt image: {describe(e)}") from None
 
     if PNG_KEY in info:
         state, meta = _parse_payload(str(info[PNG_KEY]), path, "embedded")
@@ -214,6 +301,9 @@ def read_edit_from_image(path: str | os.PathLike) -> tuple[EditState, dict]:
             raise NoEmbeddedEdit(path, f"no face-editor edit embedded, and no sidecar {side.name}")
         state, meta = _parse_payload(_read_bytes(side), side, "sidecar")
         found = "sidecar"
+        # False: the sidecar was written for other pixels (an export cut short, or an image edited since);
+        # the GUI opens the edit and says so. None: an older sidecar without the digest.
+        meta["pixels_match"] = None if "pixels_sha256" not in meta else meta["pixels_sha256"] == digest
     return state, {**meta, "found_in": found}
 
 
@@ -230,22 +320,20 @@ def save_session(path: str | os.PathLike, state: EditState, extra: dict) -> None
 
 def load_session(path: str | os.PathLike) -> tuple[EditState, dict]:
     path = Path(path)
-    try:
-        doc = json.loads(_read_bytes(path))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise FileFormatError(path, f"not a session file (not valid JSON: {e})") from None
+    doc = loads_json(_read_bytes(path), path, FileFormatError, "session")
     if not isinstance(doc, dict) or doc.get("format") != SESSION_FORMAT:
         raise FileFormatError(path, f"not a session file (no \"format\": \"{SESSION_FORMAT}\")")
     if doc.get("version") != SESSION_VERSION or isinstance(doc.get("version"), bool):
-        raise FileFormatError(path, f"unsupported session version {doc.get('version')!r} "
+        raise FileFormatError(path, f"unsupported session version {bounded(repr(doc.get('version')), 40)} "
                                     f"(this app reads version {SESSION_VERSION})")
     extra = doc.get("extra", {})
     if not isinstance(extra, dict):
         raise FileFormatError(path, "the session's 'extra' must be an object")
     try:
-        return EditState.from_dict(doc.get("edit")), extra
+        state = EditState.from_dict(doc.get("edit"))
     except ValueError as e:
         raise FileFormatError(path, f"the session's edit is malformed: {e}") from None
+    return check_latent_values(state, path), extra
 
 
 # ------------------------------------------------------------------------------------------- latents
@@ -259,46 +347,23 @@ def save_latent_npz(path: str | os.PathLike, wplus: np.ndarray) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _load_npz(path: Path) -> np.ndarray:
-    with np.load(path, allow_pickle=False) as z:
-        if "w" not in z.files:
-            found = ", ".join(repr(k) for k in z.files) or "none"
-            raise FileFormatError(path, f"no array 'w' in the .npz (arrays found: {found})")
-        member = "w.npy" if "w.npy" in z.zip.namelist() else "w"
-        if z.zip.getinfo(member).file_size > MAX_LATENT_BYTES:
-            raise FileFormatError(path, "array 'w' is far too large for a latent")
-        return z["w"]
-
-
 def load_latent(path: str | os.PathLike) -> np.ndarray:
     """A latent from .npz (key 'w') or .npy -> float32 [k, w_dim], k = 1 or num_ws (as stored).
     Accepts [w_dim], [1, w_dim], [num_ws, w_dim], [1, num_ws, w_dim]; pickles are never loaded.
-    The format is sniffed from the bytes, so a misnamed file still loads."""
+    The format is sniffed from the bytes, so a misnamed file still loads. Limits (safe_read) are checked
+    before anything is allocated; values must be finite and within ±MAX_LATENT_ABS."""
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(6)
-    except OSError as e:
-        raise FileFormatError(path, f"cannot read: {e.strerror or e}") from None
-    if not magic:
+    head = read_capped(path, MAX_LATENT_BYTES + (1 << 20), FileFormatError, "latent")
+    if not head:
         raise FileFormatError(path, "empty file")
-    try:
-        if magic.startswith(b"PK"):
-            a = _load_npz(path)
-        elif magic == b"\x93NUMPY":
-            if path.stat().st_size > MAX_LATENT_BYTES:
-                raise FileFormatError(path, "file is far too large for a latent")
-            a = np.load(path, allow_pickle=False)
-        else:
-            raise FileFormatError(path, "not a .npy or .npz file")
-    except FileFormatError:
-        raise
-    except ValueError as e:
-        # numpy says "Object arrays cannot be loaded when allow_pickle=False" for pickled contents.
-        raise FileFormatError(path, f"unreadable array: {e}") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as e:
-        raise FileFormatError(path, f"corrupt or truncated file: {e}") from None
-
+    if head.startswith(b"PK"):
+        a = read_npz(path, ("w",), FileFormatError, MAX_LATENT_BYTES, "latent").get("w")
+        if a is None:
+            raise FileFormatError(path, "no array 'w' in the .npz (the NVIDIA projector's layout)")
+    elif head.startswith(b"\x93NUMPY"):
+        a = read_npy(path, FileFormatError, MAX_LATENT_BYTES, "latent")
+    else:
+        raise FileFormatError(path, "not a .npy or .npz file")
     if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
         raise FileFormatError(path, f"the latent must be a float array, not {getattr(a, 'dtype', type(a))}")
     if a.size == 0:
@@ -312,6 +377,6 @@ def load_latent(path: str | os.PathLike) -> np.ndarray:
                                     f"[num_ws, w_dim], [1, num_ws, w_dim]")
     with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf, reported just below
         a = np.ascontiguousarray(a, dtype=np.float32)
-    if not np.isfinite(a).all():
-        raise FileFormatError(path, "the latent contains NaN or infinity")
+    if problem := latent_problem(a):
+        raise FileFormatError(path, f"the latent {problem}")
     return a

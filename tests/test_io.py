@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import time
 import zipfile
 
 import numpy as np
@@ -206,7 +207,7 @@ def _bad_latents(tmp):
     (tmp / "cut.npy").write_bytes((tmp / "cut.npy").read_bytes()[:500])
     yield "cut.npy", ""
     np.save(tmp / "pickled.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    yield "pickled.npy", "allow_pickle"
+    yield "pickled.npy", "pickle"
     np.save(tmp / "ints.npy", np.ones((1, W_DIM), np.int64))
     yield "ints.npy", "float"
     (tmp / "text.npy").write_text("hello")
@@ -268,3 +269,45 @@ def test_failing_serialisation_keeps_the_old_files(tmp_path, monkeypatch):
         export_image(png, image(), latent_state(), "m")
     assert session.read_bytes() == old_session and png.read_bytes() == old_png
     assert leftovers(tmp_path) == []
+
+
+def test_a_sidecar_left_from_an_earlier_export_is_reported(tmp_path, monkeypatch):
+    """Image and sidecar are two renames: killed between them, new pixels sit beside the old sidecar."""
+    monkeypatch.setattr(eio, "JPEG_XMP_LIMIT", 0)  # the edit only in the sidecar, as for a w+ too big for XMP
+    path, first, second = tmp_path / "a.jpg", seed_state(), seed_state().with_psi(0.3)
+    export_image(path, image(), first, "m")
+    state, meta = read_edit_from_image(path)
+    assert state == first and meta["found_in"] == "sidecar" and meta["pixels_match"] is True
+    old_sidecar = sidecar_path(path).read_bytes()
+    export_image(path, image()[::-1].copy(), second, "m")
+    sidecar_path(path).write_bytes(old_sidecar)  # what the kill between the two renames leaves
+    state, meta = read_edit_from_image(path)
+    assert state == first and meta["pixels_match"] is False
+    # A tool that strips the XMP without re-encoding keeps the pixels, so the pair still matches.
+    monkeypatch.undo()
+    export_image(path, image(), second, "m")
+    data = path.read_bytes()
+    i, kept = 2, bytearray(data[:2])
+    while data[i + 1] != 0xDA:  # JPEG segments up to start-of-scan; drop the APP1 that holds XMP
+        end = i + 2 + int.from_bytes(data[i + 2:i + 4], "big")
+        if not (data[i + 1] == 0xE1 and b"http://ns.adobe.com/xap/1.0/" in data[i:end]):
+            kept += data[i:end]
+        i = end
+    path.write_bytes(bytes(kept + data[i:]))
+    with Image.open(path) as im:
+        assert "xmp" not in im.info
+    state, meta = read_edit_from_image(path)
+    assert state == second and meta["found_in"] == "sidecar" and meta["pixels_match"] is True
+
+
+def test_temp_files_left_by_a_killed_write_are_removed_by_the_next_one(tmp_path):
+    target = tmp_path / "a.json"
+    stale, young, other = (tmp_path / ".a.json.x1.tmp", tmp_path / ".a.json.x2.tmp", tmp_path / ".b.json.x3.tmp")
+    for p in (stale, young, other):
+        p.write_bytes(b"half")
+    old = time.time() - 2 * eio.STALE_TEMP_S
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    atomic_write_bytes(target, b"whole")
+    assert target.read_bytes() == b"whole"
+    assert not stale.exists() and young.exists() and other.exists()  # only ours, for this file, and old

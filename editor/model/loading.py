@@ -94,19 +94,11 @@ def _load_safetensors(path: Path) -> tuple[MobileStyleGAN, torch.Tensor, dict]:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(path, f"not a readable safetensors file ({exc})") from exc
-    try:
-        config = json.loads(meta["config"])
-    except (KeyError, json.JSONDecodeError):
-        raise CheckpointError(path, "safetensors file has no editor config in its metadata") from None
-    if config.get("architecture") != "mobilestylegan":
-        raise CheckpointError(path, f"unknown architecture {config.get('architecture')!r}")
-    try:
-        arch = MobileConfig(z_dim=int(config["z_dim"]), w_dim=int(config["w_dim"]),
-                            mapping_layers=int(config["mapping_layers"]), channels=tuple(config["channels"]),
-                            preview_sizes=tuple(config.get("preview_sizes", ())))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(path, f"config is incomplete: {exc}") from None
+    from .editor_config import check_tensors, parse_config
+    fields, config = parse_config(path, meta)  # checked before the network is sized by it
+    arch = MobileConfig(**fields)
     w_avg = tensors.pop("w_avg", None)
+    check_tensors(path, tensors, w_avg, arch.w_dim)
     net = MobileStyleGAN(arch)
     try:
         net.load_state_dict(tensors, strict=True)

@@ -16,7 +16,7 @@ they would have to be.
 from __future__ import annotations
 
 import math
-import struct
+import stat
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +26,10 @@ import numpy as np
 from PIL import Image, ImageFile
 
 HARD_CAP = 250_000_000        # pixels, read from the header: refused beyond this before anything is decoded
+# Only JPEG decodes reduced (draft); other formats decode whole before reduce(), so their cap is lower
+# (a 40-byte WebP declaring 16383x15000 cost ~4 GB at its peak).
+FULL_DECODE_CAP = 64_000_000
+PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP")  # what the README documents; EPS etc. never see the bytes
 WORK_SIDE = 6000              # bigger photos are decoded reduced to at most this long side: plenty for a face
 DETECT_SIDE = 1600            # faces are found on a copy of at most this size, then mapped back
 DETECT_MIN = 50               # smallest FFHQ crop (px, detection copy) dlib's HOG detector finds at one
@@ -46,8 +50,9 @@ _DLIB = threading.local()
 
 class PhotoError(Exception):
     def __init__(self, path, problem: str):
-        self.path, self.problem = Path(path), problem
-        super().__init__(f"{path}: {problem}")
+        from ..safe_read import bounded
+        self.path, self.problem = Path(path), bounded(problem)
+        super().__init__(f"{bounded(path, 200)}: {self.problem}")
 
 
 @dataclass
@@ -78,17 +83,21 @@ def read_photo_scaled(path: str | Path) -> tuple[np.ndarray, float]:
     """read_photo, and how many of the file's pixels one working pixel spans (1.0 unless it was shrunk)."""
     path = Path(path)
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the open forever
+            raise PhotoError(path, "not a regular file")
         with _pil_setting(Image, "MAX_IMAGE_PIXELS", None):
-            im = Image.open(path)  # lazy: only the header is read
+            im = Image.open(path, formats=PHOTO_FORMATS)  # lazy: only the header is read
         with im:
             width, height = im.size
-            if width * height > HARD_CAP:
-                raise PhotoError(path, f"{width}x{height} is too large (at most {HARD_CAP // 1_000_000} MP)")
+            cap = HARD_CAP if im.format == "JPEG" else FULL_DECODE_CAP
+            if width * height > cap or min(width, height) < 1:
+                raise PhotoError(path, f"{width}x{height} is too large for a {im.format} (at most {cap // 1_000_000} MP)"
+                                 if width * height > cap else f"{width}x{height} has no pixels")
             # JPEG decodes at 1/2, 1/4 or 1/8 scale for a fraction of the time and memory; draft() is a
             # no-op for other formats, which are shrunk with reduce() after decoding.
             step = next((s for s in (1, 2, 4, 8) if math.ceil(max(width, height) / s) <= WORK_SIDE), 8)
             if step > 1:
-                im.draft(None, (width // step, height // step))
+                im.draft(None, (max(1, width // step), max(1, height // step)))  # 65535x1: no 0 side
             with _pil_setting(ImageFile, "LOAD_TRUNCATED_IMAGES", False):
                 im.load()
             upright = _UPRIGHT.get(im.getexif().get(0x0112, 1))
@@ -115,8 +124,11 @@ def read_photo_scaled(path: str | Path) -> tuple[np.ndarray, float]:
         raise PhotoError(path, "no such file") from None
     except MemoryError:
         raise PhotoError(path, "not enough memory to open it") from None
-    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
-        raise PhotoError(path, f"not a readable image ({exc})") from None
+    except Image.UnidentifiedImageError:
+        raise PhotoError(path, f"not a readable image (one of {', '.join(PHOTO_FORMATS)})") from None
+    except Exception as exc:  # noqa: BLE001 - PIL's decoders raise many types on bad bytes (ZeroDivisionError too)
+        from ..safe_read import describe
+        raise PhotoError(path, f"not a readable image ({describe(exc)})") from None
 
 
 def read_photo(path: str | Path) -> np.ndarray:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QProgressDialog
 
 from .. import io
 from ..edit import EditState
+from ..safe_read import describe
 from .files import ModelLoader, autosave_path
 from .main_window import MainWindow
 from .widgets import dismiss_progress
@@ -33,6 +35,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def install_excepthook():
+    """Returns the hook it replaced (main() puts it back on the way out)."""
+    # An exception nothing caught (in a slot, a timer, a dialog's callback) is shown in one bounded
+    # message and the app carries on. Without this PySide prints the traceback on stderr and the user sees
+    # nothing; the traceback still goes to stderr, for bug reports.
+    previous = sys.excepthook
+    showing = threading.Lock()
+
+    def hook(exc_type, exc, tb):
+        previous(exc_type, exc, tb)
+        app = QApplication.instance()
+        if (app is None or not issubclass(exc_type, Exception) or threading.current_thread() is not threading.main_thread()
+                or not showing.acquire(blocking=False)):  # one box at a time: a failing paint must not stack them
+            return
+        try:
+            QMessageBox.critical(app.activeWindow(), "Unexpected error",
+                                 f"That action failed: {describe(exc)}\n\nThe edit on screen is unchanged, and the "
+                                 "editor keeps running. The details went to the terminal.")
+        finally:
+            showing.release()
+
+    sys.excepthook = hook
+    return previous
+
+
 def _recovered_state(gen) -> EditState | None:
     path = autosave_path()
     if not path.is_file():
@@ -43,6 +70,12 @@ def _recovered_state(gen) -> EditState | None:
         return None
     if state.model_fingerprint != gen.fingerprint:
         return None
+    from ..directions import load_library
+    try:  # the same check as File › Open: a recovered edit must render with this model and library
+        state, _dropped = io.fit_to_model(state, path, gen.fingerprint, gen.w_dim, gen.num_ws,
+                                          load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)[0])
+    except io.FileFormatError:
+        return None
     answer = QMessageBox.question(None, "Restore edit?",
                                   "The editor did not close normally last time. Restore the edit you were working on?")
     return state if answer == QMessageBox.Yes else None
@@ -51,6 +84,7 @@ def _recovered_state(gen) -> EditState | None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    previous_hook = install_excepthook()
     app.setApplicationName("Face editor")
     app.setOrganizationName("face-editor")
     settings = QSettings("face-editor", "face-editor")
@@ -115,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     code = app.exec()
     for loader in loaders:
         loader.wait()
+    sys.excepthook = previous_hook
     return code
 
 

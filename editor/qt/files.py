@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog
 
 from .. import io
 from ..naming import suggest_stem
+from ..safe_read import bounded, describe
 from ..directions import DirectionError, import_ganspace, import_interfacegan, load_library
 from ..edit import Source
 from ..model import CheckpointError, load_generator
@@ -49,9 +50,9 @@ class ModelLoader(QThread):
             gen = load_generator(self.path, device=self.device, progress=lambda *a: self.progress.emit(*a))
             self.done.emit(gen, None)
         except CheckpointError as exc:
-            self.done.emit(None, str(exc))
+            self.done.emit(None, bounded(exc, 600))
         except Exception as exc:  # noqa: BLE001 - any failure is reported, the app stays up
-            self.done.emit(None, f"{self.path}: {type(exc).__name__}: {exc}")
+            self.done.emit(None, f"{bounded(self.path, 200)}: {describe(exc)}")
 
 
 class FileActions:
@@ -120,6 +121,14 @@ class FileActions:
             self.open_any(path)
 
     def open_any(self, path: str) -> None:
+        """File › Open, drops, recent files, the command line. Whatever goes wrong, the user sees one
+        message naming the file and the edit stays as it was (every reader checks before it replaces)."""
+        try:
+            self._open_any(path)
+        except Exception as exc:  # noqa: BLE001 - an unexpected failure is still reported, never only on stderr
+            self.w.error("Cannot open", f"{bounded(path, 200)}: unexpected error ({describe(exc)})")
+
+    def _open_any(self, path: str) -> None:
         suffix = Path(path).suffix.lower()
         if suffix in MODEL_SUFFIXES:
             self.open_model(path)
@@ -131,11 +140,16 @@ class FileActions:
             self.w.error("Cannot open", f"{path}: not a file the editor knows (image, session, latent or model)")
 
     def open_edit(self, path: str) -> bool:
+        notices_before: list[str] = []
         try:
             if Path(path).suffix.lower() == ".json":
                 state, _extra = io.load_session(path)
             else:
-                state, _extra = io.read_edit_from_image(path)
+                state, meta = io.read_edit_from_image(path)
+                if meta.get("pixels_match") is False:
+                    notices_before = [f"{bounded(Path(path).name, 80)}: the edit comes from its sidecar "
+                                      f"{io.sidecar_path(path).name}, which was written for other pixels (an "
+                                      "export that did not finish, or the image was changed since)."]
         except io.NoEmbeddedEdit:
             if self.offer_photo_import(path):
                 self.w.photos.import_photo(path)
@@ -144,13 +158,15 @@ class FileActions:
             self.w.error("Cannot open edit", str(exc))
             return False
         gen = self.w.gen
-        if state.model_fingerprint != gen.fingerprint or state.num_ws != gen.num_ws:
-            self.w.error("Edit made with another model",
-                         f"{path}: this edit was made with model {state.model_fingerprint!r}; the open model is "
-                         f"{gen.fingerprint!r}. Open that model first (File › Open model).")
+        try:
+            state, notices = io.fit_to_model(state, path, gen.fingerprint, gen.w_dim, gen.num_ws, self.w.directions)
+        except io.FileFormatError as exc:
+            self.w.error("Edit does not fit the open model", str(exc))
             return False
         self.w.doc.set_state(state, f"Open {Path(path).name}")
         self._remember(path)
+        for notice in notices_before + notices:  # the edit opened; what it could not vouch for is said
+            self.w.error("Opened, with a warning", notice)
         return True
 
     def offer_photo_import(self, path: str) -> bool:
@@ -237,7 +253,10 @@ class FileActions:
         try:
             import_ganspace(path, gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
         except (DirectionError, OSError) as exc:
-            self.w.error("Cannot import components", str(exc))
+            self.w.error("Cannot import components", bounded(exc, 500))
+            return
+        except Exception as exc:  # noqa: BLE001 - reported, never only on stderr; the library is unchanged
+            self.w.error("Cannot import components", f"{bounded(path, 200)}: unexpected error ({describe(exc)})")
             return
         self.w.reload_directions()
 
@@ -250,8 +269,11 @@ class FileActions:
         try:
             import_interfacegan(path, gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
             directions, problems = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
-        except DirectionError as exc:
-            self.w.error("Cannot import direction", str(exc))
+        except (DirectionError, OSError) as exc:
+            self.w.error("Cannot import direction", bounded(exc, 500))
+            return
+        except Exception as exc:  # noqa: BLE001 - reported, never only on stderr; the library is unchanged
+            self.w.error("Cannot import direction", f"{bounded(path, 200)}: unexpected error ({describe(exc)})")
             return
         self.w.set_directions(directions)
         for p in problems:
