@@ -1,9 +1,11 @@
 """Long model work beside the render worker, never in front of it: measuring reaches, projecting photos.
 
 The render worker must answer a slider within one render, so work that takes seconds to minutes runs here
-instead, on one low-priority thread with one torch thread (the view keeps its own two; measured: the view
-stays live while this works, each of its renders slower by the core this one takes). Inference on the
-shared generator from two threads is safe: nothing here writes its weights.
+instead, on a thread whose scheduling priority is lowered (Linux `nice` per thread, inherited by the
+OpenMP threads it starts): when the view renders it gets the cores first, and this work takes what is left.
+(Not `torch.set_num_threads(1)` here: on this torch build it also changes the default for every thread
+started later, so the next render worker would run on one core.) Inference on the shared generator from
+two threads is safe: nothing here writes its weights.
 
 Jobs have names; a job submitted under a name replaces one of that name still waiting (the newest wins),
 and `cancel(name)` drops a waiting one. Results come back on the GUI thread through `done`.
@@ -16,7 +18,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QMutex, QMutexLocker, QThread, QWaitCondition, Signal
 
-BACKGROUND_THREADS = 1
+BACKGROUND_NICE = 10
 
 
 class BackgroundWorker(QThread):
@@ -55,8 +57,7 @@ class BackgroundWorker(QThread):
         self.wait()
 
     def run(self) -> None:
-        import torch
-        torch.set_num_threads(BACKGROUND_THREADS)  # per thread: the render worker keeps its own
+        _lower_priority()
         while True:
             with QMutexLocker(self._mutex):
                 while not self._pending and not self._abort:
@@ -78,3 +79,13 @@ class BackgroundWorker(QThread):
                     return
             self.done.emit(stamp, value, error)
 
+
+
+def _lower_priority() -> None:
+    """Nice this thread (and the OpenMP threads it will start) so the view's renders come first."""
+    import os
+    import threading
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+    except (AttributeError, OSError):  # not Linux (setpriority there acts on the whole process): leave it
+        pass
