@@ -22,6 +22,7 @@ from .document import Document
 from .files import FileActions
 from .gallery import Gallery
 from .photo_import import PhotoImporter
+from .animation_dialog import open_animation_dialog
 from .blend_panel import BlendPanel
 from .meters import MeterPanel
 from .panels import AdjustPanel, DirectionsPanel, MixPanel, ModelInfo, PaintPanel, SourcePanel
@@ -66,6 +67,7 @@ class MainWindow(QMainWindow):
         self._last_full_request = None  # (state, None) of the newest full render asked for
         self._gallery_page = {"seeds": (), "images": []}  # the page being rendered, chunk by chunk
         self.blend_gen = None  # a blended generator the face is rendered with (BlendPanel), or None
+        self.animation_dialog = None  # File › Export animation…, made on first use
         self.worker = RenderWorker(self._render_fn())
         self.worker.rendered.connect(self._on_rendered)
         self._rest = QTimer(self, singleShot=True, interval=REST_MS)
@@ -189,6 +191,8 @@ class MainWindow(QMainWindow):
         act(m, "&Export image…", f.export_dialog, "Ctrl+E", "PNG / JPEG / WebP with the edit embedded")
         act(m, "&Save session…", f.save_session_dialog, QKeySequence.Save)
         act(m, "Save &latent (w+)…", f.save_latent_dialog, "Ctrl+Shift+S", "NVIDIA projected_w.npz layout")
+        act(m, "Export &animation…", lambda: open_animation_dialog(self), "Ctrl+Shift+E",
+            "Morph, sweep, seed walk or noise loop to MP4 or GIF, rendered beside the editing")
         act(m, "&Copy image", f.copy_image, QKeySequence.Copy)
         m.addSeparator()
         act(m, "&Quit", self.close, QKeySequence.Quit)
@@ -415,6 +419,8 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.files.clean_exit()  # saved or discarded: nothing to recover next time
         self.worker.stop()  # waits for at most the render under way
+        if self.animation_dialog is not None:
+            self.animation_dialog.stop()  # an export under way is cancelled; its partial file removed
         self.meters.stop()
         super().closeEvent(event)
 
