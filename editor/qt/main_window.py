@@ -24,9 +24,11 @@ from .gallery import Gallery
 from .photo_import import PhotoImporter
 from .animation_dialog import open_animation_dialog
 from .blend_panel import BlendPanel
+from .breed_panel import BreedPanel
 from .meters import MeterPanel
 from .panels import AdjustPanel, DirectionsPanel, MixPanel, ModelInfo, PaintPanel, SourcePanel
 from .render_worker import RenderWorker
+from .variations import open_variations
 from .viewer import FaceView, RenderTimePlot
 
 REST_MS = 200  # input counts as resting after this long without a change
@@ -113,6 +115,7 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(box)
         self.source_a, self.source_b = SourcePanel("a", self.doc), SourcePanel("b", self.doc)
         self.mix = MixPanel(self.doc, self.info)
+        self.breed = BreedPanel(self.doc, self.gen.layer_groups, self.gen.w_dim)
         self.adjust = AdjustPanel(self.doc)
         self.paint = PaintPanel(self.doc)
         self.blend = BlendPanel(self)
@@ -124,7 +127,7 @@ class MainWindow(QMainWindow):
         self.sefa.directions_changed.connect(self._set_sefa)
         self.teach = TeachPanel(self)
         self.fit_runner = FitDirectionsRunner(self)
-        for w in (self.source_a, self.source_b, self.mix, self.adjust, self.directions_panel, self.meters,
+        for w in (self.source_a, self.source_b, self.mix, self.breed, self.adjust, self.directions_panel, self.meters,
                   self.paint, self.blend, self.sefa, self.teach):
             layout.addWidget(w)
         layout.addStretch(1)
@@ -210,6 +213,8 @@ class MainWindow(QMainWindow):
         act(m, "Random &B", self.source_b.random_button.click, "Shift+R")
         act(m, "Reset &mixing", lambda: doc.set_state(doc.state.with_group_mix(range(self.gen.num_ws), 0.0),
                                                        "Reset mixing"), "Ctrl+M")
+        act(m, "&Variations…", lambda: open_variations(self), "Ctrl+Shift+V",
+            "Eight children around this face: click one to adopt it")
         act(m, "Reset &directions", lambda: doc.set_state(doc.state.without_directions(), "Reset directions"),
             "Ctrl+D")
 
@@ -321,8 +326,8 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------------------------- syncing
     def _sync(self, state: EditState) -> None:
-        for panel in (self.source_a, self.source_b, self.mix, self.adjust, self.directions_panel, self.paint,
-                      self.sefa):
+        for panel in (self.source_a, self.source_b, self.mix, self.breed, self.adjust, self.directions_panel,
+                      self.paint, self.sefa):
             panel.sync(state)
 
     def _on_clean_changed(self, clean: bool) -> None:
@@ -355,6 +360,7 @@ class MainWindow(QMainWindow):
         self.view.set_world_size(gen.resolution)
         self.last_full, self._preview_ms = None, {}  # stamps keep increasing: old results stay stale
         self._update_model_label()
+        self.breed.set_model(gen.layer_groups, gen.w_dim)
         self.doc.reset(state or EditState.new(gen.fingerprint, gen.num_ws))
         self.gallery.show_page(self.gallery.page)
         for p in problems:
