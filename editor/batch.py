@@ -112,8 +112,16 @@ def _init_worker(model, device, dtype: str, threads: int) -> None:
     _WORKER.update(gen=gen, directions=load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)[0])
 
 
-def _run_task(task: dict) -> list[tuple[str, dict, np.ndarray]]:
-    """(file stem, edit as a dict, pixels) for each edit of the task's face."""
+def _run_task(task: dict) -> tuple[list[tuple[str, dict, np.ndarray]], str | None]:
+    """([(file stem, edit as a dict, pixels) for each edit of the task's face], None), or ([], the
+    problem): one bad photo is reported, the rest of the batch goes on."""
+    try:
+        return _render_face(task), None
+    except Exception as exc:  # noqa: BLE001 - reported by the driver with the face's name
+        return [], f"{task['stem']}: {type(exc).__name__}: {str(exc)[:300]}"
+
+
+def _render_face(task: dict) -> list[tuple[str, dict, np.ndarray]]:
     from .render import RenderRequest, render
     gen, directions = _WORKER["gen"], _WORKER["directions"]
     if task["kind"] == "seed":
@@ -195,12 +203,17 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     results = _ray(todo, init_args, workers, args.ray) if args.ray else _pool(todo, init_args, workers)
-    bar, written = _Bar(args.quiet), 0
-    for i, items in enumerate(results):
+    bar, written, problems = _Bar(args.quiet), 0, []
+    for i, (items, problem) in enumerate(results):
+        if problem:
+            problems.append(problem)
         for stem, edit, image in items:
             io.export_image(out / f"{stem}{FORMATS[manifest['format']]}", image, EditState.from_dict(edit), name)
             written += 1
         bar("faces", i + 1, len(todo))
     bar.close()
-    print(f"wrote {written} images of {len(todo)} faces to {out} ({'Ray' if args.ray else f'{workers} processes'})")
-    return 0
+    for p in problems:
+        print(f"error: {p}", file=sys.stderr)
+    print(f"wrote {written} images of {len(todo) - len(problems)} faces to {out} "
+          f"({'Ray' if args.ray else f'{workers} processes'})")
+    return 1 if problems else 0

@@ -44,7 +44,7 @@ def test_edit_specs_become_edits():
         edit_state(base, {"mix": {"hair": 1}}, groups, 0.7)
 
 
-def test_pool_and_ray_write_the_same_files(default_weights, tmp_path):
+def test_pool_and_ray_write_the_same_files(default_weights, tmp_path, capsys):
     from editor.cli import main
     from editor.directions import load_library
     from editor.model import load_generator
@@ -63,6 +63,15 @@ def test_pool_and_ray_write_the_same_files(default_weights, tmp_path):
     want = render(gen, RenderRequest(0, state, 64), dirs).images[0]
     got = np.asarray(Image.open(tmp_path / "pool" / "seed000002_older.png").convert("RGB"))
     assert np.abs(got.astype(int) - want).max() <= 1
+
+    # A face that cannot be rendered is reported by name; the others are still written.
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "broken.png").write_bytes(b"not an image")
+    manifest_2 = tmp_path / "m2.json"
+    manifest_2.write_text(json.dumps({"seeds": [1], "photos": str(tmp_path / "photos"), "size": 64}))
+    assert main(["batch", str(manifest_2), "-o", str(tmp_path / "two"), "--workers", "1", "--quiet"]) == 1
+    assert [p.name for p in (tmp_path / "two").iterdir()] == ["seed000001_plain.png"]
+    assert "broken" in capsys.readouterr().err
 
     ray = pytest.importorskip("ray")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
