@@ -81,7 +81,7 @@ def _base(args, gen) -> EditState:
     return state.with_paint(args.paint, args.paint_strength)
 
 
-def _source(seed: int | None, latent: str | None, name: str):
+def _source(seed: int | None, latent: str | None):
     from .. import io
     if latent:
         return Source.from_latent(io.load_latent(latent), Path(latent).stem, latent)
@@ -96,7 +96,7 @@ def plan(args, gen, directions: dict) -> list:
     base = _base(args, gen)
     groups = dict(gen.layer_groups)
     if args.kind == "morph":
-        for which, src in (("a", _source(args.seed_a, args.latent_a, "A")), ("b", _source(args.seed_b, args.latent_b, "B"))):
+        for which, src in (("a", _source(args.seed_a, args.latent_a)), ("b", _source(args.seed_b, args.latent_b))):
             base = base if src is None else base.with_source(which, src)
         return timeline.morph(base, groups, frames, args.easing or "ease-in-out", args.order, args.loop)
     if args.kind == "sweep":

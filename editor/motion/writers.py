@@ -61,7 +61,10 @@ class Mp4Writer(_Writer):
         super().__init__(path, size, fps)
         if size % 2:
             raise ValueError(f"MP4 (H.264, yuv420p) needs an even frame size, not {size}")
-        import av  # imported here: GIF and PNG exports work without it
+        try:
+            import av  # imported here: GIF and PNG exports work without it
+        except ImportError:
+            raise ValueError("MP4 export needs PyAV (pip install av); GIF and PNG frames work without it") from None
         self.container = av.open(str(self.partial), mode="w", format="mp4")
         try:
             self.stream = self.container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))

@@ -34,8 +34,8 @@ class _ParentRow(QWidget):
         layout.addLayout(head)
         self.sliders: dict[str, FloatSlider] = {}
         for group, rows in panel.groups.items():
-            s = FloatSlider(group.capitalize(), 0.0, 1.0, 0.0, fmt="{:.2f}", label_width=70,
-                            tooltip=f"How much of this parent's {group} styles (w+ rows {rows.start}–{rows.stop - 1})")
+            tip = f"How much of this parent's {group} styles (w+ rows {rows.start}–{rows.stop - 1})"
+            s = FloatSlider(group.capitalize(), 0.0, 1.0, 0.0, fmt="{:.2f}", label_width=70, tooltip=tip)
             s.setEnabled(bool(rows))
             s.valueChanged.connect(lambda v, g=group: panel.set_weight(index, g, v))
             _slider_gesture(panel.doc, s)
