@@ -168,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .directions.cli import add_parser as add_directions
     add_directions(sub)
+    from .motion.cli import add_parser as add_animate
+    add_animate(sub)
+    from .batch import add_parser as add_batch
+    add_batch(sub)
 
     j = sub.add_parser("project", help="turn a face photo into a latent (NVIDIA projected_w.npz layout)")
     j.add_argument("photo")

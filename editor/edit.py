@@ -19,6 +19,7 @@ from typing import Any, Iterable, Literal, Mapping
 import numpy as np
 
 FORMAT_VERSION = 1
+BREED_VERSION = 2  # written only by edits with extra parents (editor.breed), so older apps refuse them clearly
 NOISE_MODES = ("const", "random", "off")  # the same names as editor.model.protocol.NOISE_MODES
 # Legal ranges; finite values outside them are clamped (slider arithmetic can overshoot by rounding),
 # while wrong types, NaN/inf and unknown names raise ValueError (those are bugs or bad files).
@@ -208,6 +209,7 @@ class EditState:
     locks: tuple[str, ...] = ()  # directions held fixed while others move ("keep age")
     paint: str = "none"          # a painted-portrait style over the render (editor.paint)
     paint_strength: float = 1.0
+    parents: tuple = ()          # extra parents beyond A and B (editor.breed.Parent), crossbreeding
 
     def __post_init__(self) -> None:
         if not isinstance(self.model_fingerprint, str):
@@ -243,6 +245,8 @@ class EditState:
         if isinstance(self.locks, str) or not all(isinstance(x, str) for x in self.locks):
             raise ValueError("locks must be a sequence of direction names")
         set_("locks", tuple(sorted(set(self.locks))))
+        from .breed import check_parents  # editor.breed builds on this module
+        set_("parents", check_parents(self.parents, len(mix)))
 
     @classmethod
     def new(cls, model_fingerprint: str, num_ws: int, seed_a: int = 0, seed_b: int = 1, **kw: Any) -> EditState:
@@ -311,6 +315,12 @@ class EditState:
 
     # Persistence.
     def to_dict(self) -> dict:
+        d = self._to_dict_v1()
+        if self.parents:
+            d.update(version=BREED_VERSION, parents=[p.to_dict() for p in self.parents])
+        return d
+
+    def _to_dict_v1(self) -> dict:
         return {"version": FORMAT_VERSION, "model_fingerprint": self.model_fingerprint,
                 "source_a": self.source_a.to_dict(), "source_b": self.source_b.to_dict(),
                 "mix": list(self.mix), "psi": self.psi, "noise_mode": self.noise_mode,
@@ -324,8 +334,9 @@ class EditState:
         if not isinstance(d, dict):
             raise ValueError(f"an edit must be a JSON object, not {type(d).__name__}")
         version = d.get("version")
-        if version != FORMAT_VERSION or isinstance(version, bool):
-            raise ValueError(f"unsupported edit version {version!r} (this app reads version {FORMAT_VERSION})")
+        if version not in (FORMAT_VERSION, BREED_VERSION) or isinstance(version, bool):
+            raise ValueError(f"unsupported edit version {version!r} (this app reads versions "
+                             f"{FORMAT_VERSION} and {BREED_VERSION})")
         missing = [k for k in ("model_fingerprint", "source_a", "source_b", "mix") if k not in d]
         if missing:
             raise ValueError(f"edit is missing {', '.join(missing)}")
@@ -338,13 +349,16 @@ class EditState:
         if not isinstance(locks, list):
             raise ValueError("edit.locks must be a list of direction names")
         try:
+            from .breed import parents_from_list
+            parents = parents_from_list(d.get("parents", []), len(d["mix"]))
             return cls(model_fingerprint=d["model_fingerprint"],
                        source_a=Source.from_dict(d["source_a"], "source_a"),
                        source_b=Source.from_dict(d["source_b"], "source_b"),
                        mix=tuple(d["mix"]), psi=d.get("psi", 0.7), noise_mode=d.get("noise_mode", "const"),
                        noise_strength=d.get("noise_strength", 1.0), noise_seed=d.get("noise_seed", 0),
                        directions=tuple(directions.items()), locks=tuple(locks),
-                       paint=d.get("paint", "none"), paint_strength=d.get("paint_strength", 1.0))
+                       paint=d.get("paint", "none"), paint_strength=d.get("paint_strength", 1.0),
+                       parents=parents)
         except ValueError as e:
             raise ValueError(f"bad edit: {e}") from None
 
@@ -395,7 +409,7 @@ class Direction:
 
 
 def compose_wplus(w_a: Any, w_b: Any, state: EditState, w_avg: Any,
-                  directions: Mapping[str, Direction]) -> np.ndarray:
+                  directions: Mapping[str, Direction], parent_ws: Iterable[Any] = ()) -> np.ndarray:
     """The w+ [num_ws, w_dim] float32 to render: truncation of *seed* sources about w_avg, per-row lerp
     A->B, then directions.
 
@@ -403,7 +417,8 @@ def compose_wplus(w_a: Any, w_b: Any, state: EditState, w_avg: Any,
     (often saved from this editor, truncation and directions included), so it is rendered as it is, and
     *Save latent* followed by loading it with a neutral edit gives the same pixels. For two seeds this
     equals truncating the mix (both steps are affine). Directions come last so a 1-sigma step is the same
-    size at any psi.
+    size at any psi. Extra parents (`parent_ws`, one untruncated w+ per state.parents) are crossbred in
+    after the A/B lerp (editor.breed).
     """
     a, b = _to_numpy(w_a), _to_numpy(w_b)
     if a.ndim != 2 or a.shape != b.shape:
@@ -420,6 +435,14 @@ def compose_wplus(w_a: Any, w_b: Any, state: EditState, w_avg: Any,
         b = avg + psi * (b - avg) if state.source_b.kind == "seed" else b
     m = np.asarray(state.mix, dtype=np.float32)[:, None]
     w = (1 - m) * a + m * b          # exact at m = 0 and m = 1 (a*1 + b*0), so the endpoints are the sources
+    if state.parents:
+        from .breed import crossbreed
+        pws = [_to_numpy(p) for p in parent_ws]
+        if len(pws) != len(state.parents) or any(p.shape != a.shape for p in pws):
+            raise ValueError(f"the edit has {len(state.parents)} extra parents; give one [{n}, {d}] w+ each")
+        pws = [avg + np.float32(state.psi) * (p - avg) if par.source.kind == "seed" and state.psi != 1.0 else p
+               for p, par in zip(pws, state.parents)]
+        w = crossbreed(w, pws, state.parents)
     for name, amount in state.directions:
         if name not in directions:
             raise KeyError(name)
@@ -508,4 +531,4 @@ def wplus_for(state: EditState, gen: Any, directions: Mapping[str, Direction] | 
     if state.model_fingerprint != gen.fingerprint:
         raise ValueError(f"this edit was made for model {state.model_fingerprint!r}, not {gen.fingerprint!r}")
     return compose_wplus(resolve_source(state.source_a, gen), resolve_source(state.source_b, gen), state,
-                         gen.w_avg, directions or {})
+                         gen.w_avg, directions or {}, [resolve_source(p.source, gen) for p in state.parents])

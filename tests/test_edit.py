@@ -215,7 +215,7 @@ def test_round_trip_through_json_with_latent_sources():
 
 
 @pytest.mark.parametrize("mutate, message", [
-    (lambda d: d.update(version=2), "version"),
+    (lambda d: d.update(version=3), "version"),
     (lambda d: d.pop("version"), "version"),
     (lambda d: d.pop("mix"), "mix"),
     (lambda d: d.update(mix="abc"), "mix"),

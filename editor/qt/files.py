@@ -351,7 +351,8 @@ class FileActions:
     def autosave_now(self) -> None:
         from .photo_import import PHOTO_LABEL
         state = self.w.doc.state
-        if any(src.label.startswith(PHOTO_LABEL) for src in (state.source_a, state.source_b)):
+        sources = (state.source_a, state.source_b, *(p.source for p in state.parents))
+        if any(src.label.startswith(PHOTO_LABEL) for src in sources):
             return  # a latent made from the user's photo is written only when they save it
         try:
             autosave_path().parent.mkdir(parents=True, exist_ok=True)

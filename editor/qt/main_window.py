@@ -23,6 +23,7 @@ from .gallery import Gallery
 from .photo_import import PhotoImporter
 from .background import BackgroundWorker
 from .blend_panel import BlendPanel
+from .breed_panel import BreedPanel
 from .lock_loop import LockLoop
 from .menus import build_menus, redo_shortcuts  # noqa: F401 - redo_shortcuts: tests import it here
 from .meters import MeterPanel
@@ -62,6 +63,7 @@ class MainWindow(QMainWindow):
         self._last_full_request = None  # (state, None) of the newest full render asked for
         self._gallery_page = {"seeds": (), "images": []}  # the page being rendered, chunk by chunk
         self.blend_gen = None  # a blended generator the face is rendered with (BlendPanel), or None
+        self.animation_dialog = None  # File › Export animation…, made on first use
         self.worker = RenderWorker(self._render_fn())
         self.worker.rendered.connect(self._on_rendered)
         self.background = BackgroundWorker(lambda: self.gen, self)
@@ -116,6 +118,7 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(box)
         self.source_a, self.source_b = SourcePanel("a", self.doc), SourcePanel("b", self.doc)
         self.mix = MixPanel(self.doc, self.info)
+        self.breed = BreedPanel(self.doc, self.gen.layer_groups, self.gen.w_dim)
         self.adjust = AdjustPanel(self.doc)
         self.paint = PaintPanel(self.doc)
         self.blend = BlendPanel(self)
@@ -127,7 +130,7 @@ class MainWindow(QMainWindow):
         self.sefa.directions_changed.connect(self._set_sefa)
         self.teach = TeachPanel(self)
         self.fit_runner = FitDirectionsRunner(self)
-        for w in (self.source_a, self.source_b, self.mix, self.adjust, self.directions_panel, self.meters,
+        for w in (self.source_a, self.source_b, self.mix, self.breed, self.adjust, self.directions_panel, self.meters,
                   self.paint, self.blend, self.sefa, self.teach):
             layout.addWidget(w)
         layout.addStretch(1)
@@ -327,8 +330,8 @@ class MainWindow(QMainWindow):
             self.view.show_image(self.source_faces.images["a"])
 
     def _sync(self, state: EditState) -> None:
-        for panel in (self.source_a, self.source_b, self.mix, self.adjust, self.directions_panel, self.paint,
-                      self.sefa):
+        for panel in (self.source_a, self.source_b, self.mix, self.breed, self.adjust, self.directions_panel,
+                      self.paint, self.sefa):
             panel.sync(state)
         self.gallery.mark(*(s.seed if s.kind == "seed" else None for s in (state.source_a, state.source_b)))
 
@@ -363,6 +366,7 @@ class MainWindow(QMainWindow):
         self.view.set_world_size(gen.resolution)
         self.last_full, self._preview_ms = None, {}  # stamps keep increasing: old results stay stale
         self._update_model_label()
+        self.breed.set_model(gen.layer_groups, gen.w_dim)
         self.doc.reset(state or EditState.new(gen.fingerprint, gen.num_ws))
         self.gallery.show_page(self.gallery.page)
         for p in problems:
@@ -428,6 +432,8 @@ class MainWindow(QMainWindow):
         self.files.clean_exit()  # saved or discarded: nothing to recover next time
         self.worker.stop()  # waits for at most the render under way
         self.background.stop()
+        if self.animation_dialog is not None:
+            self.animation_dialog.stop()  # an export under way is cancelled; its partial file removed
         self.meters.stop()
         super().closeEvent(event)
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from PySide6.QtGui import QAction, QKeySequence
 
+from .animation_dialog import open_animation_dialog
+from .variations import open_variations
+
 
 def redo_shortcuts() -> list[QKeySequence]:
     """The platform's Redo keys plus the other platforms' (Ctrl+Y, Ctrl+Shift+Z), each once: a key bound
@@ -40,6 +43,8 @@ def build_menus(w) -> None:
     act(m, "&Export image…", f.export_dialog, "Ctrl+E", "PNG / JPEG / WebP with the edit embedded")
     act(m, "&Save session…", f.save_session_dialog, QKeySequence.Save)
     act(m, "Save &latent (w+)…", f.save_latent_dialog, "Ctrl+Shift+S", "NVIDIA projected_w.npz layout")
+    act(m, "Export &animation…", lambda: open_animation_dialog(w), "Ctrl+Shift+E",
+        "Morph, sweep, seed walk or noise loop to MP4 or GIF, rendered beside the editing")
     act(m, "&Copy image", f.copy_image, QKeySequence.Copy)
     m.addSeparator()
     act(m, "&Quit", w.close, QKeySequence.Quit)
@@ -57,6 +62,8 @@ def build_menus(w) -> None:
     act(m, "Random &B", w.source_b.random_button.click, "Shift+R")
     act(m, "Reset &mixing", lambda: doc.set_state(doc.state.with_group_mix(range(w.gen.num_ws), 0.0),
                                                    "Reset mixing"), "Ctrl+M")
+    act(m, "&Variations…", lambda: open_variations(w), "Ctrl+Shift+V",
+        "Eight children around this face: click one to adopt it")
     act(m, "Reset &directions", lambda: doc.set_state(doc.state.without_directions(), "Reset directions"),
         "Ctrl+D")
 

@@ -17,8 +17,8 @@ from ..render import RenderRequest, render
 
 
 def alone(state: EditState, which: str) -> EditState:
-    """Source `which` as it is before mixing, directions, locks and paint (same ψ and noise)."""
-    neutral = replace(state, mix=(0.0,) * state.num_ws, directions=(), locks=(), paint="none")
+    """Source `which` as it is before mixing, crossbreeding, directions, locks and paint (same ψ and noise)."""
+    neutral = replace(state, mix=(0.0,) * state.num_ws, directions=(), locks=(), paint="none", parents=())
     return neutral if which == "a" else replace(neutral, source_a=state.source_b)
 
 

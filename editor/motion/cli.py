@@ -1,0 +1,148 @@
+"""`python -m editor animate morph|sweep|walk|noise ...`: an animation straight to MP4, GIF or PNG frames."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ..edit import PAINT_STYLES, EditState, Source
+from .timeline import EASINGS, MORPH_ORDERS, SLIDERS
+
+DEFAULT_SIZE = 512
+
+
+def add_parser(sub) -> None:
+    a = sub.add_parser("animate", help="a morph, sweep, seed walk or noise loop to .mp4 / .gif / PNG frames",
+                       description="Render an animation at full resolution, resized to --size. The output "
+                                   "format follows the name: .mp4 (H.264), .gif, or no suffix (a folder of PNGs).")
+    kinds = a.add_subparsers(dest="kind", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-o", "--output", required=True, help="out.mp4, out.gif or a folder for PNG frames")
+    common.add_argument("--frames", type=int, help="number of frames (default: --duration x --fps)")
+    common.add_argument("--duration", type=float, default=2.0, help="seconds, when --frames is not given")
+    common.add_argument("--fps", type=float, default=24.0)
+    common.add_argument("--size", type=int, help=f"frame size in pixels (default: {DEFAULT_SIZE} or the model's)")
+    common.add_argument("--easing", choices=tuple(EASINGS), help="speed curve (default: ease-in-out; walk: linear)")
+    common.add_argument("--edit", help="start from this edit: an exported image or a session .json")
+    common.add_argument("--psi", type=float, help="truncation psi (default: 0.7, or the --edit's)")
+    common.add_argument("--noise", choices=("const", "random", "off"), help="noise mode (default: const)")
+    common.add_argument("--paint", choices=PAINT_STYLES, help="painted portrait style")
+    common.add_argument("--paint-strength", type=float, help="0 = photo-real, 1 = fully painted")
+    common.add_argument("--crf", type=int, default=18, help="MP4 quality, 0 (lossless) .. 51 (worst)")
+    common.add_argument("--model", help="model file (default: the converted default model)")
+    common.add_argument("--device", help="cpu, cuda, mps (default: best available)")
+    common.add_argument("--quiet", action="store_true")
+
+    m = kinds.add_parser("morph", parents=[common], help="face A into face B")
+    m.add_argument("--seed-a", type=int)
+    m.add_argument("--seed-b", type=int)
+    m.add_argument("--latent-a", help=".npz / .npy latent for A (instead of a seed)")
+    m.add_argument("--latent-b", help=".npz / .npy latent for B")
+    m.add_argument("--order", choices=MORPH_ORDERS, default="together",
+                   help="coarse-first: pose and shape, then features, then colour and texture")
+    m.add_argument("--loop", action="store_true", help="A -> B -> A")
+
+    s = kinds.add_parser("sweep", parents=[common], help="one direction or slider from one end to the other")
+    s.add_argument("--seed", type=int)
+    which = s.add_mutually_exclusive_group(required=True)
+    which.add_argument("--direction", help="a direction of the model's library (age, gender, smile, ...)")
+    which.add_argument("--slider", choices=tuple(SLIDERS))
+    s.add_argument("--from", dest="start", type=float, help="start value (default: -reach, or the slider's low end)")
+    s.add_argument("--to", dest="end", type=float, help="end value (default: +reach, or the slider's high end)")
+    s.add_argument("--loop", action="store_true", help="there and back")
+
+    w = kinds.add_parser("walk", parents=[common], help="a smooth closed loop through seeds")
+    w.add_argument("--seeds", required=True, help="comma-separated keyframe seeds, e.g. 1,2,3,4")
+    w.add_argument("--space", choices=("z", "w"), default="z",
+                   help="z: great circles between the seeds' z; w: a smooth spline through their w")
+
+    n = kinds.add_parser("noise", parents=[common], help="one face, its fine noise drifting round a loop")
+    n.add_argument("--seed", type=int)
+    n.add_argument("--noise-seed", type=int, help="the loop's first noise maps (default: the edit's)")
+    n.add_argument("--noise-strength", type=float, help="noise strength (default: the edit's, 1.0)")
+    a.set_defaults(func=run)
+
+
+def _base(args, gen) -> EditState:
+    from .. import io
+    if args.edit:
+        path = Path(args.edit)
+        state, _ = io.load_session(path) if path.suffix.lower() == ".json" else io.read_edit_from_image(path)
+        if state.model_fingerprint != gen.fingerprint:
+            raise ValueError(f"{path}: made for model {state.model_fingerprint!r}, not {gen.fingerprint!r}")
+    else:
+        state = EditState.new(gen.fingerprint, gen.num_ws, seed_a=0, seed_b=1, psi=0.7)
+    if args.psi is not None:
+        state = state.with_psi(args.psi)
+    if args.noise is not None:
+        state = state.with_noise(mode=args.noise)
+    return state.with_paint(args.paint, args.paint_strength)
+
+
+def _source(seed: int | None, latent: str | None):
+    from .. import io
+    if latent:
+        return Source.from_latent(io.load_latent(latent), Path(latent).stem, latent)
+    return None if seed is None else Source.from_seed(seed)
+
+
+def plan(args, gen, directions: dict) -> list:
+    """The frames the arguments describe (also what the tests check)."""
+    from . import timeline
+    from .timeline import frame_count
+    frames = frame_count(args.frames, None if args.frames else args.duration, args.fps)
+    base = _base(args, gen)
+    groups = dict(gen.layer_groups)
+    if args.kind == "morph":
+        for which, src in (("a", _source(args.seed_a, args.latent_a)), ("b", _source(args.seed_b, args.latent_b))):
+            base = base if src is None else base.with_source(which, src)
+        return timeline.morph(base, groups, frames, args.easing or "ease-in-out", args.order, args.loop)
+    if args.kind == "sweep":
+        base = base if args.seed is None else base.with_source("a", Source.from_seed(args.seed))
+        return timeline.sweep(base, args.direction or args.slider, directions, groups, frames, args.start,
+                              args.end, args.easing or "ease-in-out", args.loop)
+    if args.kind == "walk":
+        try:
+            seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+        except ValueError:
+            raise ValueError(f"--seeds must be comma-separated integers, not {args.seeds!r}") from None
+        keys = [Source.from_seed(s) for s in seeds]
+        return timeline.seed_walk(base, keys, gen, frames, args.space, args.easing or "linear")
+    base = base if args.seed is None else base.with_source("a", Source.from_seed(args.seed))
+    base = base if args.noise_seed is None else base.with_noise(seed=args.noise_seed)
+    return timeline.noise_loop(base, frames, args.noise_strength)
+
+
+def run(args) -> int:
+    from ..cli import _Bar
+    from ..directions import load_library
+    from ..io import FileFormatError
+    from ..model import load_generator
+    from .frames import render_animation
+    from .writers import open_writer
+    bar = _Bar(args.quiet)
+    gen = load_generator(args.model, device=args.device, progress=bar)
+    bar.close()
+    directions, problems = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
+    for p in problems:
+        print(f"warning: {p}", file=sys.stderr)
+    size = args.size or min(DEFAULT_SIZE, gen.resolution)
+    try:
+        if not 1 <= size <= gen.resolution:
+            raise ValueError(f"--size must be between 1 and the model's {gen.resolution}, not {size}")
+        frames = plan(args, gen, directions)
+        missing = sorted({n for f in frames[:1] for n, _ in f.state.directions} - set(directions))
+        if missing:
+            raise ValueError(f"the edit uses directions this model's library does not have: {', '.join(missing)}")
+        writer = open_writer(args.output, size, args.fps, crf=args.crf)
+    except (ValueError, FileFormatError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    render_animation(gen, frames, directions, size, writer, progress=lambda i, n: bar("frames", i, n))
+    bar.close()
+    print(f"wrote {args.output}: {len(frames)} frames, {size}² at {args.fps:g} fps "
+          f"({len(frames) / args.fps:.1f} s), rendered in {time.perf_counter() - t0:.0f} s on {gen.device}")
+    return 0

@@ -1,0 +1,117 @@
+"""File › Export animation… on the real default model: frames render on the dialog's own thread (not the
+GUI thread, not the view's render worker), editing goes on during an export, the export is the edit as it
+was when it started, the preview shows frames, and Cancel leaves no file. Offscreen; waits on conditions."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import QThread  # noqa: E402
+
+from editor.motion import frames as motion_frames  # noqa: E402
+from editor.qt import animation_dialog  # noqa: E402
+from editor.render import RenderRequest, render  # noqa: E402
+from tests.test_gui import full_render, gen, make_window, new_state, private_home  # noqa: E402,F401 - fixtures
+
+
+@pytest.fixture
+def gated(monkeypatch):
+    """Jobs stop after their first frame until the test opens `gate`; where each ran is recorded."""
+    box = {"gate": threading.Event(), "reached": threading.Event(), "threads": []}
+
+    def render_animation(gen, frames, directions, size, writer, progress, cancelled, on_frame):
+        box["threads"].append((threading.get_ident(), QThread.currentThread()))
+
+        def step(i, n):
+            progress(i, n)
+            if i == 1:
+                box["reached"].set()
+                assert box["gate"].wait(120), "the test never opened the gate"
+        return motion_frames.render_animation(gen, frames, directions, size, writer, progress=step,
+                                              cancelled=cancelled, on_frame=on_frame)
+    monkeypatch.setattr(animation_dialog, "render_animation", render_animation)
+    return box
+
+
+def open_dialog(w):
+    action = next(a for a in w.menuBar().actions()[0].menu().actions() if a.text() == "Export &animation…")
+    action.trigger()
+    d = w.animation_dialog
+    assert d is not None and d.isVisible()
+    return d
+
+
+def test_export_runs_beside_editing_and_is_the_edit_it_started_from(qtbot, gen, make_window, tmp_path, gated):
+    w = make_window(new_state(gen, 3, 4))
+    full_render(qtbot, w)
+    start = w.doc.state
+    d = open_dialog(w)
+    d.kind.setCurrentIndex(list(animation_dialog.KINDS).index("morph"))
+    d.frames.setValue(3)
+    d.size.setValue(64)
+    d.export_to(str(tmp_path / "frames"))  # no suffix: a folder of PNGs, exact pixels to compare
+    job = d.job
+    qtbot.waitUntil(gated["reached"].is_set, timeout=60_000)
+
+    # Mid-export (the job is held after frame 1): the view still renders a new edit to full resolution.
+    shown = full_render(qtbot, w, lambda: w.doc.set_state(w.doc.state.with_psi(0.3), "psi"))
+    assert shown.error is None and shown.state.psi == 0.3
+    assert job.isRunning() and not d.export_button.isEnabled() and d.cancel_button.isEnabled()
+
+    with qtbot.waitSignal(job.done, timeout=120_000):
+        gated["gate"].set()
+    ident, thread = gated["threads"][0]
+    assert ident != threading.get_ident() and thread is job and thread is not w.worker
+    assert d.picture.pixmap() is not None and not d.picture.pixmap().isNull()
+    assert "Exported" in d.status.text() and d.export_button.isEnabled()
+
+    # The frames are the edit as it was when the export started (psi 0.7), A alone to B alone.
+    pngs = sorted((tmp_path / "frames").iterdir())
+    assert len(pngs) == 3
+    for png, mix in ((pngs[0], 0.0), (pngs[-1], 1.0)):
+        expected = render(gen, RenderRequest(0, start.with_group_mix(range(gen.num_ws), mix)), w.directions)
+        got = np.asarray(Image.open(png))
+        assert np.array_equal(got, motion_frames.resize_frame(expected.images[0], 64)), png.name
+
+
+def test_preview_plays_frames_and_cancel_leaves_the_old_file(qtbot, gen, make_window, tmp_path, gated):
+    w = make_window(new_state(gen, 5, 6))
+    d = open_dialog(w)
+    d.kind.setCurrentIndex(list(animation_dialog.KINDS).index("sweep"))
+    d.target.setCurrentText("age")
+    assert (d.sweep_from.value(), d.sweep_to.value()) == (-w.directions["age"].range, w.directions["age"].range)
+    d.frames.setValue(4)
+    gated["gate"].set()  # the preview runs straight through
+    d.preview()
+    with qtbot.waitSignal(d.job.done, timeout=120_000):
+        pass
+    assert len(d._preview) == 4 and d.status.text().startswith("Preview: 4 frames")
+    qtbot.waitUntil(lambda: d._shown != 0, timeout=10_000)  # it plays
+
+    target = tmp_path / "c.mp4"
+    target.write_bytes(b"an older export")
+    gated["gate"].clear()
+    gated["reached"].clear()
+    d.size.setValue(64)
+    d.export_to(str(target))
+    job = d.job
+    qtbot.waitUntil(gated["reached"].is_set, timeout=60_000)
+    d.cancel_button.click()
+    with qtbot.waitSignal(job.cancelled, timeout=60_000):
+        gated["gate"].set()
+    assert target.read_bytes() == b"an older export" and [p.name for p in tmp_path.iterdir()] == ["c.mp4"]
+    assert d.status.text().startswith("Cancelled") and d.export_button.isEnabled()
+
+
+def test_a_bad_walk_keyframe_is_reported_in_the_dialog(qtbot, gen, make_window):
+    w = make_window(new_state(gen, 1, 2))
+    d = open_dialog(w)
+    d.kind.setCurrentIndex(list(animation_dialog.KINDS).index("walk"))
+    d.walk_seeds.setText("1, two, 3")
+    d.preview()
+    assert d.job is None and "keyframes must be seeds" in d.status.text()
