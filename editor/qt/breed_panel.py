@@ -50,14 +50,17 @@ class BreedPanel(QGroupBox):
         self.setToolTip("Faces beyond A and B, each with a weight per group. A parent at 1 in a group is that "
                         "parent there; parents whose weights add up past 1 share the group.")
         layout = QVBoxLayout(self)
-        add = QHBoxLayout()
+        add, more = QHBoxLayout(), QHBoxLayout()  # two rows: one does not fit the narrow controls dock
         self.seed = QSpinBox(minimum=0, maximum=2 ** 31 - 1, value=42)
         self.add_seed = QPushButton("Add seed")
         self.add_random = QPushButton("Add random")
         self.add_latent = QPushButton("Add latent…")
-        for w in (self.seed, self.add_seed, self.add_random, self.add_latent):
+        for w in (self.seed, self.add_seed):
             add.addWidget(w)
+        for w in (self.add_random, self.add_latent):
+            more.addWidget(w)
         layout.addLayout(add)
+        layout.addLayout(more)
         self.rows_box = QVBoxLayout()
         layout.addLayout(self.rows_box)
         self.rows: list[_ParentRow] = []
