@@ -127,8 +127,14 @@ class PhotoImporter:
         def job(gen):
             def progress(step, n, loss, img):
                 relay.step.emit(step, n, loss, None if img is None else to_uint8(img)[0])
-            return project(gen, face, mode=mode, steps=steps, progress=progress,
-                           should_stop=lambda: dialog.cancelled)
+            from ..photo.identity import descriptor
+            result = project(gen, face, mode=mode, steps=steps, progress=progress,
+                             should_stop=lambda: dialog.cancelled)
+            try:  # for the identity meter; kept in memory only, like the photo
+                result.descriptor = descriptor(face)
+            except RuntimeError:  # the identity model is not installed: no identity meter
+                result.descriptor = None
+            return result
 
         def done(result, error):
             relay.step.disconnect(dialog.show_step)
@@ -139,6 +145,8 @@ class PhotoImporter:
             if dialog.cancelled and result is None:
                 return
             src = Source.from_latent(result.wplus, f"{PHOTO_LABEL}{name}")
+            if result.descriptor is not None:
+                self.w.meters.remember_photo(src, result.descriptor)
             self.w.doc.set_state(self.w.doc.state.with_source(which, src), f"Photo as {which.upper()}")
             self.w.statusBar().showMessage(
                 f"{name}: {result.steps} steps, {result.seconds:.0f} s, {result.psnr_db:.1f} dB"
