@@ -531,6 +531,10 @@ def test_import_photo_projects_into_source_b_without_writing_anything(qtbot, gen
     w.doc.set_state(new_state(gen, 3, 4), "reset")
     assert w.files.open_edit(str(tmp_path / "s" / "me.json"))
     assert w.doc.state.source_b.delta == src.delta and isinstance(w.doc.state.source_b.delta, WeightDelta)
+    # Forget photo: B becomes a seed again and the delta file is gone; the session itself stays.
+    assert w.photos.forget() == 1
+    assert w.doc.state.source_b.kind == "seed" and not w.meters.photos
+    assert [p.name for p in (tmp_path / "s").iterdir()] == ["me.json"]
     # No face: a message naming the file, and nothing changes.
     errors = []
     w.error = lambda title, msg: errors.append(msg)

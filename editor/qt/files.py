@@ -57,6 +57,7 @@ class FileActions:
     def __init__(self, window):
         self.w = window
         self._waiting: list[Callable] = []
+        self.delta_folders: set[Path] = set()  # where this run saved or opened a tuned photo's delta files
         self._loader: ModelLoader | None = None
         self._autosave = QTimer(window, singleShot=True, interval=AUTOSAVE_MS)
         self._autosave.timeout.connect(self.autosave_now)
@@ -150,6 +151,8 @@ class FileActions:
             return False
         from ..photo.delta import resolve_beside
         state, problems = resolve_beside(state, Path(path).parent, gen.net)  # a tuned photo's weights
+        if any(s.delta is not None for s in (state.source_a, state.source_b)):
+            self.delta_folders.add(Path(path).parent)
         if problems:
             self.w.statusBar().showMessage("; ".join(problems), 15_000)
         self.w.doc.set_state(state, f"Open {Path(path).name}")
@@ -302,7 +305,8 @@ class FileActions:
     def save_session(self, path: str) -> None:
         from ..photo.delta import save_beside
         try:
-            save_beside(path, self.w.doc.state)  # first: a session never names a delta file that is not there
+            if save_beside(path, self.w.doc.state):  # first: a session never names a delta file not there
+                self.delta_folders.add(Path(path).parent)
             io.save_session(path, self.w.doc.state, self._extra())
         except OSError as exc:
             self.w.error("Save failed", f"{path}: {exc}")

@@ -183,6 +183,8 @@ class MainWindow(QMainWindow):
             "A second model of the same architecture (e.g. MetFaces) for the fine layers")
         act(m, "&Import photo…", self.photos.open_dialog, "Ctrl+I",
             "Turn a face photo into a latent (on this machine; the photo is never written)")
+        act(m, "&Forget photo", self.photos.forget, None,
+            "Replace photo sources with seeds and delete their tuned-weight files beside saved sessions")
         self.recent_menu = m.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(f.fill_recent_menu)
         m.addSeparator()

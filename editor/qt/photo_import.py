@@ -168,3 +168,22 @@ class PhotoImporter:
             dialog.accept()
 
         self.w.run_job("project", job, done)
+
+    def forget(self) -> int:
+        """File › Forget photo: the edit's photo sources become seeds again, the meter drops their
+        descriptors, and their delta files beside sessions this run saved or opened are deleted. Returns how
+        many sources were forgotten."""
+        from ..photo.delta import delta_file
+        state, forgotten = self.w.doc.state, 0
+        for which, seed in (("a", 0), ("b", 1)):
+            src = getattr(state, f"source_{which}")
+            if not src.label.startswith(PHOTO_LABEL):
+                continue
+            if src.delta_digest is not None:
+                for folder in self.w.files.delta_folders:
+                    delta_file(folder, src.delta_digest).unlink(missing_ok=True)
+            self.w.meters.forget_photo(src)
+            state, forgotten = state.with_source(which, Source.from_seed(seed)), forgotten + 1
+        if forgotten:
+            self.w.doc.set_state(state, "Forget photo")
+        return forgotten
