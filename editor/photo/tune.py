@@ -4,9 +4,18 @@ eyes) come back, while faces elsewhere in latent space render as before.
 
 What is tuned is a WeightDelta (editor.photo.delta): low-rank for the big pointwise weights, full for the
 small ones, zero at the start. Loss: the projection's pixel + multi-scale SSIM loss against the photo,
-plus a locality term every LOCALITY_EVERY steps: a few latents near the pivot and a few ordinary faces,
-rendered with the tuned weights, must match their renders with the original weights (PTI's locality
+plus a locality term every LOCALITY_EVERY steps: a fresh random face, or a latent halfway from the pivot to
+one, rendered with the tuned weights, must match its render with the original weights (PTI's locality
 regulariser; here with pixel + SSIM instead of LPIPS, which needs weights we cannot fetch offline).
+
+Defaults, measured on obama.jpg from one 80-step W+ pivot (22.1 dB), 50 tuning steps, PSNR at 256² /
+identity distance / mean PSNR of 6 held-out seeds rendered tuned vs untouched (locality):
+    LoRA lr 2e-3, full lr 5e-4, locality 1 every 3rd step (60 steps)   28.2 dB  0.15  26.8 dB
+    LoRA lr 4e-3, full lr 1e-4, locality 1 every 3rd step              26.6 dB  0.17  29.7 dB
+    LoRA lr 4e-3, full deltas frozen, locality 1 every 3rd             25.6 dB  0.23  30.0 dB
+    LoRA lr 2e-3, full lr 1e-4, locality 3 every 2nd                   24.6 dB  0.23  34.1 dB
+    LoRA lr 2e-3, full lr 5e-4, locality 5 every 2nd                   24.3 dB  0.23  27.2 dB
+The full deltas (biases, depthwise kernels) buy fidelity and cost locality; the default sits between.
 
 Most steps run the 512² preview path (the last block at half resolution, a third of the cost); the last
 `full_fraction` of the run uses full renders so the result is right at 1024². Early stop when the loss has
@@ -29,7 +38,7 @@ from ..model import psnr
 from .delta import FULL_BELOW, WeightDelta, tunable
 from .project import LOSS_SIZE, _gauss_window, image_loss, project, to_target
 
-LOCALITY_EVERY = 3
+LOCALITY_EVERY = 2
 LOCALITY_SEED = 7_000_000  # the regulariser's own faces: never the seeds locality is measured on
 
 
@@ -64,7 +73,8 @@ def _locality_latent(gen, wplus: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def tune(gen, photo: np.ndarray, wplus: np.ndarray, steps: int = 400, seconds: float | None = None,
-         lr: float = 2e-3, rank: int = 8, locality: float = 1.0, locality_every: int = LOCALITY_EVERY, lr_full: float = 5e-4,
+         lr: float = 4e-3, rank: int = 8, locality: float = 2.0, locality_every: int = LOCALITY_EVERY,
+         lr_full: float = 1e-4,
          full_below: int = FULL_BELOW, min_steps: int = 2,
          full_fraction: float = 0.25, patience: int = 40,
          progress: Callable[[int, int, float, torch.Tensor | None], None] | None = None,
