@@ -215,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--generated", type=int, default=3, help="generated faces too, true latent known")
     q.add_argument("--seconds", type=float, default=90.0, help="time budget a face, alignment included")
     q.add_argument("--no-tune", dest="tune", action="store_false", help="projection only, no pivotal tuning")
+    q.add_argument("--steps", type=int, nargs=2, metavar=("PIVOT", "TUNE"), default=None,
+                   help="fixed step counts instead of the time budget (quality independent of machine load)")
     q.add_argument("--no-edits", dest="edits", action="store_false", help="skip the age/gender edit checks")
     q.add_argument("--mode", choices=("w", "w+"), default="w+")
     q.add_argument("--model")

@@ -192,7 +192,7 @@ def table(rows: list[Row]) -> str:
 
 
 def run_bench(args, progress: Callable[[str, int, int], None] | None = None) -> int:
-    """The `bench-photo` command: args.photos, generated, seconds, mode, tune, edits, model, device."""
+    """The `bench-photo` command: args.photos, generated, seconds, steps, mode, tune, edits, model, device."""
     from ..model import load_generator
     photos = photo_paths(args.photos) if Path(args.photos).is_dir() else []
     if not photos:
@@ -201,11 +201,13 @@ def run_bench(args, progress: Callable[[str, int, int], None] | None = None) -> 
         return 2
     gen = load_generator(args.model, device=args.device)
     start = time.perf_counter()
+    steps = tuple(args.steps) if getattr(args, "steps", None) else None
     rows = run(gen, photos, args.generated, progress, edits=args.edits, mode=args.mode, seconds=args.seconds,
-               tuning=args.tune)
+               tuning=args.tune, steps=steps)
     if hasattr(progress, "close"):  # the last progress bar goes before the table is printed
         progress.close()
-    print(f"{gen}, mode {args.mode}, {'pivot + tuning' if args.tune else 'projection only'}, budget "
-          f"{args.seconds:.0f} s a face, {torch.get_num_threads()} threads; {time.perf_counter() - start:.0f} s in all")
+    budget = f"{steps[0]} + {steps[1]} steps" if steps else f"budget {args.seconds:.0f} s"
+    print(f"{gen}, mode {args.mode}, {'pivot + tuning' if args.tune else 'projection only'}, {budget} a face, "
+          f"{torch.get_num_threads()} threads; {time.perf_counter() - start:.0f} s in all")
     print(table(rows))
     return 0
