@@ -160,3 +160,20 @@ def test_project_writes_the_delta_beside_the_latent_and_render_shows_the_tuned_f
     assert main(["project", str(tmp_path / "me.png"), "--aligned", "-o", str(npz), "--steps", "2", "--no-tune",
                  "--device", "cpu"]) == 0
     assert not latent_delta_path(npz).exists()
+
+
+def test_deltas_beside_a_session_are_written_first_and_a_missing_one_is_reported(tiny, tmp_path):
+    from editor.photo.delta import resolve_beside, save_beside
+    delta = _random_delta(tiny, 8)
+    photo = Source.from_latent(np.zeros((tiny.num_ws, tiny.w_dim), np.float32), "photo: me.jpg", delta=delta)
+    state = _state(tiny, photo, Source.from_seed(1), 0.0)
+    (written,) = save_beside(tmp_path / "me.json", state)
+    assert written.name == f"{delta.digest}.delta.safetensors"
+    read = EditState.from_dict(state.to_dict())  # what a session file gives back: the digest only
+    assert read.source_a.delta == delta.digest
+    back, problems = resolve_beside(read, tmp_path, tiny.net)
+    assert back.source_a.delta == delta and isinstance(back.source_a.delta, WeightDelta) and not problems
+    written.unlink()
+    back, problems = resolve_beside(read, tmp_path, tiny.net)
+    assert back.source_a.delta is None and len(problems) == 1 and "photo: me.jpg" in problems[0]
+    assert np.array_equal(back.source_a.w, photo.w) and back.source_b == state.source_b
