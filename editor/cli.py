@@ -59,11 +59,22 @@ def _cmd_render(args) -> int:
     # The app's own path (state -> render -> export), so the PNG opens in the editor as this edit.
     state = EditState.new(gen.fingerprint, gen.num_ws, seed_a=args.seed, seed_b=args.seed + 1, psi=args.psi,
                           noise_mode=args.noise, paint=args.paint, paint_strength=args.paint_strength)
+    if args.latent:  # as the app shows a latent opened as source A, with tuned weights found beside it
+        from .edit import Source
+        from .photo.delta import WeightDelta, latent_delta_path
+        try:
+            w = io.load_latent(args.latent)
+            beside = latent_delta_path(args.latent)
+            delta = WeightDelta.load(beside, gen.net) if beside.is_file() else None
+            state = state.with_source("a", Source.from_latent(w, Path(args.latent).name, args.latent, delta))
+        except (io.FileFormatError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     result = render(gen, RenderRequest(0, state, size=args.size), {})
     if result.error:
         print(f"render failed: {result.error}", file=sys.stderr)
         return 1
-    out = Path(args.output or f"seed{args.seed:04d}.png")
+    out = Path(args.output or (Path(args.latent).with_suffix(".png").name if args.latent else f"seed{args.seed:04d}.png"))
     io.export_image(out, result.images[0], state, gen.name)
     print(f"{gen}: wrote {out}")
     return 0
@@ -90,10 +101,14 @@ def _cmd_bench_ui(args) -> int:
 
 
 def _cmd_project(args) -> int:
+    import time
+
     from . import io
     from .model import load_generator
     from .photo.align import PhotoError, aligned_faces, read_photo
-    from .photo.project import project
+    from .photo.delta import latent_delta_path
+    from .photo.tune import import_face
+    started = time.perf_counter()  # the budget counts reading and aligning the photo, as the app's does
     try:
         if args.aligned:
             face = read_photo(args.photo)
@@ -108,12 +123,20 @@ def _cmd_project(args) -> int:
         return 2
     bar = _Bar()
     gen = load_generator(args.model, device=args.device, progress=bar)
-    result = project(gen, face, mode=args.mode, steps=args.steps,
-                     progress=lambda i, n, loss, _img: bar("projecting", i, n))
+    steps = (args.steps, args.tune_steps) if args.steps else None
+    result = import_face(gen, face, seconds=args.seconds, mode=args.mode, tuning=args.tune, started=started,
+                         steps=steps, progress=lambda stage, i, n, loss, _img: bar(stage, i, n))
     bar.close()
     io.save_latent_npz(args.output, result.wplus)
-    print(f"wrote {args.output}: {args.mode}, {result.steps} steps in {result.seconds:.0f} s, "
-          f"PSNR {result.psnr_db:.1f} dB at 256²")
+    beside = latent_delta_path(args.output)
+    if result.delta is not None:
+        result.delta.save(beside)
+    elif beside.is_file():
+        beside.unlink()  # an older run's tuned weights would no longer belong to this latent
+    print(f"wrote {args.output}" + (f" and {beside} ({result.delta.nbytes // 1024} kB of tuned weights)"
+                                   if result.delta is not None else "")
+          + f": {args.mode}, {result.steps[0]} + {result.steps[1]} steps in {result.seconds:.0f} s, "
+          f"PSNR {result.pivot_psnr_db:.1f} -> {result.psnr_db:.1f} dB at 256²")
     return 0
 
 
@@ -135,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("render", help="render one face to a PNG")
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--latent", help="render this .npz/.npy latent instead of a seed (with NAME.delta.safetensors "
+                                    "beside it if `project` wrote one)")
     r.add_argument("--psi", type=float, default=0.7, help="truncation psi")
     r.add_argument("--size", type=int, default=None, help="output size (default: full resolution)")
     r.add_argument("--noise", choices=("const", "random", "off"), default="const")
@@ -173,10 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
     from .batch import add_parser as add_batch
     add_batch(sub)
 
-    j = sub.add_parser("project", help="turn a face photo into a latent (NVIDIA projected_w.npz layout)")
+    j = sub.add_parser("project", help="turn a face photo into a latent (NVIDIA projected_w.npz layout) "
+                       "and tuned weights beside it (NAME.delta.safetensors)")
     j.add_argument("photo")
     j.add_argument("-o", "--output", required=True, help="the .npz to write (key 'w', [1, num_ws, w_dim])")
-    j.add_argument("--steps", type=int, default=150)
+    j.add_argument("--seconds", type=float, default=90.0, help="time budget for the whole import (default 90)")
+    j.add_argument("--steps", type=int, default=None, help="projection steps instead of the time budget")
+    j.add_argument("--tune-steps", type=int, default=100, help="with --steps: tuning steps")
+    j.add_argument("--no-tune", dest="tune", action="store_false",
+                   help="projection only: no tuned weights (a latent any copy of the model renders the same)")
     j.add_argument("--mode", choices=("w", "w+"), default="w+")
     j.add_argument("--face", type=int, default=0, help="which face, largest first (default: the largest)")
     j.add_argument("--aligned", action="store_true", help="the photo is already FFHQ-aligned: skip detection")
@@ -184,11 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--device")
     j.set_defaults(func=_cmd_project)
 
-    q = sub.add_parser("bench-photo", help="projection quality and time on real photos and generated faces")
+    q = sub.add_parser("bench-photo", help="import quality (PSNR, identity, locality, edits) and time on photos and generated faces")
     q.add_argument("--photos", default=".cache/photos", help="folder of face photos (default: `make photos`'s)")
     q.add_argument("--generated", type=int, default=3, help="generated faces too, true latent known")
-    q.add_argument("--steps", type=int, default=None, help="steps a face (default: what fits in --seconds)")
-    q.add_argument("--seconds", type=float, default=115.0, help="time budget a face, set-up included")
+    q.add_argument("--seconds", type=float, default=90.0, help="time budget a face, alignment included")
+    q.add_argument("--no-tune", dest="tune", action="store_false", help="projection only, no pivotal tuning")
+    q.add_argument("--steps", type=int, nargs=2, metavar=("PIVOT", "TUNE"), default=None,
+                   help="fixed step counts instead of the time budget (quality independent of machine load)")
+    q.add_argument("--no-edits", dest="edits", action="store_false", help="skip the age/gender edit checks")
     q.add_argument("--mode", choices=("w", "w+"), default="w+")
     q.add_argument("--model")
     q.add_argument("--device")

@@ -91,13 +91,18 @@ def _as_range(rows: RangeLike | None, n: int | None, what: str) -> range:
 # ------------------------------------------------------------------------------------------ sources
 @dataclass(frozen=True, eq=False)
 class Source:
-    """One face: a seed of the model, or a latent from a file. w is float32, 2-D ([1|num_ws, w_dim]), read-only."""
+    """One face: a seed of the model, or a latent from a file. w is float32, 2-D ([1|num_ws, w_dim]), read-only.
+
+    delta: a latent made from a photo may carry the weight delta pivotal tuning found for it (an
+    editor.photo.delta.WeightDelta, or only its digest string once read back from JSON, until the file
+    beside the session is loaded). It is compared by digest; JSON holds the digest, never the weights."""
 
     kind: Literal["seed", "latent"]
     seed: int | None = None
     w: np.ndarray | None = field(default=None, repr=False)
     label: str = ""
     path: str | None = None
+    delta: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind == "seed":
@@ -115,9 +120,12 @@ class Source:
                 raise ValueError(f"latent must be [w_dim], [1, w_dim] or [num_ws, w_dim], got {w.shape}")
             object.__setattr__(self, "w", w)
             # Hash a digest, not the 47 kB of bytes, and only once: states are compared on every undo step.
-            key = ("latent", w.shape, hashlib.blake2b(w.tobytes(), digest_size=16).digest(), self.label, self.path)
+            key = ("latent", w.shape, hashlib.blake2b(w.tobytes(), digest_size=16).digest(), self.label, self.path,
+                   self.delta_digest)
         else:
             raise ValueError(f"source kind must be 'seed' or 'latent', not {self.kind!r}")
+        if self.delta is not None and (self.kind != "latent" or not isinstance(self.delta_digest, str)):
+            raise ValueError("only a latent source carries a weight delta (an object with a digest, or a digest)")
         if not isinstance(self.label, str) or not (self.path is None or isinstance(self.path, str)):
             raise ValueError("label must be a str and path a str or None")
         object.__setattr__(self, "_key", key)
@@ -127,8 +135,12 @@ class Source:
         return cls("seed", seed=seed, label=label)
 
     @classmethod
-    def from_latent(cls, w: Any, label: str, path: str | None = None) -> Source:
-        return cls("latent", w=w, label=label, path=None if path is None else str(path))
+    def from_latent(cls, w: Any, label: str, path: str | None = None, delta: Any = None) -> Source:
+        return cls("latent", w=w, label=label, path=None if path is None else str(path), delta=delta)
+
+    @property
+    def delta_digest(self) -> str | None:
+        return self.delta if isinstance(self.delta, str) or self.delta is None else getattr(self.delta, "digest", None)
 
     @property
     def display_name(self) -> str:
@@ -155,6 +167,8 @@ class Source:
             # base64 of little-endian float32: exact, and ~4x smaller than a JSON list of floats.
             d = {"kind": "latent", "shape": list(self.w.shape), "dtype": "<f4",
                  "data": base64.b64encode(self.w.astype("<f4").tobytes()).decode("ascii"), "path": self.path}
+            if self.delta is not None:
+                d["delta"] = self.delta_digest
         if self.label:
             d["label"] = self.label
         return d
@@ -183,13 +197,16 @@ class Source:
             raise ValueError(f"{where}.data must be a base64 string")
         if path is not None and not isinstance(path, str):
             raise ValueError(f"{where}.path must be a string or null")
+        delta = d.get("delta")
+        if delta is not None and not (isinstance(delta, str) and delta.isalnum() and len(delta) <= 64):
+            raise ValueError(f"{where}.delta must be a weight delta's digest (letters and digits)")
         try:
             raw = base64.b64decode(data.encode("ascii"), validate=True)
         except (ValueError, UnicodeEncodeError) as e:
             raise ValueError(f"{where}.data is not valid base64: {e}") from None
         if len(raw) != 4 * math.prod(shape):
             raise ValueError(f"{where}.data holds {len(raw)} bytes, shape {shape} needs {4 * math.prod(shape)}")
-        return cls.from_latent(np.frombuffer(raw, dtype="<f4").reshape(shape), label, path)
+        return cls.from_latent(np.frombuffer(raw, dtype="<f4").reshape(shape), label, path, delta)
 
 
 # --------------------------------------------------------------------------------------- edit state

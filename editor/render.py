@@ -16,6 +16,7 @@ import torch
 from .edit import Direction, EditState, wplus_for
 from .model import Generator, to_uint8
 from .paint import paint
+from .photo.delta import applied, source_deltas
 
 PREVIEW_SIZE = 512  # while dragging; full resolution once input rests
 
@@ -74,7 +75,8 @@ def render(gen: Generator, request: RenderRequest, directions: Mapping[str, Dire
         else:
             state = request.state
             wplus = wplus_for(state, gen, directions)
-            with torch.random.fork_rng(devices=[]):
+            # A face from a photo renders with its tuned weights, per layer as much as the mix takes of it.
+            with torch.random.fork_rng(devices=[]), applied(gen, source_deltas(state)):
                 torch.manual_seed(state.noise_seed)  # 'random' noise is reproducible per reseed
                 img = gen.synthesis(torch.from_numpy(wplus)[None], noise=state.noise_mode,
                                     noise_strength=state.noise_strength, size=size)

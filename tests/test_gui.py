@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QProgressDialog  # noqa: E402
 from editor import io  # noqa: E402
 from editor.edit import EditState  # noqa: E402
 from editor.paint import paint  # noqa: E402
+from editor.photo.delta import WeightDelta  # noqa: E402
 from editor.qt.document import Document  # noqa: E402
 from editor.qt.main_window import MainWindow  # noqa: E402
 from editor.qt.panels import AdjustPanel, MixPanel, ModelInfo, SourcePanel  # noqa: E402
@@ -510,14 +511,30 @@ def test_import_photo_projects_into_source_b_without_writing_anything(qtbot, gen
     dialog = w.photos.import_photo(str(photo))
     assert dialog is not None
     dialog.which.setCurrentText("B")
-    dialog.steps.setValue(6)
+    dialog.seconds.setValue(16)  # the whole import: a few projection steps, then a few tuning steps
     dialog.start_button.click()
-    qtbot.waitUntil(lambda: w.doc.state.source_b.kind == "latent", timeout=60_000)
-    assert w.doc.state.source_b.display_name == "photo: me.jpg"
-    assert dialog.bar.value() == 6
+    qtbot.waitUntil(lambda: w.doc.state.source_b.kind == "latent", timeout=90_000)
+    src = w.doc.state.source_b
+    assert src.display_name == "photo: me.jpg" and isinstance(src.delta, WeightDelta)
+    assert dialog.bar.value() >= 1 and "tuning" in dialog.status.text()
+    assert w.meters.photos[src].shape == (128,)  # the identity meter's reference, in memory
     w.files.autosave_now()
     assert not autosave_path().exists()  # the photo's latent is not written behind the user's back
-    assert set(tmp_path.rglob("*")) - before <= {p for p in tmp_path.rglob("*") if p.suffix == ".ini"}
+    # Settings (.ini) and onnxruntime's own state in the cache folder (the meters run its age model) only.
+    cache = tmp_path / "xdg-cache"
+    written = {p for p in set(tmp_path.rglob("*")) - before if p != cache and cache not in p.parents}
+    assert written <= {p for p in tmp_path.rglob("*") if p.suffix == ".ini"}
+    # Saving the session writes the delta beside it (never the photo); opening it brings the delta back.
+    (tmp_path / "s").mkdir()
+    w.files.save_session(str(tmp_path / "s" / "me.json"))
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == sorted(["me.json", f"{src.delta.digest}.delta.safetensors"])
+    w.doc.set_state(new_state(gen, 3, 4), "reset")
+    assert w.files.open_edit(str(tmp_path / "s" / "me.json"))
+    assert w.doc.state.source_b.delta == src.delta and isinstance(w.doc.state.source_b.delta, WeightDelta)
+    # Forget photo: B becomes a seed again and the delta file is gone; the session itself stays.
+    assert w.photos.forget() == 1
+    assert w.doc.state.source_b.kind == "seed" and not w.meters.photos
+    assert [p.name for p in (tmp_path / "s").iterdir()] == ["me.json"]
     # No face: a message naming the file, and nothing changes.
     errors = []
     w.error = lambda title, msg: errors.append(msg)

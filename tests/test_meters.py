@@ -38,3 +38,36 @@ def test_meters_read_a_smiling_face_off_the_gui_thread(qtbot, default_fp32, monk
     v = panel.values  # only stamp 2's figures are ever shown
     assert v["smile"] > 0.8 and v["p_male"] < 0.3 and 10 < v["age"] < 40 and abs(v["yaw"]) < 15
     assert panel.labels["smile"].text() == f"{v['smile']:.2f}" and panel.labels["age"].text().endswith(" y")
+
+
+def test_identity_row_measures_against_the_photo_in_the_edit_and_warns_for_another_person(qtbot, default_fp32):
+    from editor.edit import EditState, Source
+    from editor.model import to_uint8
+    from editor.photo.identity import descriptor
+    from editor.qt import meters
+    from editor.render import RenderResult
+
+    g = default_fp32
+    me, other = (to_uint8(g.synthesis(g.mapping(g.z_from_seed(s), psi=0.7), size=512))[0] for s in (900010, 900012))
+    photo = Source.from_latent(np.zeros((g.num_ws, g.w_dim), np.float32), "photo: me.jpg")
+    state = EditState.new(g.fingerprint, g.num_ws).with_source("a", photo)
+    panel = meters.MeterPanel()
+    qtbot.addWidget(panel)
+    label = panel.labels["identity"]
+    try:
+        panel.measure(RenderResult(1, "view", state, 512, [me]))  # no photo known yet: no identity figure
+        qtbot.waitUntil(lambda: bool(panel.values), timeout=60_000)
+        assert "identity" not in panel.values and "no photo" in label.text()
+        panel.remember_photo(photo, descriptor(me))
+        panel.measure(RenderResult(2, "view", state, 512, [me]))
+        qtbot.waitUntil(lambda: "identity" in panel.values, timeout=60_000)
+        assert panel.values["identity"] < 0.1 and "same person" in label.text() and label.styleSheet() == ""
+        # B takes over when the mix leans to it; a seed B has no photo, so A's photo is still the reference.
+        assert panel.reference_for(state.with_group_mix(range(g.num_ws), 1.0)) is panel.photos[photo]
+        panel.values = {}
+        panel.measure(RenderResult(3, "view", state, 512, [other]))
+        qtbot.waitUntil(lambda: "identity" in panel.values, timeout=60_000)
+        assert panel.values["identity"] >= 0.6 and "another person" in label.text()
+        assert label.styleSheet() == meters.WARNING_STYLE
+    finally:
+        panel.stop()

@@ -152,10 +152,14 @@ def test_a_time_budget_is_kept_whatever_the_pace(default_fp32, faces):
 
 def test_the_photo_benchmark_table_has_rows_and_means():
     from editor.photo.bench import Row, table
-    rows = [Row("obama", "real", 23.0, 0.8, (50, 45), (0.99, 0.97), 110, 180),
-            Row("astronaut", "real", 21.0, 0.7, (40, 38), (0.1, 0.2), 100, 170),
-            Row("seed 900100", "generated", 28.0, 0.9, (30, 31), (0.0, 0.0), 105, 175, w_dist=0.5)]
+    edits = {"age_span": 35.0, "p_male_span": (0.02, 0.97), "identity_at_2sigma": 0.41}
+    rows = [Row("obama", "real", 31.0, 23.0, 0.8, 0.25, (50, 45), (0.99, 0.97), 88, (60, 70), locality_db=36.0,
+                edits=edits),
+            Row("astronaut", "real", 29.0, 21.0, 0.7, 0.45, (40, 38), (0.1, 0.2), 90, (55, 65), locality_db=34.0),
+            Row("seed 900100", "generated", 38.0, 30.0, 0.9, 0.1, (30, 31), (0.0, 0.0), 85, (50, 80), w_dist=0.5)]
     text = table(rows)
     assert text.count("\n") == 2 + 3 + 2 - 1
-    assert "| **mean, real** (2) | | 22.0 (✓ ≥ 22)" in text and "mean \\|Δ\\| 3.5 y" in text
-    assert "| **mean, generated** (1) | | 28.0 (✓ ≥ 27)" in text and "| 0.50 |" in text
+    assert "| obama | real | 23.0 → **31.0** | 0.800 | 0.25 |" in text and "| 35 y, 0.02→0.97, 0.41 |" in text
+    assert "| **mean, real** (2) | | 22.0 → **30.0** (✓ ≥ 30)" in text and "mean \\|Δ\\| 3.5 y" in text
+    assert "| 0.35 (✗ ≤ 0.3), max 0.45 (✓) |" in text and "| 34.0 min |" in text
+    assert "| **mean, generated** (1) | | 30.0 → **38.0** (✓ ≥ 30)" in text and "| 0.50 |" in text

@@ -59,6 +59,7 @@ class FileActions:
     def __init__(self, window):
         self.w = window
         self._waiting: list[Callable] = []
+        self.delta_folders: set[Path] = set()  # where this run saved or opened a tuned photo's delta files
         self._loader: ModelLoader | None = None
         self._autosave = QTimer(window, singleShot=True, interval=AUTOSAVE_MS)
         self._autosave.timeout.connect(self.autosave_now)
@@ -163,6 +164,12 @@ class FileActions:
         except io.FileFormatError as exc:
             self.w.error("Edit does not fit the open model", str(exc))
             return False
+        from ..photo.delta import resolve_beside
+        state, problems = resolve_beside(state, Path(path).parent, gen.net)  # a tuned photo's weights
+        if any(s.delta is not None for s in (state.source_a, state.source_b)):
+            self.delta_folders.add(Path(path).parent)
+        if problems:
+            self.w.statusBar().showMessage("; ".join(problems), 15_000)
         self.w.doc.set_state(state, f"Open {Path(path).name}")
         self._remember(path)
         for notice in notices_before + notices:  # the edit opened; what it could not vouch for is said
@@ -194,7 +201,7 @@ class FileActions:
         except io.FileFormatError as exc:
             self.w.error("Cannot use latent", str(exc))
             return False
-        src = Source.from_latent(w, Path(path).name, path)
+        src = Source.from_latent(w, Path(path).name, path, delta=self._latent_delta(path))
         state = self.w.doc.state.with_source(which, src)
         if which == "a" and state.directions:
             # A saved latent already carries the directions it was saved with; adding them again would
@@ -312,8 +319,23 @@ class FileActions:
         if path:
             self.save_session(path if path.endswith(".json") else path + ".json")
 
-    def save_session(self, path: str) -> None:
+    def _latent_delta(self, path: str):
+        """The tuned weights `python -m editor project` wrote beside a latent, if any (else None)."""
+        from ..photo.delta import WeightDelta, latent_delta_path
+        beside = latent_delta_path(path)
+        if not beside.is_file():
+            return None
         try:
+            return WeightDelta.load(beside, self.w.gen.net)
+        except ValueError as exc:
+            self.w.statusBar().showMessage(f"{exc}; the latent is shown without it"[:300], 15_000)
+            return None
+
+    def save_session(self, path: str) -> None:
+        from ..photo.delta import save_beside
+        try:
+            if save_beside(path, self.w.doc.state):  # first: a session never names a delta file not there
+                self.delta_folders.add(Path(path).parent)
             io.save_session(path, self.w.doc.state, self._extra())
         except OSError as exc:
             self.w.error("Save failed", f"{path}: {exc}")

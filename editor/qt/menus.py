@@ -37,6 +37,8 @@ def build_menus(w) -> None:
         "A second model of the same architecture (e.g. MetFaces) for the fine layers")
     act(m, "&Import photo…", w.photos.open_dialog, "Ctrl+I",
         "Turn a face photo into a latent (on this machine; the photo is never written)")
+    act(m, "&Forget photo", w.photos.forget, None,
+        "Replace photo sources with seeds and delete their tuned-weight files beside saved sessions")
     w.recent_menu = m.addMenu("Open &recent")
     w.recent_menu.aboutToShow.connect(f.fill_recent_menu)
     m.addSeparator()

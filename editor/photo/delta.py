@@ -1,0 +1,241 @@
+"""A photo's weight delta: what pivotal tuning changed in the synthesis network, small enough to store.
+
+Each tuned tensor keeps a delta of its own: large 2-D-like weights (pointwise convs, the 4² conv) as a
+low-rank product A @ B (rank RANK: ~1 MB for the whole default model instead of 36), small ones (depthwise
+kernels, biases, the last layer) in full. Every synthesis layer reads exactly one w+ row, so a delta is
+per row too; that is how two deltas combine while mixing: the layer of row i gets
+(1 - mix_i) x delta_A + mix_i x delta_B (a seed source contributes no delta), so mix 0 is photo A's tuned
+network, mix 1 photo B's, and a coarse-only mix takes the coarse layers' tuning from B.
+
+Applying is in place under a lock (the render worker is the only thread that runs the generator, but a
+bench or test may share it): the originals are copied first and put back exactly afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+
+RANK = 8
+FULL_BELOW = 70_000  # elements: tensors smaller than this are tuned in full
+_APPLY = threading.Lock()
+
+
+def row_of(name: str, num_ws: int) -> int | None:
+    """The w+ row a MobileStyleGAN synthesis parameter works for; None for the mapping network and const."""
+    parts = name.split(".")
+    if parts[0] == "conv1":
+        return 0
+    if parts[0] == "to_wavelets":
+        return num_ws - 1
+    if parts[0] == "blocks":
+        return 1 + 3 * int(parts[1]) + {"up": 0, "conv1": 1, "conv2": 2}[parts[2]]
+    return None
+
+
+def tunable(net) -> list[tuple[str, torch.nn.Parameter]]:
+    """The parameters pivotal tuning changes: every synthesis conv weight and bias (affines, const and the
+    mapping network stay, so w still means what it meant)."""
+    if type(net).__name__ != "MobileStyleGAN":
+        raise ValueError(f"pivotal tuning supports the MobileStyleGAN architecture, not {type(net).__name__}")
+    return [(n, p) for n, p in net.named_parameters()
+            if row_of(n, net.num_ws) is not None and ".affine." not in n]
+
+
+class WeightDelta:
+    """factors: {param name: (full,) or (A [out, r], B [r, in])}; all float32 CPU tensors."""
+
+    def __init__(self, factors: dict[str, tuple[torch.Tensor, ...]], shapes: dict[str, tuple[int, ...]]):
+        self.factors = {k: tuple(t.detach().float().cpu().contiguous() for t in v) for k, v in factors.items()}
+        self.shapes = {k: tuple(v) for k, v in shapes.items()}
+        h = hashlib.blake2b(digest_size=12)
+        for k in sorted(self.factors):
+            h.update(k.encode())
+            for t in self.factors[k]:
+                h.update(t.numpy().tobytes())
+        self.digest = h.hexdigest()
+
+    @classmethod
+    def zeros_like(cls, net, rank: int = RANK, seed: int = 0, full_below: int = FULL_BELOW) -> WeightDelta:
+        """A starting point that changes nothing: B random, A zero (LoRA's initialisation)."""
+        g = torch.Generator().manual_seed(seed)
+        factors, shapes = {}, {}
+        for name, p in tunable(net):
+            shapes[name] = tuple(p.shape)
+            if p.numel() < full_below:
+                factors[name] = (torch.zeros(p.shape),)
+            else:
+                out, fan_in = p.shape[0], p.numel() // p.shape[0]
+                factors[name] = (torch.zeros(out, rank), torch.randn(rank, fan_in, generator=g) / fan_in ** 0.5)
+        return cls(factors, shapes)
+
+    def dense(self, name: str) -> torch.Tensor:
+        f = self.factors[name]
+        return (f[0] if len(f) == 1 else f[0] @ f[1]).reshape(self.shapes[name])
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * 4 for f in self.factors.values() for t in f)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, WeightDelta) and self.digest == other.digest
+
+    def __hash__(self) -> int:
+        return hash(self.digest)
+
+    # ------------------------------------------------------------------------------- persistence
+    def tensors(self) -> dict[str, torch.Tensor]:
+        out = {}
+        for name, f in self.factors.items():
+            if len(f) == 1:
+                out[f"{name}::full"] = f[0]
+            else:
+                out[f"{name}::a"], out[f"{name}::b"] = f
+        return out
+
+    def to_bytes(self) -> bytes:
+        from safetensors.torch import save
+        return save(self.tensors(), metadata={"kind": "face-editor weight delta", "version": "1"})
+
+    def save(self, path: str | Path) -> None:
+        from ..io import atomic_write_bytes
+        atomic_write_bytes(path, self.to_bytes())
+
+    @classmethod
+    def load(cls, path: str | Path, net) -> WeightDelta:
+        """Read a delta (safetensors: no code runs) and check it against `net`; ValueError naming the file."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+        try:
+            raw = load_file(str(path))
+        except (OSError, SafetensorError, ValueError) as exc:
+            raise ValueError(f"{path}: not a readable weight delta ({str(exc)[:200]})") from None
+        return cls.from_tensors(raw, net, str(path))
+
+    @classmethod
+    def from_tensors(cls, raw: dict[str, torch.Tensor], net, where: str = "weight delta") -> WeightDelta:
+        params = dict(tunable(net))
+        factors, shapes = {}, {}
+        for key in raw:
+            name, _, part = key.rpartition("::")
+            if name not in params or part not in ("full", "a", "b"):
+                raise ValueError(f"{where}: {key!r} is not a tunable parameter of this model")
+            shapes[name] = tuple(params[name].shape)
+            if part == "full":
+                factors[name] = (raw[key],)
+            elif part == "a":
+                if f"{name}::b" not in raw:
+                    raise ValueError(f"{where}: {name!r} has A but no B")
+                factors[name] = (raw[key], raw[f"{name}::b"])
+        for name, f in factors.items():
+            try:
+                dense = f[0] if len(f) == 1 else f[0].float() @ f[1].float()
+                ok = dense.numel() == params[name].numel() and bool(torch.isfinite(dense).all())
+            except RuntimeError:
+                ok = False
+            if not ok:
+                raise ValueError(f"{where}: {name!r} does not fit this model (or holds NaN/infinity)")
+        return cls(factors, shapes)
+
+
+def row_weights(mix: Sequence[float], which: str) -> np.ndarray:
+    """Per w+ row, how much of source `which`'s delta a layer gets: 1 - mix for A, mix for B."""
+    m = np.asarray(mix, np.float32)
+    return 1.0 - m if which == "a" else m
+
+
+def source_deltas(state) -> list[tuple[WeightDelta, np.ndarray]]:
+    """The loaded deltas of an edit's two sources with their per-row weights (a digest whose file was
+    not loaded contributes nothing: the face renders from its latent alone)."""
+    return [(src.delta, row_weights(state.mix, which))
+            for which, src in (("a", state.source_a), ("b", state.source_b)) if isinstance(src.delta, WeightDelta)]
+
+
+def _nets(gen) -> list:
+    nets = [gen.net]
+    reduced = getattr(gen, "_synth_net", None)  # the reduced-precision copy renders use, where chosen
+    if reduced is not None and reduced is not gen.net:
+        nets.append(reduced)
+    return nets
+
+
+@contextmanager
+def applied(gen, deltas: Iterable[tuple[WeightDelta, np.ndarray]]):
+    """Render inside this block with each delta added, scaled per row by its weights [num_ws]."""
+    deltas = [(d, np.asarray(w, np.float32)) for d, w in deltas if d is not None and np.any(w != 0)]
+    if not deltas:
+        yield
+        return
+    with _APPLY:
+        saved = []
+        try:
+            with torch.no_grad():
+                for net in _nets(gen):
+                    params = dict(net.named_parameters())
+                    for name in sorted({n for d, _ in deltas for n in d.factors}):
+                        row = row_of(name, net.num_ws)
+                        change = sum(float(w[row]) * d.dense(name) for d, w in deltas if name in d.factors)
+                        if isinstance(change, torch.Tensor):
+                            p = params[name]
+                            saved.append((p, p.detach().clone()))
+                            p.add_(change.to(p.device, p.dtype))
+            yield
+        finally:
+            with torch.no_grad():
+                for p, original in saved:
+                    p.copy_(original)
+
+
+# ----------------------------------------------------------------------------- files beside sessions
+def delta_file(folder: str | Path, digest: str) -> Path:
+    """Where a session in `folder` keeps a source's delta: named by its digest, so renaming the session
+    keeps the link, and two sessions of one photo share one file."""
+    return Path(folder) / f"{digest}.delta.safetensors"
+
+
+def latent_delta_path(latent: str | Path) -> Path:
+    """The delta written beside a latent by `python -m editor project`: me.npz -> me.delta.safetensors."""
+    latent = Path(latent)
+    return latent.with_name(latent.stem + ".delta.safetensors")
+
+
+def save_beside(session: str | Path, state) -> list[Path]:
+    """Write the deltas of the edit's sources beside `session` (atomically; call before writing the session
+    itself, so a session never names a file that is not there). Returns the files."""
+    written = []
+    for src in (state.source_a, state.source_b):
+        if isinstance(src.delta, WeightDelta):
+            path = delta_file(Path(session).parent, src.delta.digest)
+            if not path.is_file():
+                src.delta.save(path)
+            written.append(path)
+    return written
+
+
+def resolve_beside(state, folder: str | Path, net) -> tuple[object, list[str]]:
+    """Load the delta files an edit read from JSON names (by digest) from `folder`. A missing or bad file
+    drops that delta (the face then renders from its latent alone) and says so; nothing else changes."""
+    from dataclasses import replace
+    problems = []
+    for which in ("a", "b"):
+        src = getattr(state, f"source_{which}")
+        if not isinstance(src.delta, str):
+            continue
+        path = delta_file(folder, src.delta)
+        try:
+            if not path.is_file():
+                raise ValueError(f"{path}: missing")
+            delta = WeightDelta.load(path, net)
+            if delta.digest != src.delta:
+                raise ValueError(f"{path}: holds another delta than the edit names")
+        except ValueError as exc:
+            problems.append(f"{src.display_name}: tuned weights not loaded ({str(exc)[:200]}); shown from its latent")
+            delta = None
+        state = state.with_source(which, replace(src, delta=delta))
+    return state, problems
