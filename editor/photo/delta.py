@@ -239,3 +239,11 @@ def resolve_beside(state, folder: str | Path, net) -> tuple[object, list[str]]:
             delta = None
         state = state.with_source(which, replace(src, delta=delta))
     return state, problems
+
+
+def unchanged_copy(gen):
+    """A deep copy of `gen` with no delta applied: taken under the lock `applied` holds while it changes the
+    weights in place, for work that runs beside the renders (the app's background thread)."""
+    import copy
+    with _APPLY:
+        return copy.deepcopy(gen)

@@ -66,7 +66,8 @@ class MainWindow(QMainWindow):
         self.animation_dialog = None  # File › Export animation…, made on first use
         self.worker = RenderWorker(self._render_fn())
         self.worker.rendered.connect(self._on_rendered)
-        self.background = BackgroundWorker(lambda: self.gen, self)
+        self._background_copy = None  # (model, its private copy for the background thread)
+        self.background = BackgroundWorker(self._background_gen, self)
         self.background.done.connect(self._on_background_done)
         self._rest = QTimer(self, singleShot=True, interval=REST_MS)
         self._rest.timeout.connect(lambda: self._request(full=True))
@@ -252,6 +253,16 @@ class MainWindow(QMainWindow):
             del self._jobs[s]  # replaced unstarted, or running and superseded: its result is dropped
         self._jobs[stamp] = (f"bg:{name}", on_done)
         self.background.submit(name, stamp, job)
+
+    def _background_gen(self):
+        """The background thread's own copy of the model (made there, once per model): renders of photo
+        sources add their weight deltas in place for a moment (editor.photo.delta.applied), which work
+        running beside them must never see. Copied under that same lock, so never mid-change."""
+        from ..photo.delta import unchanged_copy
+        gen = self.gen
+        if self._background_copy is None or self._background_copy[0] is not gen:
+            self._background_copy = (gen, unchanged_copy(gen))
+        return self._background_copy[1]
 
     def _on_background_done(self, stamp: int, value, error) -> None:
         _name, callback = self._jobs.pop(stamp, (None, None))

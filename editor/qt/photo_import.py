@@ -1,7 +1,10 @@
 """File › Import photo: pick a face in a photo, project it and tune the weights to it (pivotal tuning,
-editor.photo.tune) on the render worker within a time budget, with a live preview and Cancel (the best so
-far is kept), and use the result as source A or B: a latent carrying its weight delta. The photo stays in
-memory; nothing is written until the user saves a session.
+editor.photo.tune) within a time budget, with a live preview and Cancel (the best so far is kept), and use
+the result as source A or B: a latent carrying its weight delta. The photo stays in memory; nothing is
+written until the user saves a session.
+
+Finding the faces and the projection both run on the background thread (MainWindow.run_background), never
+on the GUI thread nor on the render worker: the face on screen keeps following the sliders meanwhile.
 """
 
 from __future__ import annotations
@@ -12,19 +15,21 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QHBoxLayout, QInputDialog, QLabel,
-                               QProgressBar, QPushButton, QSpinBox, QVBoxLayout)
+                               QProgressBar, QProgressDialog, QPushButton, QSpinBox, QVBoxLayout)
 
 from ..edit import Source
 from ..photo.align import PhotoError, aligned_faces
 from .gallery import rgb_to_qimage
+from .widgets import dismiss_progress
 
 PHOTO_LABEL = "photo: "  # sources made from a photo; autosave leaves edits holding one alone
 THUMB = 256
 
 
 class _Relay(QObject):
-    """Carries progress from the render thread to the GUI thread (queued signal)."""
+    """Carries progress from the background thread to the GUI thread (queued signal)."""
     step = Signal(str, int, int, float, object)
+    opened = Signal(object)  # the ProjectDialog, once the faces are found
 
 
 class ProjectDialog(QDialog):
@@ -99,6 +104,7 @@ class PhotoImporter:
         self.w = window
         self.relay = _Relay()
         self.dialog: ProjectDialog | None = None
+        self.finding = None  # the busy dialog while faces are being found
 
     def open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.w, "Import photo", self.w.files._dir(),
@@ -106,25 +112,49 @@ class PhotoImporter:
         if path:
             self.import_photo(path)
 
-    def import_photo(self, path: str, face_index: int | None = None) -> ProjectDialog | None:
-        try:
-            faces = aligned_faces(path)
-        except PhotoError as exc:
-            self.w.error("Cannot use photo", str(exc))
-            return None
+    def import_photo(self, path: str, face_index: int | None = None) -> None:
+        """Find the faces (on the background thread, with a busy dialog at once), ask which one if there
+        are several, then open the projection dialog (`self.dialog`, also sent as `dialog_opened`)."""
+        name = Path(path).name
+        busy = QProgressDialog(f"Finding faces in {name}…", "Cancel", 0, 0, self.w)
+        busy.setWindowTitle("Import photo")
+        busy.setMinimumDuration(0)
+        busy.show()
+        self.finding = busy
+
+        def job(_gen):
+            try:
+                return aligned_faces(path)
+            except PhotoError as exc:  # expected: said in a message box, not a traceback
+                return exc
+
+        def done(faces, error):
+            self.finding = None
+            cancelled = busy.wasCanceled()
+            dismiss_progress(busy)
+            if cancelled:
+                return
+            if error or isinstance(faces, PhotoError):
+                self.w.error("Cannot use photo", str(faces) if isinstance(faces, PhotoError) else f"{name}: {error}")
+                return
+            self._choose(faces, name, face_index)
+
+        self.w.run_background("detect", job, done)
+
+    def _choose(self, faces, name: str, face_index: int | None) -> None:
         if face_index is None and len(faces) > 1:
             items = [f"face {i + 1}: {f.box[2] - f.box[0]} px wide at ({f.box[0]}, {f.box[1]})"
                      for i, (f, _) in enumerate(faces)]
-            item, ok = QInputDialog.getItem(self.w, "Which face?", f"{len(faces)} faces in {Path(path).name}:",
+            item, ok = QInputDialog.getItem(self.w, "Which face?", f"{len(faces)} faces in {name}:",
                                             items, 0, False)
             if not ok:
-                return None
+                return
             face_index = items.index(item)
         face = faces[face_index or 0][1]
-        self.dialog = dialog = ProjectDialog(self.w, face, Path(path).name)
-        dialog.start_button.clicked.connect(lambda: self._start(dialog, face, Path(path).name))
+        self.dialog = dialog = ProjectDialog(self.w, face, name)
+        dialog.start_button.clicked.connect(lambda: self._start(dialog, face, name))
         dialog.show()
-        return dialog
+        self.relay.opened.emit(dialog)
 
     def _start(self, dialog: ProjectDialog, face: np.ndarray, name: str) -> None:
         import time
@@ -167,7 +197,7 @@ class PhotoImporter:
                 + (" (stopped early)" if result.cancelled else ""), 10_000)
             dialog.accept()
 
-        self.w.run_job("project", job, done)
+        self.w.run_background("project", job, done)  # beside the view's renders: editing stays live
 
     def forget(self) -> int:
         """File › Forget photo: the edit's photo sources become seeds again, the meter drops their
