@@ -53,9 +53,18 @@ def _cmd_render(args) -> int:
     from .edit import EditState
     from .model import load_generator
     from .render import RenderRequest, render
+    from .model.errors import CheckpointError, clean_text
     bar = _Bar(args.quiet)
-    gen = load_generator(args.model, device=args.device, progress=bar)
-    bar.close()
+    try:
+        gen = load_generator(args.model, device=args.device, progress=bar)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # a loader bug must still end in one line, not a traceback
+        print(f"error: {clean_text(str(args.model), 200)}: could not be loaded ({type(exc).__name__})",
+              file=sys.stderr)
+        return 2
+    finally:
+        bar.close()
     # The app's own path (state -> render -> export), so the PNG opens in the editor as this edit.
     state = EditState.new(gen.fingerprint, gen.num_ws, seed_a=args.seed, seed_b=args.seed + 1, psi=args.psi,
                           noise_mode=args.noise, paint=args.paint, paint_strength=args.paint_strength)

@@ -47,7 +47,8 @@ def tiny_net(seed: int = 0, **overrides) -> sg2.StyleGAN2:
     with torch.no_grad():
         for name, p in net.named_parameters():
             p.copy_(torch.randn_like(p) * (0.3 if name.endswith("noise_strength") else 1.0))
-        net.mapping.w_avg.normal_()
+        if hasattr(net.mapping, "w_avg"):
+            net.mapping.w_avg.normal_()
     return net
 
 
@@ -127,6 +128,25 @@ def nvidia_init_kwargs(net: sg2.StyleGAN2, easy_dict, layout: str = "stylegan3")
     return dict(base, **k, fused_modconv_default="inference_only")
 
 
+def legacy_tf_init_kwargs(net: sg2.StyleGAN2, layout: str = "ada") -> dict:
+    """G's init kwargs as NVIDIA's legacy.py records them when it converts a TensorFlow StyleGAN2 pickle
+    (convert_tf_generator: every TF option at its default; fmap_base 16384 -> channel_base 32768).
+
+    layout 'ada': stylegan2-ada-pytorch's legacy.py (nested synthesis_kwargs); 'stylegan3': the stylegan3
+    repo's legacy.py (synthesis options flat beside mapping_kwargs).
+    """
+    k = net.init_kwargs
+    mapping = dict(num_layers=k["mapping_kwargs"]["num_layers"], embed_features=None, layer_features=None,
+                   activation="lrelu", lr_multiplier=0.01, w_avg_beta=0.995)
+    synthesis = dict(channel_base=k["channel_base"], channel_max=k["channel_max"], num_fp16_res=0, conv_clamp=None,
+                     architecture="skip", resample_filter=[1, 3, 3, 1], use_noise=True, activation="lrelu")
+    top = dict(z_dim=k["z_dim"], c_dim=0, w_dim=k["w_dim"], img_resolution=k["img_resolution"],
+               img_channels=k["img_channels"])
+    if layout == "ada":
+        return dict(top, mapping_kwargs=mapping, synthesis_kwargs=synthesis)
+    return dict(top, **synthesis, mapping_kwargs=mapping)
+
+
 def _stylegan3_generator(net: sg2.StyleGAN2, reconstruct, easy_dict) -> _Reduce:
     """A StyleGAN3-shaped G: an 'input' SynthesisInput and L{i}_{size}_{ch} layers holding numpy arrays."""
     layer = _persistent(reconstruct, "SynthesisLayer", _module_state(
@@ -147,11 +167,12 @@ def _stylegan3_generator(net: sg2.StyleGAN2, reconstruct, easy_dict) -> _Reduce:
 def write_nvidia_pickle(path: str | Path, net: sg2.StyleGAN2, w_avg: torch.Tensor | None = None,
                         stylegan3: bool = False, layout: str = "stylegan3", module_src: str = SG2_SRC,
                         protocol: int = pickle.DEFAULT_PROTOCOL, init_overrides: dict | None = None,
-                        g_ema_class: str = "Generator") -> Path:
+                        g_ema_class: str = "Generator", init_kwargs: dict | None = None) -> Path:
     """A pickle shaped like NVIDIA's training snapshots, holding `net` as G_ema (and G).
 
     layout: 'stylegan3' (synthesis kwargs flat, as the stylegan3 repo's train.py) or 'ada' (nested
-    synthesis_kwargs, as stylegan2-ada-pytorch). init_overrides / g_ema_class falsify G_ema's record.
+    synthesis_kwargs, as stylegan2-ada-pytorch). init_overrides / g_ema_class falsify G_ema's record;
+    init_kwargs replaces G_ema's recorded kwargs outright.
     """
     if w_avg is not None:
         net = _with_w_avg(net, w_avg)
@@ -159,8 +180,8 @@ def write_nvidia_pickle(path: str | Path, net: sg2.StyleGAN2, w_avg: torch.Tenso
         if stylegan3:
             g_ema = _stylegan3_generator(net, reconstruct, easy_dict)
         else:
-            g_ema = _records(net, reconstruct, module_src,
-                             {**nvidia_init_kwargs(net, easy_dict, layout), **(init_overrides or {})})
+            kwargs = init_kwargs if init_kwargs is not None else nvidia_init_kwargs(net, easy_dict, layout)
+            g_ema = _records(net, reconstruct, module_src, {**kwargs, **(init_overrides or {})})
             g_ema.args[0]["class_name"] = g_ema_class
         g = _records(net, reconstruct, module_src, nvidia_init_kwargs(net, easy_dict, layout))
         block = _persistent(reconstruct, "DiscriminatorBlock", _module_state(

@@ -16,7 +16,7 @@ from editor.model.checkpoint_format import detect_format
 from editor.model.errors import CheckpointError
 from editor.model.nvidia_pickle import load_nvidia_pickle
 from editor.model.rosinality import infer_config, load_rosinality
-from tests.ckpt_fixtures import (FAKE_MODULES, rosinality_forward, rosinality_mapping, rosinality_state_dict,
+from tests.ckpt_fixtures import (FAKE_MODULES, legacy_tf_init_kwargs, rosinality_forward, rosinality_mapping, rosinality_state_dict,
                                  tiny_net, write_malicious_pickle, write_nvidia_pickle, write_rosinality_pt)
 
 
@@ -121,7 +121,7 @@ def test_module_src_is_never_executed(tmp_path):
     (dict(channel_max=16), "mis-shaped tensors synthesis.b4.const"),
     (dict(mapping_kwargs=dict(num_layers=3)), "missing tensors mapping.fc2.weight"),
     (dict(mapping_kwargs=dict(num_layers=1)), "unexpected tensors mapping.fc1.weight"),
-    (dict(img_resolution=48), "buildable"),
+    (dict(img_resolution=48), "img_resolution=48 is not implemented"),
 ])
 def test_nvidia_record_mismatches(tmp_path, overrides, message):
     path = write_nvidia_pickle(tmp_path / "odd.pkl", tiny_net(), init_overrides=overrides)
@@ -281,3 +281,86 @@ def test_load_generator_reads_each_format_and_groups_like_the_papers(tmp_path):
     torch.testing.assert_close(w, g2.mapping(z))
     torch.testing.assert_close(g1.synthesis(w), g2.synthesis(w), atol=1e-5, rtol=1e-5)
     assert g1.fingerprint != g2.fingerprint and g1.fingerprint.startswith("tiny:")
+
+
+# ------------------------------------------------------------------- options NVIDIA's code writes (issue 12)
+
+@pytest.mark.parametrize("layout", ["ada", "stylegan3"])
+def test_tensorflow_converted_pickle_loads(tmp_path, layout):
+    """NVIDIA's pretrained StyleGAN2 pickles come from legacy.py, which records every TF option explicitly."""
+    net = tiny_net(conv_clamp=None)
+    path = write_nvidia_pickle(tmp_path / "tf.pkl", net, layout=layout,
+                               init_kwargs=legacy_tf_init_kwargs(net, layout))
+    loaded, w_avg = load_nvidia_pickle(path)
+    _same_outputs(net, loaded)
+    assert torch.equal(w_avg, net.mapping.w_avg)
+
+
+@pytest.mark.parametrize("options", [
+    dict(use_noise=False), dict(architecture="orig"), dict(activation="linear"),
+    dict(mapping_kwargs=dict(num_layers=2, activation="linear", layer_features=16, w_avg_beta=None)),
+])
+def test_other_implemented_option_values_round_trip(tmp_path, options):
+    net = tiny_net(**options)
+    path = write_nvidia_pickle(tmp_path / "opt.pkl", net, layout="ada",
+                               init_overrides=dict(channels_last=False, fp16_channels_last=True, kernel_size=3,
+                                                   fused_modconv_default="inference_only", resample_filter=(1, 3, 3, 1)))
+    loaded, w_avg = load_nvidia_pickle(path)
+    _same_outputs(net, loaded)
+    assert (w_avg is None) == (options.get("mapping_kwargs", {}).get("w_avg_beta", 0) is None)
+
+
+@pytest.mark.parametrize("where,key,value,shown", [
+    ("synthesis", "activation", "relu", "activation='relu'"),
+    ("synthesis", "resample_filter", [1, 2, 1], "resample_filter=[1, 2, 1]"),
+    ("synthesis", "conv_clamp", "abc", "conv_clamp='abc'"),
+    ("synthesis", "conv_clamp", float("nan"), "conv_clamp=nan"),
+    ("synthesis", "conv_clamp", -1.0, "conv_clamp=-1.0"),
+    ("synthesis", "use_noise", "yes", "use_noise='yes'"),
+    ("synthesis", "kernel_size", 5, "kernel_size=5"),
+    ("mapping", "activation", "swish", "activation='swish'"),
+    ("mapping", "num_layers", 10 ** 6, "num_layers=1000000"),
+    ("generator", "img_channels", 4, "img_channels=4"),
+])
+def test_unimplemented_option_values_are_refused_by_name(tmp_path, where, key, value, shown):
+    net = tiny_net(conv_clamp=None)
+    kwargs = legacy_tf_init_kwargs(net, "ada")
+    {"synthesis": kwargs["synthesis_kwargs"], "mapping": kwargs["mapping_kwargs"], "generator": kwargs}[where][key] = value
+    path = write_nvidia_pickle(tmp_path / "odd.pkl", net, init_kwargs=kwargs)
+    with pytest.raises(CheckpointError) as e:
+        load_nvidia_pickle(path)
+    assert shown in str(e.value) and "not implemented" in str(e.value) and "odd.pkl" in str(e.value)
+
+
+def test_greyscale_model_renders_grey_rgb(tmp_path):
+    from editor.model import load_generator
+    net = tiny_net(img_channels=1)
+    for res in net.synthesis.block_resolutions:  # a random net saturates; tone it down so pixels vary
+        getattr(net.synthesis, f"b{res}").torgb.weight.mul_(0.02)
+        getattr(net.synthesis, f"b{res}").torgb.bias.zero_()
+    g = load_generator(write_nvidia_pickle(tmp_path / "grey.pkl", net), device="cpu", dtype=torch.float32)
+    img = g.synthesis(g.mapping(g.z_from_seed(1)))
+    assert img.shape == (1, 3, 32, 32)
+    assert torch.equal(img[:, 0], img[:, 1]) and torch.equal(img[:, 0], img[:, 2])
+    ours = net.synthesis(g.broadcast(g.mapping(g.z_from_seed(1))))  # [1, 3, H, W] of the one grey channel
+    torch.testing.assert_close(img, ours.clamp(-1, 1))
+    assert img.std() > 0.01 and img.abs().max() < 1
+
+
+def test_pickle_without_mean_latent_caches_it_beside_the_file(tmp_path, monkeypatch):
+    from editor.model import load_generator, loading
+    net = tiny_net(mapping_kwargs=dict(num_layers=2, w_avg_beta=None))
+    path = write_nvidia_pickle(tmp_path / "nomean.pkl", net)
+    calls = []
+    real = loading.estimate_w_avg
+    monkeypatch.setattr(loading, "estimate_w_avg", lambda *a, **k: calls.append(1) or real(*a, **k))
+    g1 = load_generator(path, device="cpu", dtype=torch.float32)
+    cached = list(tmp_path.glob("nomean.pkl.w_avg.*.npy"))
+    assert len(calls) == 1 and len(cached) == 1
+    assert not list(tmp_path.glob("*.tmp*"))  # written atomically: no temporary left behind
+    np.testing.assert_array_equal(np.load(cached[0]), g1.w_avg.cpu().numpy())
+    g2 = load_generator(path, device="cpu", dtype=torch.float32)
+    assert len(calls) == 1 and torch.equal(g1.w_avg, g2.w_avg)  # reused, not recomputed
+    cached[0].write_bytes(b"garbage")  # a damaged cache is recomputed, not trusted
+    load_generator(path, device="cpu", dtype=torch.float32)
+    assert len(calls) == 2

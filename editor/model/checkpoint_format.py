@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -50,12 +51,61 @@ def list_names(names: list[str], limit: int = 6) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def load_named_tensors(net: nn.Module, tensors: dict[str, torch.Tensor], path: str | Path, what: str) -> None:
-    """Copy `tensors` into `net` by name; every name must match both ways, with the same shape.
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+MAX_ABS_WEIGHT = 1e5  # trained StyleGAN weights stay within a few hundred (mapping weights are stored /0.01)
 
-    A partial copy would give a plausible-looking but wrong network, so anything off is an error that lists
-    the offending names (`what` says where they came from, e.g. "G_ema").
+
+def check_file_tensors(tensors: dict[str, torch.Tensor], path: str | Path, what: str) -> None:
+    """Every tensor a dense float array in CPU memory, and no more of them than the file's bytes hold.
+
+    A tensor record chooses its own shape and strides over a storage, so a tiny file can describe a huge
+    model out of stride-0 views or one storage shared many times; the network is built from those shapes,
+    so they are checked against real bytes first. Meta and sparse tensors hold no values at all.
     """
+    odd = [k for k, t in tensors.items() if not isinstance(t, torch.Tensor) or t.layout != torch.strided
+           or t.device.type != "cpu" or t.dtype not in FLOAT_DTYPES]
+    if odd:
+        raise CheckpointError(path, f"{what} holds values that are not dense CPU floating-point tensors "
+                                    f"(sparse, meta, integer or other): {list_names(odd)}")
+    views = [k for k, t in tensors.items()
+             if not (t.is_contiguous() or (t.ndim == 4 and t.is_contiguous(memory_format=torch.channels_last)))]
+    if views:
+        raise CheckpointError(path, f"{what} holds strided views instead of whole tensors: {list_names(views)}")
+    claimed = sum(t.numel() * t.element_size() for t in tensors.values())
+    storages = {}
+    for t in tensors.values():
+        s = t.untyped_storage()
+        storages[(s.data_ptr(), s.nbytes())] = s.nbytes()
+    held = sum(storages.values())
+    if claimed > held:
+        raise CheckpointError(path, f"{what}'s tensors claim {claimed:,} bytes but share storages holding only "
+                                    f"{held:,}; a real network stores each tensor once")
+
+
+def check_values(tensors: dict[str, torch.Tensor], path: str | Path, what: str,
+                 max_abs: float = MAX_ABS_WEIGHT) -> None:
+    bad = [k for k, t in tensors.items() if t.numel() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise CheckpointError(path, f"{what} has non-finite values (NaN or inf) in {list_names(bad)}")
+    huge = [k for k, t in tensors.items() if t.numel() and float(t.abs().max()) > max_abs]
+    if huge:
+        raise CheckpointError(path, f"{what} has values beyond ±{max_abs:g}, which no trained network has, "
+                                    f"in {list_names(huge)}")
+
+
+def build_checked(build: Callable[[], nn.Module], tensors: dict[str, torch.Tensor], path: str | Path,
+                  what: str, arch: str = "StyleGAN2") -> nn.Module:
+    """`build()` on the meta device (no memory), its state dict matched against `tensors` by name and shape,
+    and only then made real and filled: settings that imply a huge network cost nothing until they are
+    backed by tensors of that size in the file."""
+    try:
+        with torch.device("meta"):
+            net = build()
+    except CheckpointError:
+        raise
+    except Exception as e:  # settings were validated one by one; their combination can still be impossible
+        raise CheckpointError(path, f"{what}'s settings do not describe a buildable {arch} "
+                                    f"({type(e).__name__})") from None
     expected = net.state_dict()
     missing = [k for k in expected if k not in tensors]
     extra = [k for k in tensors if k not in expected]
@@ -69,11 +119,11 @@ def load_named_tensors(net: nn.Module, tensors: dict[str, torch.Tensor], path: s
     if wrong:
         problems.append(f"mis-shaped tensors {list_names(wrong)}")
     if problems:
-        raise CheckpointError(path, f"{what} does not match the StyleGAN2 layout its settings imply: "
+        raise CheckpointError(path, f"{what} does not match the {arch} layout its settings imply: "
                                     + "; ".join(problems))
-    bad = [k for k, t in tensors.items() if not (t.is_floating_point() and torch.isfinite(t).all())]
-    if bad:
-        raise CheckpointError(path, f"{what} has non-finite or non-float values in {list_names(bad)}")
+    check_values(tensors, path, what)
+    net = net.to_empty(device="cpu")
     with torch.no_grad():
-        for k, t in expected.items():
+        for k, t in net.state_dict().items():
             t.copy_(tensors[k])
+    return net.eval().requires_grad_(False)

@@ -117,7 +117,7 @@ def cached_w_avg(net, path: Path, fingerprint: str, progress: Progress | None = 
         if c.is_file():
             try:
                 a = np.load(c, allow_pickle=False)
-                if a.shape == (net.w_dim,):
+                if a.shape == (net.w_dim,) and a.dtype.kind == "f" and np.isfinite(a).all():
                     return torch.from_numpy(a).float()
             except (OSError, ValueError):
                 pass

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import _compat_pickle
 import collections
+import contextvars
 import io
 import pickle
 from pathlib import Path
@@ -20,10 +21,14 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .checkpoint_format import load_named_tensors
-from .errors import CheckpointError
-from .protocol import estimate_w_avg
+from .checkpoint_format import build_checked, check_file_tensors
+from .errors import CheckpointError, describe
+from .nvidia_options import stylegan2_kwargs
+from .pickle_scan import scan_pickle_file, scan_torch_file
 from .stylegan2 import StyleGAN2
+
+
+MAX_RECORDS = 20_000  # persistent module records in one network; NVIDIA's 1024² G_ema has ~300
 
 
 class PersistentRecord:
@@ -32,26 +37,55 @@ class PersistentRecord:
     def __init__(self, meta: Any):
         if not isinstance(meta, dict) or not isinstance(meta.get("state"), dict):
             raise pickle.UnpicklingError("malformed persistent object record")
-        self.class_name = str(meta.get("class_name", ""))
-        self.module_src = str(meta.get("module_src", ""))  # kept only to recognise the architecture; never run
+        # Only strings are kept: str() of an arbitrary object from the file could be made arbitrarily costly.
+        name, src = meta.get("class_name"), meta.get("module_src")
+        self.class_name = name if isinstance(name, str) else ""
+        self.module_src = src if isinstance(src, str) else ""  # kept only to recognise the architecture; never run
         self.state: dict = meta["state"]
 
     def children(self) -> dict[str, Any]:
-        return dict(self.state.get("_modules") or {})
+        modules = self.state.get("_modules") or {}
+        if not isinstance(modules, dict) or not all(isinstance(k, str) for k in modules):
+            raise pickle.UnpicklingError("malformed submodule table")
+        return dict(modules)
 
-    def tensors(self, prefix: str = "") -> dict[str, torch.Tensor]:
-        """Parameters and persistent buffers of this record and its children, named as in a state_dict."""
-        skip = set(self.state.get("_non_persistent_buffers_set") or ())
+    def own_tensors(self) -> dict[str, Any]:
+        skip = self.state.get("_non_persistent_buffers_set") or ()
+        skip = set(skip) if isinstance(skip, (set, frozenset, list, tuple)) else set()
         out = {}
         for group in ("_parameters", "_buffers"):
-            for name, t in (self.state.get(group) or {}).items():
+            table = self.state.get(group) or {}
+            if not isinstance(table, dict):
+                raise pickle.UnpicklingError(f"malformed {group} table")
+            for name, t in table.items():
+                if not isinstance(name, str):
+                    raise pickle.UnpicklingError(f"malformed {group} table")
                 if t is not None and name not in skip:
-                    out[prefix + name] = t
-        for name, child in self.children().items():
-            if isinstance(child, PersistentRecord):
-                out.update(child.tensors(f"{prefix}{name}."))
-            elif child is not None:
-                raise pickle.UnpicklingError(f"submodule {prefix}{name} is not a network record")
+                    out[name] = t
+        return out
+
+    def tensors(self) -> dict[str, Any]:
+        """Parameters and persistent buffers of this record and its children, named as in a state_dict.
+
+        Iterative, and each record is visited once: a crafted file can share children between parents
+        (a DAG with 2^48 paths in a 1 MB file) or nest them beyond Python's recursion limit.
+        """
+        out: dict[str, Any] = {}
+        seen: set[int] = set()
+        todo: list[tuple[str, PersistentRecord]] = [("", self)]
+        while todo:
+            prefix, record = todo.pop()
+            if id(record) in seen:
+                raise pickle.UnpicklingError("one submodule record appears in two places; real networks are trees")
+            seen.add(id(record))
+            if len(seen) > MAX_RECORDS:
+                raise pickle.UnpicklingError(f"more than {MAX_RECORDS} submodule records")
+            out.update((prefix + name, t) for name, t in record.own_tensors().items())
+            for name, child in reversed(list(record.children().items())):
+                if isinstance(child, PersistentRecord):
+                    todo.append((f"{prefix}{name}.", child))
+                elif child is not None:
+                    raise pickle.UnpicklingError("a submodule is not a network record")
         return out
 
 
@@ -63,7 +97,8 @@ class _DTypeRecord:
     """Stand-in for numpy.dtype while unpickling; turned into a real dtype only for plain number kinds."""
 
     def __init__(self, name: Any, align: Any = False, copy: Any = False):
-        self.name, self.byteorder = str(name), "="
+        self.name = name if isinstance(name, str) and len(name) <= 16 else "invalid"
+        self.byteorder = "="
 
     def __setstate__(self, state: Any) -> None:
         if isinstance(state, tuple) and len(state) > 1 and state[1] in ("<", ">", "|", "="):
@@ -104,6 +139,7 @@ def _load_storage(data: Any) -> Any:
     # reads such a blob without calling anything it does not itself allow.
     if not isinstance(data, bytes):
         raise pickle.UnpicklingError("malformed tensor storage")
+    scan_torch_file(_current_path.get(), blob=data)  # the blob is a pickle too: same limits before loading
     storage = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     if not isinstance(storage, (torch.TypedStorage, torch.UntypedStorage)):
         raise pickle.UnpicklingError("tensor storage record holds something else")
@@ -112,9 +148,9 @@ def _load_storage(data: Any) -> Any:
 
 def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *_ignored: Any) -> torch.Tensor:
     # The trailing requires_grad / backward hooks / metadata are irrelevant for inference and dropped.
-    shape_ok = isinstance(size, tuple) and isinstance(stride, tuple) and len(size) == len(stride)
-    if not (isinstance(storage, (torch.TypedStorage, torch.UntypedStorage)) and shape_ok
-            and all(isinstance(v, int) for v in (offset, *size, *stride))):
+    shape_ok = (isinstance(size, tuple) and isinstance(stride, tuple) and len(size) == len(stride) <= 8
+                and all(type(v) is int and 0 <= v < 1 << 40 for v in (offset, *size, *stride)))
+    if not (isinstance(storage, (torch.TypedStorage, torch.UntypedStorage)) and shape_ok):
         raise pickle.UnpicklingError("malformed tensor record")
     return torch._utils._rebuild_tensor_v2(storage, offset, size, stride, False, collections.OrderedDict())
 
@@ -174,18 +210,29 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise CheckpointError(self.path, "uses pickle persistent ids, which NVIDIA network pickles never do")
 
 
+_current_path: contextvars.ContextVar = contextvars.ContextVar("nvidia_pickle_path", default=None)
+
+
 def read_pickle(path: str | Path) -> Any:
-    """Unpickle `path` with RestrictedUnpickler; every failure becomes a CheckpointError naming the file."""
+    """Unpickle `path` with RestrictedUnpickler, after the opcode pre-scan (pickle_scan); every failure
+    becomes a CheckpointError naming the file."""
+    token = _current_path.set(path)
     try:
+        scan_pickle_file(path)
         with open(path, "rb") as f:
             return RestrictedUnpickler(f, path).load()
     except CheckpointError:
         raise
     except OSError as e:
-        raise CheckpointError(path, f"cannot be read ({e.strerror or e})") from e
+        raise CheckpointError(path, f"cannot be read ({e.strerror or type(e).__name__})") from None
+    except (RecursionError, MemoryError) as e:
+        raise CheckpointError(path, f"is not a usable network pickle ({type(e).__name__})") from None
     except Exception as e:  # truncated, corrupt or not a pickle: all surface the same way
-        detail = str(e).splitlines()[0][:200] if str(e) else ""
-        raise CheckpointError(path, f"is not a readable network pickle ({type(e).__name__}: {detail})") from e
+        # Only the unpickler's own messages are shown; others may quote values from the file.
+        detail = f": {e}" if isinstance(e, (pickle.UnpicklingError, EOFError)) else ""
+        raise CheckpointError(path, f"is not a readable network pickle ({type(e).__name__}{detail})") from None
+    finally:
+        _current_path.reset(token)
 
 
 def _is_stylegan3(g: PersistentRecord) -> bool:
@@ -194,69 +241,35 @@ def _is_stylegan3(g: PersistentRecord) -> bool:
     return "SynthesisInput" in kinds or "class SynthesisInput(" in g.module_src  # SG3's Fourier-feature input
 
 
-_MAPPING_KEYS = {"num_layers", "layer_features", "activation", "lr_multiplier", "w_avg_beta"}
-_SYNTHESIS_KEYS = {"channel_base", "channel_max", "num_fp16_res", "conv_clamp", "architecture", "use_noise"}
-_IGNORED_KEYS = {"fused_modconv_default", "fp16_channels_last", "channels_last", "embed_features"}
-_GENERATOR_ARGS = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs")
-
-
-def generator_kwargs(g: PersistentRecord, path: str | Path) -> dict:
-    """NVIDIA Generator init args -> StyleGAN2 kwargs (handles stylegan3's flat and ada's nested layouts)."""
-    args = tuple(g.state.get("_init_args") or ())
-    kwargs = dict(zip(_GENERATOR_ARGS, args), **dict(g.state.get("_init_kwargs") or {}))
-    c_dim = kwargs.pop("c_dim", 0) or 0
-    if c_dim:
-        raise CheckpointError(path, f"holds a conditional (class-labelled) generator, c_dim={c_dim}; "
-                                    "only unconditional models are supported")
-    missing = [k for k in ("z_dim", "w_dim", "img_resolution", "img_channels") if k not in kwargs]
-    if missing:
-        raise CheckpointError(path, f"G_ema records no {', '.join(missing)}; cannot rebuild the generator")
-    out = {k: kwargs.pop(k) for k in ("z_dim", "w_dim", "img_resolution", "img_channels")}
-    mapping = dict(kwargs.pop("mapping_kwargs", None) or {})
-    synthesis = {**dict(kwargs.pop("synthesis_kwargs", None) or {}), **kwargs}  # ada nests, stylegan3 flattens
-    resample_filter = synthesis.pop("resample_filter", [1, 3, 3, 1])
-    unknown = sorted(set(mapping) - _MAPPING_KEYS - _IGNORED_KEYS)
-    unknown += sorted(set(synthesis) - _SYNTHESIS_KEYS - _IGNORED_KEYS)
-    if unknown or list(resample_filter) != [1, 3, 3, 1]:
-        raise CheckpointError(path, f"uses generator options this editor does not implement: "
-                                    f"{', '.join(unknown) or 'resample_filter=' + str(list(resample_filter))}")
-    out["mapping_kwargs"] = {k: v for k, v in mapping.items() if k in _MAPPING_KEYS}
-    out.update({k: v for k, v in synthesis.items() if k in _SYNTHESIS_KEYS})
-    return out
-
-
-def load_nvidia_pickle(path: str | Path) -> tuple[StyleGAN2, torch.Tensor]:
+def load_nvidia_pickle(path: str | Path) -> tuple[StyleGAN2, torch.Tensor | None]:
     """An NVIDIA network pickle -> (our StyleGAN2 with G_ema's weights, in eval mode on CPU; w_avg [w_dim]).
 
-    w_avg is G_ema.mapping.w_avg; for the rare model trained without one (w_avg_beta=None) it is estimated
-    from 10,000 random z.
+    w_avg is G_ema.mapping.w_avg, or None for the rare model trained without one (w_avg_beta=None): the
+    caller (loading.cached_w_avg) estimates it once and caches it beside the file.
     """
     data = read_pickle(path)
     if not isinstance(data, dict):
-        raise CheckpointError(path, f"holds a {type(data).__name__}, not NVIDIA's dict of networks")
+        raise CheckpointError(path, f"holds {describe(data)}, not NVIDIA's dict of networks")
     if "G_ema" not in data:
-        keys = ", ".join(map(repr, list(data)[:8])) or "none"
+        keys = ", ".join(describe(k) for k in list(data)[:8]) or "none"
         raise CheckpointError(path, f"has no 'G_ema' generator (keys: {keys})")
     g = data["G_ema"]
     if not isinstance(g, PersistentRecord):
-        raise CheckpointError(path, f"'G_ema' is a {type(g).__name__}, not a pickled network")
+        raise CheckpointError(path, f"'G_ema' is {describe(g)}, not a pickled network")
     try:
         if _is_stylegan3(g):
             raise CheckpointError(path, "StyleGAN3 generators (training.networks_stylegan3.Generator) "
                                         "are not supported yet")
         if g.class_name.rsplit(".", 1)[-1] != "Generator":
             raise CheckpointError(path, f"'G_ema' is a {g.class_name}, not a StyleGAN2 Generator")
-        kwargs = generator_kwargs(g, path)
+        kwargs = stylegan2_kwargs(g.state, path)
         tensors = g.tensors()
     except CheckpointError:
         raise
     except Exception as e:  # records are attacker-shaped data: any surprise in them is a bad file, not a bug
-        raise CheckpointError(path, f"G_ema is malformed ({type(e).__name__}: {e})") from e
-    try:
-        net = StyleGAN2(**kwargs)
-    except Exception as e:
-        raise CheckpointError(path, f"G_ema's settings {kwargs} do not describe a buildable StyleGAN2 ({e})") from e
-    load_named_tensors(net, tensors, path, "G_ema")
-    net.eval().requires_grad_(False)
-    w_avg = net.mapping.w_avg.clone() if hasattr(net.mapping, "w_avg") else estimate_w_avg(net)
+        detail = f": {e}" if isinstance(e, pickle.UnpicklingError) else ""  # our own messages only
+        raise CheckpointError(path, f"G_ema is malformed ({type(e).__name__}{detail})") from None
+    check_file_tensors(tensors, path, "G_ema")
+    net = build_checked(lambda: StyleGAN2(**kwargs), tensors, path, "G_ema")
+    w_avg = net.mapping.w_avg.clone() if hasattr(net.mapping, "w_avg") else None
     return net, w_avg

@@ -19,8 +19,10 @@ from typing import Callable
 
 import torch
 
-from .checkpoint_format import list_names, load_named_tensors
-from .errors import CheckpointError
+from .checkpoint_format import build_checked, check_file_tensors, check_values, list_names
+from .errors import CheckpointError, clean_text, describe
+from .nvidia_options import TOP, check_options
+from .pickle_scan import scan_torch_file
 from .stylegan2 import StyleGAN2
 from .stylegan2_ops import setup_filter
 
@@ -41,7 +43,8 @@ def _scalar(t: torch.Tensor) -> torch.Tensor:
 
 
 def _noise_map(t: torch.Tensor) -> torch.Tensor:
-    return t.reshape(t.shape[-2:]) if t.ndim == 4 else t  # [1, 1, r, r] -> [r, r]
+    # [1, 1, r, r] -> [r, r]; any other shape is left for the shape check to name
+    return t.reshape(t.shape[-2:]) if t.ndim == 4 and t.shape[:2] == (1, 1) else t
 
 
 def infer_config(sd: dict[str, torch.Tensor], path: str | Path) -> dict:
@@ -104,6 +107,19 @@ def name_map(config: dict) -> dict[str, tuple[str, Callable]]:
     return m
 
 
+_BLOCKED_GLOBAL = re.compile(r"unsupported global:?\s+(?:GLOBAL\s+)?([\w.]+)", re.IGNORECASE)
+
+
+def torch_load_problem(e: Exception) -> str:
+    """What torch.load(weights_only=True) refused, in one line: the blocked global by name where there is one
+    (torch's message spreads it over many lines of advice, with terminal colour codes)."""
+    text = clean_text(str(e), 4000)
+    found = _BLOCKED_GLOBAL.search(text)
+    if found:
+        return f"it needs the global '{found.group(1)}', which a weights-only load refuses: it could run code"
+    return f"{type(e).__name__}: {clean_text(text, 200)}"
+
+
 # Fixed blur kernels rosinality registers as buffers; ours come from `resample_filter` instead.
 _KERNEL_BUFFER = re.compile(r"(convs\.\d+\.conv\.blur|to_rgbs\.\d+\.upsample)\.kernel")
 
@@ -114,6 +130,7 @@ def load_rosinality(path: str | Path) -> tuple[StyleGAN2, torch.Tensor | None]:
     None means the file stores no average w (net.mapping.w_avg is then left at zeros): the caller estimates
     one, e.g. with protocol.estimate_w_avg, and can cache it.
     """
+    scan_torch_file(path)  # same opcode limits as NVIDIA pickles before torch's unpickler sees it
     try:
         # weights_only: torch's restricted unpickler. rosinality's train.py also saves its argparse options,
         # a plain attribute bag, which torch >= 2.5 can be told to accept.
@@ -121,15 +138,17 @@ def load_rosinality(path: str | Path) -> tuple[StyleGAN2, torch.Tensor | None]:
         with allow([argparse.Namespace]) if allow else contextlib.nullcontext(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about foreign pickles; failures are reported below
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (RecursionError, MemoryError) as e:
+        raise CheckpointError(path, f"is not a usable torch checkpoint ({type(e).__name__})") from None
     except Exception as e:
-        detail = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
-        raise CheckpointError(path, f"is not a readable torch checkpoint ({type(e).__name__}: {detail})") from e
+        raise CheckpointError(path, f"is not a readable torch checkpoint ({torch_load_problem(e)})") from None
     if not isinstance(ckpt, dict) or "g_ema" not in ckpt:
-        keys = ", ".join(map(repr, list(ckpt)[:8])) if isinstance(ckpt, dict) else type(ckpt).__name__
+        keys = ", ".join(describe(k) for k in list(ckpt)[:8]) if isinstance(ckpt, dict) else describe(ckpt)
         raise CheckpointError(path, f"has no 'g_ema' generator state dict (found {keys or 'an empty dict'})")
     sd = ckpt["g_ema"]
-    if not isinstance(sd, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+    if not isinstance(sd, dict) or not all(isinstance(k, str) for k in sd):
         raise CheckpointError(path, "'g_ema' is not a state dict of named tensors")
+    check_file_tensors(sd, path, "g_ema")
 
     config = infer_config(sd, path)
     names = name_map(config)
@@ -147,21 +166,25 @@ def load_rosinality(path: str | Path) -> tuple[StyleGAN2, torch.Tensor | None]:
     if odd:
         raise CheckpointError(path, f"g_ema uses a blur kernel other than [1,3,3,1] ({list_names(odd)})")
 
-    try:
-        net = StyleGAN2(**config)
-    except Exception as e:
-        raise CheckpointError(path, f"g_ema's shapes imply settings {config} that do not build ({e})") from e
+    check_options({k: config[k] for k in TOP if k in config}, TOP, path, "generator")
     tensors = {ours: fn(sd[theirs]) for ours, (theirs, fn) in names.items()}
-    tensors.update({k: v for k, v in net.state_dict().items() if k.endswith("resample_filter") or k == "mapping.w_avg"})
-    load_named_tensors(net, tensors, path, "g_ema (in NVIDIA names)")
-    net.eval().requires_grad_(False)
+    # Not stored by rosinality: our fixed blur filters, and the mean latent (filled in below if present).
+    try:
+        with torch.device("meta"):
+            fixed = [k for k in StyleGAN2(**config).state_dict() if k.endswith("resample_filter")]
+    except Exception as e:
+        raise CheckpointError(path, f"g_ema's shapes imply settings that do not build ({type(e).__name__})") from None
+    tensors.update({k: setup_filter([1, 3, 3, 1]) for k in fixed}, **{"mapping.w_avg": torch.zeros(config["w_dim"])})
+    net = build_checked(lambda: StyleGAN2(**config), tensors, path, "g_ema (in NVIDIA names)")
 
     latent_avg = ckpt.get("latent_avg")
     if latent_avg is not None:
         ok = isinstance(latent_avg, torch.Tensor) and latent_avg.is_floating_point()
         if not ok or latent_avg.numel() != net.w_dim:
-            found = list(latent_avg.shape) if isinstance(latent_avg, torch.Tensor) else type(latent_avg).__name__
+            found = list(latent_avg.shape) if isinstance(latent_avg, torch.Tensor) else describe(latent_avg)
             raise CheckpointError(path, f"latent_avg should hold {net.w_dim} floats, found {found}")
+        check_file_tensors({"latent_avg": latent_avg}, path, "latent_avg")
+        check_values({"latent_avg": latent_avg}, path, "latent_avg")
         latent_avg = latent_avg.detach().reshape(net.w_dim).float().clone()
         with torch.no_grad():
             net.mapping.w_avg.copy_(latent_avg)

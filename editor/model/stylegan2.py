@@ -3,7 +3,7 @@
 Built bottom-up from small modules (FullyConnectedLayer -> MappingNetwork; SynthesisLayer, ToRGBLayer ->
 SynthesisBlock -> SynthesisNetwork -> StyleGAN2), each mirroring the class of the same name in NVIDIA's
 `training/networks_stylegan2.py` (stylegan3 repo) / `training/networks.py` (stylegan2-ada-pytorch), so a
-StyleGAN2 built from G_ema's init kwargs (nvidia_pickle.generator_kwargs) takes G_ema's state dict with
+StyleGAN2 built from G_ema's init kwargs (nvidia_options.stylegan2_kwargs) takes G_ema's state dict with
 strict=True, key for key.
 
 Differences from NVIDIA, all deliberate:
@@ -249,6 +249,8 @@ class SynthesisNetwork(nn.Module):
             if res == last:  # skip architecture: img already holds this resolution's full picture
                 break
         assert img is not None and img.shape[-1] == last
+        if img.shape[1] == 1:  # a greyscale model: the editor's API promises RGB, so grey RGB it is
+            img = img.repeat(1, 3, 1, 1)
         return img
 
 

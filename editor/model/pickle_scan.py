@@ -1,0 +1,169 @@
+"""Read a pickle's opcode stream, building no objects, and refuse shapes no model file has before unpickling.
+
+Unpickling is a stack machine; a file can drive it into states that are dangerous before any of our checks
+on the result could run: tuples nested 10^5 deep crash CPython when hashed as dict keys (C recursion, a
+segfault, not an exception), and millions of tiny opcodes take minutes. So every pickle we are about to
+load (NVIDIA's .pkl, a torch .pt's data.pkl, torch's legacy blobs) is first walked with
+`pickletools.genops`, which only decodes opcodes, while a shadow stack of nesting depths follows what the
+real unpickler would build. Real network pickles are a few dozen levels deep and a few hundred thousand
+opcodes long at most; the limits leave room for that and nothing near what hurts.
+"""
+
+from __future__ import annotations
+
+import io
+import pickletools
+import zipfile
+from pathlib import Path
+from typing import IO
+
+from .errors import CheckpointError
+
+MAX_DEPTH = 1_000           # nesting of containers and calls; NVIDIA's 1024² pickles need ~40
+MAX_OPCODES = 5_000_000     # NVIDIA's 1024² G+D+G_ema pickle has ~10^5
+MAX_STACK = 1_000_000       # items waiting on the unpickler's stack at once
+
+# Opcodes by what they do to the stack (pickletools' names). Anything not listed pushes one leaf value.
+_NO_OP = {"PROTO", "FRAME", "STOP", "READONLY_BUFFER"}
+_EMPTY_CONTAINER = {"EMPTY_LIST", "EMPTY_DICT", "EMPTY_SET", "EMPTY_TUPLE"}
+_FROM_MARK = {"LIST", "TUPLE", "DICT", "FROZENSET", "OBJ", "INST"}  # pop to MARK, push one built object
+_INTO_BELOW_MARK = {"APPENDS", "SETITEMS", "ADDITEMS"}              # pop to MARK into the container below it
+_TUPLE_N = {"TUPLE1": 1, "TUPLE2": 2, "TUPLE3": 3}
+_CALL = {"REDUCE": 2, "NEWOBJ": 2, "NEWOBJ_EX": 3, "STACK_GLOBAL": 2}  # pop n, push the result
+_PUT = {"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"}
+_GET = {"GET", "BINGET", "LONG_BINGET"}
+
+
+class _Refused(Exception):
+    pass
+
+
+class _Cell:
+    """Nesting depth of one object on the shadow stack; shared through the memo like the object itself."""
+    __slots__ = ("depth",)
+
+    def __init__(self, depth: int):
+        self.depth = depth
+
+
+def _scan_one(f: IO[bytes]) -> int:
+    """Walk one pickle (up to its STOP); returns the number of opcodes. Raises _Refused or ValueError."""
+    stack: list = []     # _Cell per pushed object
+    marks: list[int] = []
+    memo: dict = {}
+    count = 0
+    for op, arg, _pos in pickletools.genops(f):
+        count += 1
+        if count > MAX_OPCODES:
+            raise _Refused(f"has more than {MAX_OPCODES:,} pickle opcodes")
+        name = op.name
+        if name in _NO_OP:
+            continue
+        if name == "MARK":
+            marks.append(len(stack))
+            if len(marks) > MAX_DEPTH:
+                raise _Refused(f"nests pickle marks more than {MAX_DEPTH} deep")
+            continue
+        if name in _FROM_MARK or name in _INTO_BELOW_MARK or name == "POP_MARK":
+            if not marks:
+                raise ValueError(f"{name} without a MARK")
+            start = marks.pop()
+            items, stack[start:] = stack[start:], []
+            deepest = max((c.depth for c in items), default=0)
+            if name in _FROM_MARK:
+                stack.append(_Cell(deepest + 1))
+            elif name in _INTO_BELOW_MARK:
+                if not stack:
+                    raise ValueError(f"{name} with no container")
+                stack[-1].depth = max(stack[-1].depth, deepest + 1)
+        elif name in _EMPTY_CONTAINER:
+            stack.append(_Cell(1))
+        elif name in _TUPLE_N:
+            n = _TUPLE_N[name]
+            if len(stack) < n:
+                raise ValueError(f"{name} on a short stack")
+            items, stack[-n:] = stack[-n:], []
+            stack.append(_Cell(max(c.depth for c in items) + 1))
+        elif name in _CALL:
+            n = _CALL[name]
+            if len(stack) < n:
+                raise ValueError(f"{name} on a short stack")
+            items, stack[-n:] = stack[-n:], []
+            stack.append(_Cell(max(c.depth for c in items) + 1))
+        elif name in ("APPEND", "SETITEM", "BUILD"):
+            n = 2 if name == "SETITEM" else 1
+            if len(stack) < n + 1:
+                raise ValueError(f"{name} on a short stack")
+            items, stack[-n:] = stack[-n:], []
+            stack[-1].depth = max(stack[-1].depth, max(c.depth for c in items) + 1)
+        elif name == "POP":
+            if not stack:
+                raise ValueError("POP on an empty stack")
+            stack.pop()
+        elif name == "DUP":
+            if not stack:
+                raise ValueError("DUP on an empty stack")
+            stack.append(stack[-1])
+        elif name in _PUT:
+            if not stack:
+                raise ValueError(f"{name} on an empty stack")
+            memo[len(memo) if name == "MEMOIZE" else arg] = stack[-1]
+        elif name in _GET:
+            if arg not in memo:
+                raise ValueError("memo reference to nothing")
+            stack.append(memo[arg])
+        elif name == "BINPERSID":
+            if not stack:
+                raise ValueError("BINPERSID on an empty stack")
+            stack[-1] = _Cell(stack[-1].depth + 1)
+        else:  # a leaf: numbers, strings, bytes, None, booleans, GLOBAL, PERSID, EXT*, NEXT_BUFFER
+            stack.append(_Cell(0))
+        if stack and stack[-1].depth > MAX_DEPTH:
+            raise _Refused(f"nests objects more than {MAX_DEPTH} deep")
+        if len(stack) > MAX_STACK:
+            raise _Refused(f"puts more than {MAX_STACK:,} items on the pickle stack")
+    return count
+
+
+def scan_pickles(f: IO[bytes], path: str | Path, count: int = 1, what: str = "pickle") -> None:
+    """Check the next `count` pickles in `f` (torch's legacy format is several in a row). CheckpointError if
+    any is malformed or beyond the limits; the file position is left after the last one."""
+    try:
+        for _ in range(count):
+            _scan_one(f)
+    except _Refused as e:
+        raise CheckpointError(path, f"{what} {e}; no model file does, so it was not unpickled") from None
+    except (ValueError, EOFError, IndexError, KeyError, TypeError) as e:
+        # genops raises ValueError on unknown opcodes and truncated arguments
+        raise CheckpointError(path, f"is not a readable {what} ({type(e).__name__}: {e})") from None
+
+
+def scan_pickle_file(path: str | Path) -> None:
+    with open(path, "rb") as f:
+        scan_pickles(f, path, what="network pickle")
+
+
+def scan_torch_file(path: str | Path, blob: bytes | None = None) -> None:
+    """A torch.save file (or, given `blob`, those bytes, reported as `path`): the zip's data.pkl, or the legacy
+    format's leading pickles (magic, protocol, system info, the object, the storage keys; raw storage bytes
+    follow and are not pickle)."""
+    what = "torch checkpoint" if blob is None else "tensor record"
+    try:
+        source = io.BytesIO(blob) if blob is not None else open(path, "rb")
+        with source as f:
+            if zipfile.is_zipfile(f):
+                with zipfile.ZipFile(f) as z:
+                    names = [n for n in z.namelist() if n == "data.pkl" or n.endswith("/data.pkl")]
+                    if not names:
+                        raise CheckpointError(path, f"{what} is a zip file without a torch data.pkl")
+                    if z.getinfo(names[0]).file_size > 1 << 30:
+                        raise CheckpointError(path, f"{what} has a data.pkl of more than 1 GiB")
+                    data = z.read(names[0])
+                scan_pickles(io.BytesIO(data), path, what=what)
+            else:
+                f.seek(0)
+                scan_pickles(f, path, 5, what=what)
+    except CheckpointError:
+        raise
+    except (OSError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError) as e:
+        raise CheckpointError(path, f"is not a readable {what} ({type(e).__name__})") from None

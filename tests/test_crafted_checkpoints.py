@@ -1,0 +1,218 @@
+"""Crafted model files that hang, blow up memory, crash the interpreter or slip past a check must each end
+in one CheckpointError (and `python -m editor render --model BAD` in one line and exit status 2).
+
+Every file is made here from tiny configs; the memory-hungry cases are measured in a child process so that
+a loader that did allocate what the file asks for would show it."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from editor.cli import main as cli_main
+from editor.model.checkpoint_format import check_file_tensors
+from editor.model.errors import MAX_PATH_CHARS, MAX_PROBLEM_CHARS, CheckpointError, clean_text, describe
+from editor.model.nvidia_pickle import load_nvidia_pickle
+from editor.model.rosinality import load_rosinality
+from tests.ckpt_fixtures import (_module_state, _persistent, fake_nvidia_modules, legacy_tf_init_kwargs,
+                                 rosinality_state_dict, tiny_net, write_nvidia_pickle, write_rosinality_pt)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------------------------------- the files
+
+def _dag_pickle(path: Path, levels: int = 48) -> Path:
+    """G_ema whose synthesis record has two children that are the same record, 48 times over: 2^48 paths."""
+    net = tiny_net()
+    with fake_nvidia_modules() as (reconstruct, easy_dict):
+        node = _persistent(reconstruct, "Leaf", _module_state(params=[("w", torch.zeros(2))]))
+        for _ in range(levels):
+            node = _persistent(reconstruct, "Node", _module_state(modules=[("a", node), ("b", node)]))
+        g = _persistent(reconstruct, "Generator", _module_state(legacy_tf_init_kwargs(tiny_net(conv_clamp=None)),
+                                                                  modules=[("synthesis", node)]))
+        with open(path, "wb") as f:
+            pickle.dump({"G_ema": g}, f)
+    assert path.stat().st_size < 200_000 and net is not None
+    return path
+
+
+def _huge_shared_kwarg(path: Path) -> Path:
+    """A kwarg that is a list of 2000 references to one list of 2000 ints: 4 M items formatted, 20 KB stored."""
+    inner = list(range(2000))
+    net = tiny_net(conv_clamp=None)
+    kwargs = legacy_tf_init_kwargs(net)
+    kwargs["synthesis_kwargs"]["channel_base"] = [inner] * 2000
+    return write_nvidia_pickle(path, net, init_kwargs=kwargs)
+
+
+def _deep_key_pickle(path: Path, depth: int) -> Path:
+    """{((((...)))): 1}: a dict key of nested 1-tuples; hashing it recurses in C (CPython segfaults)."""
+    path.write_bytes(b"\x80\x04}" + b")" + b"\x85" * depth + b"K\x01s.")
+    return path
+
+
+def _deep_list_pickle(path: Path, depth: int) -> Path:
+    path.write_bytes(b"\x80\x04" + b"(" * depth + b"l" * depth + b".")
+    return path
+
+
+def _deep_pt(path: Path, depth: int) -> Path:
+    """A torch zip checkpoint whose data.pkl is the nested-key pickle."""
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("archive/data.pkl", b"\x80\x02}" + b")" + b"\x85" * depth + b"K\x01s.")
+        z.writestr("archive/version", "3\n")
+    return path
+
+
+def _pt_with(path: Path, **replace) -> Path:
+    sd = rosinality_state_dict(tiny_net(conv_clamp=None))
+    sd.update(replace)
+    torch.save({"g_ema": sd}, path)
+    return path
+
+
+def _pkl_with(path: Path, net=None, **overrides) -> Path:
+    net = net if net is not None else tiny_net(conv_clamp=None)
+    kwargs = legacy_tf_init_kwargs(net)
+    for key, value in overrides.items():
+        for table in (kwargs["synthesis_kwargs"], kwargs["mapping_kwargs"], kwargs):
+            if key in table:
+                table[key] = value
+                break
+    return write_nvidia_pickle(path, net, init_kwargs=kwargs)
+
+
+def _net_with(**values):
+    net = tiny_net(conv_clamp=None)
+    with torch.no_grad():
+        for name, v in values.items():
+            dict(net.named_parameters(), **dict(net.named_buffers()))[name.replace("__", ".")].view(-1)[0] = v
+    return net
+
+
+class _Evil:
+    def __reduce__(self):
+        return os.system, ("echo pwned",)
+
+
+def _evil_pt(path: Path) -> Path:
+    torch.save({"g_ema": rosinality_state_dict(tiny_net(conv_clamp=None)), "args": _Evil()}, path)
+    return path
+
+
+CASES = {
+    # name: (writer, words the message must hold)
+    "dag.pkl": (_dag_pickle, "two places"),
+    "shared_kwarg.pkl": (_huge_shared_kwarg, "a list of 2000 items"),
+    "deep_key_1e5.pkl": (lambda p: _deep_key_pickle(p, 10 ** 5), "more than 1000 deep"),
+    "deep_key_1e6.pkl": (lambda p: _deep_key_pickle(p, 10 ** 6), "more than 1000 deep"),
+    "deep_list_1e6.pkl": (lambda p: _deep_list_pickle(p, 10 ** 6), "deep"),
+    "deep_key.pt": (lambda p: _deep_pt(p, 10 ** 5), "more than 1000 deep"),
+    "noise_shape.pt": (lambda p: _pt_with(p, **{"noises.noise_1": torch.zeros(1, 2, 8, 8)}), "noise_const [1, 2, 8, 8]"),
+    "meta.pt": (lambda p: _pt_with(p, **{"style.1.weight": torch.empty(32, 32, device="meta")}), "style.1.weight"),
+    "sparse.pt": (lambda p: _pt_with(p, **{"style.1.bias": torch.zeros(32).to_sparse()}), "sparse"),
+    "relu.pkl": (lambda p: _pkl_with(p, activation="relu"), "activation='relu'"),
+    "clamp_abc.pkl": (lambda p: _pkl_with(p, conv_clamp="abc"), "conv_clamp='abc'"),
+    "clamp_nan.pkl": (lambda p: _pkl_with(p, conv_clamp=float("nan")), "conv_clamp=nan"),
+    "clamp_neg.pkl": (lambda p: _pkl_with(p, conv_clamp=-4.0), "conv_clamp=-4.0"),
+    "evil.pt": (_evil_pt, "'posix.system'"),
+    "rgba.pkl": (lambda p: write_nvidia_pickle(p, tiny_net(img_channels=4)), "img_channels=4"),
+    "rgba.pt": (lambda p: write_rosinality_pt(p, tiny_net(img_channels=4, conv_clamp=None)), "img_channels=4"),
+    "stride0.pt": (lambda p: _pt_with(p, **{"convs.1.conv.weight": torch.zeros(1).expand(1, 32, 32, 3, 3)}),
+                   "strided views"),
+    "wide.pkl": (lambda p: _pkl_with(p, channel_base=2048 * 4, channel_max=2048), "mis-shaped"),
+    "nan_weight.pkl": (lambda p: _pkl_with(p, _net_with(synthesis__b8__conv1__weight=float("nan"))), "NaN"),
+    "inf_w_avg.pkl": (lambda p: _pkl_with(p, _net_with(mapping__w_avg=float("inf"))), "mapping.w_avg"),
+    "huge_weight.pkl": (lambda p: _pkl_with(p, _net_with(mapping__fc0__bias=1e30)), "beyond"),
+    "nan_latent.pt": (lambda p: write_rosinality_pt(p, tiny_net(conv_clamp=None),
+                                                     latent_avg=torch.full([32], float("nan"))), "latent_avg"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_crafted_file_is_refused(tmp_path, name, capsys):
+    writer, words = CASES[name]
+    path = writer(tmp_path / name)
+    loader = load_nvidia_pickle if name.endswith(".pkl") else load_rosinality
+    with pytest.raises(CheckpointError) as e:
+        loader(path)
+    message = str(e.value)
+    assert name in message and words in message, message
+    assert "\n" not in message and "\x1b" not in message and len(message) <= MAX_PROBLEM_CHARS + MAX_PATH_CHARS + 2
+    # The command line: one line on stderr, exit status 2, nothing else.
+    assert cli_main(["render", "--quiet", "--model", str(path), "-o", str(tmp_path / "out.png")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("error: ") and name in err, err
+    assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("name", ["deep_key_1e6.pkl", "evil.pt", "wide.pkl"])
+def test_render_command_prints_one_line_in_a_fresh_process(tmp_path, name):
+    """Including the cases that would crash or balloon a process: the child stays under 1 GB peak."""
+    path = CASES[name][0](tmp_path / name)
+    code = ("import resource, sys\nfrom editor.cli import main\nrc = main(sys.argv[1:])\n"
+            "sys.stderr.write(f'peak_kb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}')\nsys.exit(rc)")
+    r = subprocess.run([sys.executable, "-c", code, "render", "--quiet", "--model", str(path),
+                        "-o", str(tmp_path / "o.png")], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "EDITOR_DEVICE": "cpu"})
+    lines = r.stderr.splitlines()
+    assert r.returncode == 2 and r.stdout == "", r.stderr
+    assert len(lines) == 2 and lines[0].startswith("error: ") and name in lines[0], r.stderr
+    assert int(lines[1].removeprefix("peak_kb=")) < 1_000_000
+
+
+def test_wide_settings_are_refused_before_any_network_is_built(tmp_path, monkeypatch):
+    """Settings implying a 1024² net with 2048 channels (GBs) against a tiny file's tensors: nothing is
+    allocated for the net, which is only ever built on the meta device until the shapes agree."""
+    from editor.model import checkpoint_format
+    made = []
+    real = torch.nn.Module.to_empty
+    monkeypatch.setattr(torch.nn.Module, "to_empty", lambda self, **k: made.append(1) or real(self, **k))
+    path = _pkl_with(tmp_path / "w.pkl", img_resolution=1024, channel_base=2048 * 1024, channel_max=2048)
+    with pytest.raises(CheckpointError, match="missing tensors"):
+        load_nvidia_pickle(path)
+    assert made == [] and checkpoint_format is not None
+
+
+def test_tensors_sharing_one_storage_are_refused():
+    base = torch.zeros(64)
+    views = {f"t{i}": base[:64] for i in range(10)}  # ten tensors, one storage: 10x the bytes it holds
+    with pytest.raises(CheckpointError, match="share storages"):
+        check_file_tensors(views, "x.pt", "g_ema")
+    check_file_tensors({"a": torch.zeros(8), "b": torch.zeros(8, 4).t().contiguous()}, "x.pt", "g_ema")
+
+
+def test_messages_describe_untrusted_values_without_formatting_them():
+    big = [[0] * 1000] * 1000
+    assert describe(big) == "a list of 1000 items"
+    assert describe("x" * 10 ** 6) == "a str of 1000000 characters"
+    assert describe(10 ** 400) == "an int of 1329 bits"
+    assert describe([1, 3, 3, 1]) == "[1, 3, 3, 1]"
+    assert clean_text("\x1b[1mbold\x1b[0m\nnext\tline\x07") == "bold next line"
+    assert len(clean_text("a" * 10 ** 7)) == MAX_PROBLEM_CHARS
+    e = CheckpointError("bad\nname.pkl", "line one\n\x1b[31mline two\x1b[0m " + "y" * 5000)
+    assert "\n" not in str(e) and "\x1b" not in str(e) and len(str(e)) < MAX_PROBLEM_CHARS + 20
+
+
+def test_official_files_still_load_after_the_checks(tmp_path):
+    """The limits leave room for real files: every structure NVIDIA and rosinality write passes the scan."""
+    net = tiny_net(conv_clamp=None)
+    for path in (write_nvidia_pickle(tmp_path / "a.pkl", net, init_kwargs=legacy_tf_init_kwargs(net)),
+                 write_nvidia_pickle(tmp_path / "b.pkl", net, protocol=2),
+                 write_rosinality_pt(tmp_path / "c.pt", net, with_train_extras=True)):
+        loader = load_nvidia_pickle if path.suffix == ".pkl" else load_rosinality
+        loaded, _ = loader(path)
+        assert loaded.num_ws == net.num_ws
+    buf = io.BytesIO()
+    torch.save({"g_ema": rosinality_state_dict(net)}, buf, _use_new_zipfile_serialization=False)
+    (tmp_path / "legacy.pt").write_bytes(buf.getvalue())
+    assert load_rosinality(tmp_path / "legacy.pt")[0].num_ws == net.num_ws
