@@ -256,7 +256,10 @@ class AnimationDialog(QDialog):
         except ValueError as exc:
             self.status.setText(str(exc))
             return
-        gen = self.w.blend_gen if self.w.blend_gen is not None else self.w.gen  # what the view shows
+        from ..photo.delta import unchanged_copy
+        # What the view shows, as a private copy: renders of photo sources add their deltas to the shared
+        # model's weights in place for a moment, which frames rendered beside them must never see.
+        gen = unchanged_copy(self.w.blend_gen if self.w.blend_gen is not None else self.w.gen)
         self.job = AnimationJob(gen, self.w.directions, make_plan, size, self.fps.value(), path, self)
         self.job.frame_ready.connect(self._on_frame)
         self.job.progress.connect(lambda i, n: (self.bar.setMaximum(n), self.bar.setValue(i)))
