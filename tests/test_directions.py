@@ -331,3 +331,15 @@ def test_hold_loop_brings_a_face_back_to_its_target_with_its_own_slope():
     spent = Hold.of("age", 30.0)
     spent.steps = LOOP_STEPS
     assert next_amount(spent, 0.0, 50.0, reach=6.0) is None
+
+
+def test_the_closed_loop_holds_age_where_the_table_does_not(default_fp32):
+    """`directions hold` on one held-out face (the README's figure uses 20): gender from -3 to +3 sigma ages
+    this face by ~10 y free and with the lock's table alone; the closed loop brings it within a few years."""
+    from editor.directions import load_library
+    from editor.directions.hold_loop import LOOP_STEPS, evaluate_loop
+    g = default_fp32
+    dirs, _ = load_library(g.name, g.fingerprint, g.w_dim, g.num_ws)
+    r = evaluate_loop(g, dirs, "gender", "age", n=1)
+    assert r["free"] > 6 and r["table"] > 6
+    assert r["loop"] < 4 and 1 <= r["mean_steps"] <= LOOP_STEPS

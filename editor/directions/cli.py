@@ -35,6 +35,13 @@ def add_parser(sub) -> None:
     e.add_argument("--save-quality", action="store_true", help="record the results in the library manifest")
     e.add_argument("--device")
     e.set_defaults(func=_evaluate)
+    h = dsub.add_parser("hold", help="measure a lock's closed loop (as the app runs it) on held-out faces")
+    h.add_argument("--model")
+    h.add_argument("--moved", default="gender")
+    h.add_argument("--locked", default="age", choices=["age", "yaw"])
+    h.add_argument("--n", type=int, default=20, help="held-out faces")
+    h.add_argument("--device")
+    h.set_defaults(func=_hold)
     x = dsub.add_parser("export", help="write a direction as an InterFaceGAN boundary .npy")
     x.add_argument("name")
     x.add_argument("-o", "--output", required=True, help="the .npy to write: [1, w_dim] or [num_ws, w_dim]")
@@ -97,6 +104,28 @@ def _evaluate(args) -> int:
     if args.save_quality:
         _save_quality(_default_folder(gen), report)
     print(json.dumps(report) if args.json else format_table(report))
+    return 0
+
+
+def _hold(args) -> int:
+    from ..cli import _Bar
+    from ..model import load_generator
+    from .hold_loop import LOOPED, evaluate_loop
+
+    bar = _Bar()
+    gen = load_generator(args.model, device=args.device, progress=bar)
+    directions, _problems = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
+    missing = [d for d in (args.moved, args.locked) if d not in directions]
+    if missing:
+        print(f"no direction {', '.join(missing)} for this model")
+        return 1
+    r = evaluate_loop(gen, directions, args.moved, args.locked, args.n, progress=bar)
+    bar.close()
+    unit = LOOPED[args.locked][3]
+    print(f"{args.moved} over ±{directions[args.moved].range:g} σ with Keep {args.locked}, {r['faces']} held-out faces "
+          f"(seeds {r['seeds'][0]}-{r['seeds'][1]}, ψ {r['psi']}): mean |Δ {args.locked}| per face free "
+          f"{r['free']:.2f}{unit}, table {r['table']:.2f}{unit}, closed loop {r['loop']:.2f}{unit} "
+          f"({r['mean_steps']:.1f} correction renders a move)")
     return 0
 
 

@@ -1,6 +1,6 @@
 """Keep age / Keep yaw hold each face (editor.directions.hold_loop): after the face settles, the meters'
 reading of a locked attribute is compared with what it was before the other sliders moved, and the locked
-attribute's own slider is moved to bring it back (a secant step, up to three renders). The correction is
+attribute's own slider is moved to bring it back (a secant step, up to five renders). The correction is
 folded into the edit step that caused it, so one undo takes back both."""
 
 from __future__ import annotations
