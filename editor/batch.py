@@ -185,7 +185,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from . import io
-    from .cli import _Bar
+    from .progress import Bar
     from .model import load_generator
     try:
         manifest = read_manifest(args.manifest, args.seeds)
@@ -203,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     results = _ray(todo, init_args, workers, args.ray) if args.ray else _pool(todo, init_args, workers)
-    bar, written, problems = _Bar(args.quiet), 0, []
+    bar, written, problems = Bar(args.quiet), 0, []
     for i, (items, problem) in enumerate(results):
         if problem:
             problems.append(problem)

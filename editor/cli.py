@@ -8,28 +8,7 @@ import sys
 from pathlib import Path
 
 from .edit import PAINT_STYLES
-
-
-class _Bar:
-    """A tqdm bar per stage, fed by the (stage, done, total) callbacks the engine reports."""
-
-    def __init__(self, quiet: bool = False):
-        self.quiet, self.stage, self.bar = quiet, None, None
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if self.quiet:
-            return
-        from tqdm import tqdm
-        if stage != self.stage:
-            self.close()
-            self.stage, self.bar = stage, tqdm(total=total, desc=stage, leave=False, file=sys.stderr)
-        self.bar.n = done
-        self.bar.refresh()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+from .progress import Bar
 
 
 def _cmd_convert(args) -> int:
@@ -40,7 +19,7 @@ def _cmd_convert(args) -> int:
     if target.is_file() and not args.force and not _converted_before_fidelity(target):
         print(f"{target} already exists (use --force to convert again)")
         return 0
-    bar = _Bar(args.quiet)
+    bar = Bar(args.quiet)
     path = convert(out, data_dir=Path(args.source) if args.source else None, progress=bar)
     bar.close()
     config = json.loads(path.with_suffix(".json").read_text())
@@ -54,7 +33,7 @@ def _cmd_render(args) -> int:
     from .model import load_generator
     from .render import RenderRequest, render
     from .model.errors import CheckpointError, clean_text
-    bar = _Bar(args.quiet)
+    bar = Bar(args.quiet)
     try:
         gen = load_generator(args.model, device=args.device, progress=bar)
     except CheckpointError:
@@ -130,7 +109,7 @@ def _cmd_project(args) -> int:
     except PhotoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    bar = _Bar()
+    bar = Bar()
     gen = load_generator(args.model, device=args.device, progress=bar)
     steps = (args.steps, args.tune_steps) if args.steps else None
     result = import_face(gen, face, seconds=args.seconds, mode=args.mode, tuning=args.tune, started=started,
@@ -149,9 +128,14 @@ def _cmd_project(args) -> int:
     return 0
 
 
+def _cmd_bench_drag(args) -> int:
+    from .bench_drag import run_bench_drag
+    return run_bench_drag(args)
+
+
 def _cmd_bench_photo(args) -> int:
     from .photo.bench import run_bench
-    return run_bench(args, progress=_Bar())
+    return run_bench(args, progress=Bar())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,6 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--interval-ms", type=float, default=30.0, help="time between changes")
     u.add_argument("--device")
     u.set_defaults(func=_cmd_bench_ui)
+
+    d = sub.add_parser("bench-drag", help="the render thread during a drag, without Qt (the ceiling on this device)")
+    d.add_argument("--json", action="store_true")
+    d.add_argument("--steps", type=int, default=100)
+    d.add_argument("--interval-ms", type=float, default=30.0)
+    d.add_argument("--device")
+    d.set_defaults(func=_cmd_bench_drag)
 
     from .directions.cli import add_parser as add_directions
     add_directions(sub)

@@ -78,3 +78,24 @@ def test_freed_memory_is_kept_on_glibc():
     if not (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"):
         pytest.skip("mallopt tuning is for glibc")
     assert keep_freed_memory() is True
+
+
+@pytest.mark.parametrize("noise", ["const", "random"])
+def test_a_frame_that_overflows_reduced_precision_is_redone_in_fp32(monkeypatch, noise):
+    """fp16 tops out at 65504: an extreme edit that overflows it inside the network must come back as the
+    fp32 render (same noise), not as NaN (an error on screen) or as clamped infinities."""
+    monkeypatch.setenv("EDITOR_PRECISION", "fp16")
+    g = Generator(tiny_net(), w_avg=torch.zeros(16), name="t", fingerprint="t:16", device="cpu")
+    assert g.dtype == torch.float16
+    ws = g.broadcast(torch.randn(1, 16, generator=torch.Generator().manual_seed(3)))
+    torch.manual_seed(5)
+    reference = g._run(g.net, ws, noise, 1.0, None, torch.float32)
+    assert torch.isfinite(g._run(g._synth, ws * 10, noise, 1.0, None, torch.float16, clamp=False)).all() == False  # noqa: E712
+    torch.manual_seed(5)
+    huge = g.synthesis(ws * 10, noise=noise)
+    torch.manual_seed(5)
+    expected = g._run(g.net, ws * 10, noise, 1.0, None, torch.float32)  # saturated, but finite
+    assert torch.isfinite(huge).all() and torch.equal(huge, expected)
+    torch.manual_seed(5)
+    ordinary = g.synthesis(ws, noise=noise)  # in range: stays fp16, close to fp32
+    assert ordinary.dtype == torch.float32 and (ordinary - reference).abs().max() < 0.05

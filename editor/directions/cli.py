@@ -55,11 +55,11 @@ def _default_folder(gen) -> Path:
 
 
 def _fit(args) -> int:
-    from ..cli import _Bar
+    from ..progress import Bar
     from ..model import load_generator
     from .fit import FIT_SEED0, contact_sheet, fit_directions, sample_and_score, save_library
 
-    bar = _Bar()
+    bar = Bar()
     gen = load_generator(args.model, device=args.device, progress=bar)
     samples = sample_and_score(gen, args.n, psi=args.psi, progress=bar, keep_thumbs=bool(args.sheet),
                                cache=Path(args.cache) if args.cache else None)
@@ -84,11 +84,11 @@ def _fit(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from ..cli import _Bar
+    from ..progress import Bar
     from ..model import load_generator
     from .evaluate import evaluate, format_table, strips
 
-    bar = _Bar(quiet=args.json)
+    bar = Bar(quiet=args.json)
     gen = load_generator(args.model, device=args.device, progress=bar)
     directions, problems = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
     for p in problems:
@@ -108,11 +108,11 @@ def _evaluate(args) -> int:
 
 
 def _hold(args) -> int:
-    from ..cli import _Bar
+    from ..progress import Bar
     from ..model import load_generator
     from .hold_loop import LOOPED, evaluate_loop
 
-    bar = _Bar()
+    bar = Bar()
     gen = load_generator(args.model, device=args.device, progress=bar)
     directions, _problems = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
     missing = [d for d in (args.moved, args.locked) if d not in directions]

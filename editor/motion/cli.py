@@ -116,13 +116,13 @@ def plan(args, gen, directions: dict) -> list:
 
 
 def run(args) -> int:
-    from ..cli import _Bar
+    from ..progress import Bar
     from ..directions import load_library
     from ..io import FileFormatError
     from ..model import load_generator
     from .frames import render_animation
     from .writers import open_writer
-    bar = _Bar(args.quiet)
+    bar = Bar(args.quiet)
     gen = load_generator(args.model, device=args.device, progress=bar)
     bar.close()
     directions, problems = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)

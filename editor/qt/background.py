@@ -57,7 +57,7 @@ class BackgroundWorker(QThread):
         self.wait()
 
     def run(self) -> None:
-        _lower_priority()
+        lower_priority()
         while True:
             with QMutexLocker(self._mutex):
                 while not self._pending and not self._abort:
@@ -81,7 +81,7 @@ class BackgroundWorker(QThread):
 
 
 
-def _lower_priority() -> None:
+def lower_priority() -> None:
     """Nice this thread (and the OpenMP threads it will start) so the view's renders come first."""
     import os
     import threading

@@ -8,6 +8,8 @@ red, the edit has made someone else. The photo's descriptor is kept in memory on
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from PySide6.QtCore import QMutex, QMutexLocker, QThread, QWaitCondition, Signal
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel
@@ -63,6 +65,8 @@ class MeterWorker(QThread):
         self.wait()
 
     def run(self) -> None:
+        from .background import lower_priority
+        lower_priority()  # a drag's renders come first; the meters catch up with the newest image
         while True:
             with QMutexLocker(self._mutex):
                 while self._pending is None and not self._abort:
@@ -71,6 +75,7 @@ class MeterWorker(QThread):
                     return
                 stamp, image, reference = self._pending
                 self._pending = None
+            t0 = time.perf_counter()
             try:
                 value: object = measure_face(image, self._scorers)
                 if reference is not None:
@@ -78,6 +83,13 @@ class MeterWorker(QThread):
             except Exception as exc:  # noqa: BLE001 - a missing model must not take the app down
                 value = f"{type(exc).__name__}: {exc}"[:200]
             self.measured.emit(stamp, value)
+            # At most a third of one core: during a drag every frame is a full render, and measuring each
+            # one took CPU from the next frame (2 cores: 6.0 -> 7.3 frames/s without it). The newest image
+            # waits, then is measured, so the figures for where the drag stops always come.
+            deadline = time.perf_counter() + 2 * (time.perf_counter() - t0)
+            with QMutexLocker(self._mutex):
+                while not self._abort and time.perf_counter() < deadline:
+                    self._wake.wait(self._mutex, max(1, int(1000 * (deadline - time.perf_counter()))))
 
 
 def _identity(image: np.ndarray, reference: np.ndarray) -> float:

@@ -1,0 +1,128 @@
+"""`python -m editor bench-drag`: the render side of a drag, without Qt.
+
+The same loop as the app (editor/qt/render_worker.py): one render thread, a single slot holding the newest
+request, requests never started are dropped. A driver changes the coarse, middle or fine mix every
+`interval_ms` as a mouse drag does, each frame "reaches the screen" when it is a uint8 array (what the
+viewer gets), then the drag is released and the full render of the final state is timed. With no window,
+GUI thread or meters beside it, this is the ceiling the app can reach on this device; `bench-ui` measures
+the app itself. It runs where Qt is not installed (a GPU server) and reports the same fields.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+
+import numpy as np
+
+
+class _NewestSlot:
+    """One pending request; a newer one replaces it. The render thread takes it, renders, reports."""
+
+    def __init__(self, render_one, on_done):
+        self._render_one, self._on_done = render_one, on_done
+        self._cond = threading.Condition()
+        self._pending = None
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="render", daemon=True)
+        self._thread.start()
+
+    def submit(self, request) -> None:
+        with self._cond:
+            self._pending = request
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                request, self._pending = self._pending, None
+            self._on_done(request, self._render_one(request))
+
+
+def measure_drags(gen, steps: int = 100, interval_ms: float = 30.0, directions=None) -> dict:
+    from .edit import EditState
+    from .render import RenderRequest, render
+
+    directions = directions or {}
+    shown: list[tuple[float, object, object]] = []
+    lock = threading.Lock()
+
+    def done(request, result):
+        with lock:
+            shown.append((time.perf_counter(), request, result))
+
+    slot = _NewestSlot(lambda req: render(gen, req, directions), done)
+    base = EditState.new(gen.fingerprint, gen.num_ws, 3, 7)
+    for _ in range(3):  # warm-up: first calls allocate and pick kernels
+        render(gen, RenderRequest(0, base), directions)
+    stamp = iter(range(1, 10 ** 9))
+    drags = {}
+    for group, rows in gen.layer_groups.items():
+        state = base.with_group_mix(range(gen.num_ws), 0.0)
+        with lock:
+            shown.clear()
+        changed_at = {}
+        t0 = time.perf_counter()
+        for i in range(1, steps + 1):
+            state = state.with_group_mix(rows, i / steps)
+            changed_at.setdefault(state, time.perf_counter())
+            slot.submit(RenderRequest(next(stamp), state))
+            time.sleep(max(0.0, t0 + i * interval_ms / 1000 - time.perf_counter()))
+        drag_end = release = time.perf_counter()
+        last = next(stamp)
+        slot.submit(RenderRequest(last, state))  # the release asks for the full render of where it stopped
+        while True:
+            with lock:
+                final = next((t for t, req, _ in shown if req.stamp == last), None)
+            if final is not None:
+                break
+            time.sleep(0.001)
+        with lock:
+            during = [(t, req, r) for t, req, r in shown if t <= drag_end and r.error is None]
+            errors = sorted({r.error for t, _, r in shown if t <= drag_end and r.error})
+        latency = [(t - changed_at[req.state]) * 1000 for t, req, _ in during]
+        drags[group] = {"frames": len(during), "per_s": round(len(during) / (drag_end - t0), 1),
+                        "change_to_screen_ms_median": round(statistics.median(latency), 1) if latency else None,
+                        "release_to_full_ms": round((final - release) * 1000, 1),
+                        "render_ms_median": round(statistics.median(r.ms for _, _, r in during), 1) if during else None,
+                        "sizes": sorted({r.size for _, _, r in during}), "errors": errors}
+    slot.close()
+    return {"device": str(gen.device), "dtype": str(gen.dtype).removeprefix("torch."),
+            "previews_per_s": round(statistics.median(d["per_s"] for d in drags.values()), 1),
+            "change_to_screen_ms": round(statistics.median(d["change_to_screen_ms_median"] or np.nan
+                                                           for d in drags.values()), 1),
+            "release_to_full_ms": max(d["release_to_full_ms"] for d in drags.values()),
+            # Every frame is the full render of its own edit (no preview sizes are trusted for drags).
+            "preview_psnr_db_min": 99.0 if all(d["sizes"] == [gen.resolution] for d in drags.values()) else None,
+            "preview_size": sorted({s for d in drags.values() for s in d["sizes"]}),
+            "drags": drags}
+
+
+def run_bench_drag(args) -> int:
+    from .model import load_generator
+    gen = load_generator(device=args.device)
+    result = measure_drags(gen, steps=args.steps, interval_ms=args.interval_ms)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"device {result['device']} {result['dtype']}: render thread only (no window, no meters)")
+    print(f"{'drag':<8}{'frames':>7}{'per s':>7}{'change->screen ms':>19}{'release->full ms':>18}{'render ms':>11}")
+    for g, d in result["drags"].items():
+        print(f"{g:<8}{d['frames']:>7}{d['per_s']:>7}{d['change_to_screen_ms_median']!s:>19}"
+              f"{d['release_to_full_ms']:>18}{d['render_ms_median']!s:>11}")
+        for e in d["errors"]:
+            print(f"  failed frames: {e}")
+    print(f"frames at {result['preview_size']}²; targets >= 10/s, release -> full <= 400 ms")
+    return 0
