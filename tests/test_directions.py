@@ -170,12 +170,12 @@ def test_shipped_library_for_the_default_model(default_fp32):
     g = default_fp32
     dirs, problems = load_library(g.name, g.fingerprint, g.w_dim, g.num_ws)
     assert not problems
-    assert {"age", "gender", "freckles", "smile", "yaw"} <= set(dirs)
+    assert {"age", "gender", "freckles", "smile", "yaw", "eyeglasses", "hair_lightness"} <= set(dirs)
     assert dirs["freckles"].rows(g.num_ws) == g.layer_groups["fine"]
     assert max(g.layer_resolutions[i] for i in dirs["yaw"].rows(g.num_ws)) <= 16  # pose: coarse rows only
     # Every shipped direction can hold every other lockable attribute, and holds nothing at amount 0.
     for name, d in dirs.items():
-        assert set(d.holds) == {"age", "gender", "smile", "yaw"} - {name}
+        assert set(d.holds) == {"age", "gender", "smile", "yaw", "eyeglasses", "hair_lightness"} - {name}
         assert all(d.hold_amount(k, 0.0) == 0.0 for k in d.holds)
     assert dirs["gender"].rows(g.num_ws) == range(g.num_ws)
     for d in dirs.values():

@@ -24,7 +24,23 @@ def add_parser(sub) -> None:
     f.add_argument("--lock-n", type=int, default=32, help="faces to calibrate the locks on (0: no locks)")
     f.add_argument("--device")
     f.set_defaults(func=_fit)
+    g = dsub.add_parser("fit-looks", help="fit the eyeglasses and hair-lightness directions into a library")
+    g.add_argument("--model", help="model file (default: the default model)")
+    g.add_argument("--n", type=int, default=400, help="latents to sample")
+    g.add_argument("--psi", type=float, default=0.8)
+    g.add_argument("--out", help="library folder holding a manifest (default: the model's own)")
+    g.add_argument("--device")
+    g.set_defaults(func=_fit_looks)
+    c = dsub.add_parser("calibrate", help="measure again every direction's lock tables (after adding directions)")
+    c.add_argument("--model")
+    c.add_argument("--n", type=int, default=64, help="faces to calibrate on (the shipped tables: 64)")
+    c.add_argument("--only", nargs="+", metavar="NAME", help="write just these directions' tables")
+    c.add_argument("--psi", type=float, default=0.8)
+    c.add_argument("--out", help="library folder holding a manifest (default: the model's own)")
+    c.add_argument("--device")
+    c.set_defaults(func=_calibrate)
     e = dsub.add_parser("evaluate", help="measure every direction on held-out seeds")
+    e.add_argument("--only", nargs="+", metavar="NAME", help="just these directions")
     e.add_argument("--model")
     e.add_argument("--n", type=int, default=50, help="held-out faces")
     e.add_argument("--k", type=float, help="move each face from -k to +k sigma (default: each direction's range)")
@@ -75,11 +91,64 @@ def _fit(args) -> int:
     if args.sheet:
         contact_sheet(samples, "freckles", Path(args.sheet))
         print(f"wrote {args.sheet}")
+    _report_fits(gen, directions, records, manifest)
+    return 0
+
+
+def _report_fits(gen, directions: dict, records: dict, manifest: Path) -> None:
     for name, r in records.items():
-        print(f"{name:<9} scale {directions[name].scale:.3f}  rows {directions[name].rows(gen.num_ws).start}-"
-              f"{directions[name].rows(gen.num_ws).stop - 1}  held-out correlation {r['cv_correlation']:+.3f} (ridge {r['ridge']:g})  "
-              f"holding {', '.join(r['conditioned_on'])}")
+        rows = directions[name].rows(gen.num_ws)
+        print(f"{name:<15} scale {directions[name].scale:.3f}  rows {rows.start}-{rows.stop - 1}  held-out correlation "
+              f"{r['cv_correlation']:+.3f} (ridge {r['ridge']:g})  holding {', '.join(r['conditioned_on'])}")
     print(f"wrote {manifest}")
+
+
+def _fit_looks(args) -> int:
+    from ..progress import Bar
+    from ..model import load_generator
+    from .fit import FIT_SEED0
+    from .fit_looks import add_to_library, fit_looks, sample_looks
+
+    bar = Bar()
+    gen = load_generator(args.model, device=args.device, progress=bar)
+    w, scores = sample_looks(gen, args.n, psi=args.psi, progress=bar)
+    directions, records = fit_looks(gen, w, scores, args.psi, (FIT_SEED0, FIT_SEED0 + args.n - 1))
+    bar.close()
+    manifest = add_to_library(Path(args.out) if args.out else _default_folder(gen), gen, directions, records)
+    _report_fits(gen, directions, records, manifest)
+    print("the lock tables of every direction need measuring again: python -m editor directions calibrate")
+    return 0
+
+
+def _calibrate(args) -> int:
+    from ..io import atomic_write_json
+    from ..model import load_generator
+    from ..progress import Bar
+    from .fit import FIT_SEED0
+    from .library import load_folder
+    from .locks import calibrate_holds
+
+    bar = Bar()
+    gen = load_generator(args.model, device=args.device, progress=bar)
+    folder = Path(args.out) if args.out else _default_folder(gen)
+    library = load_folder(folder, gen.fingerprint, gen.w_dim, gen.num_ws)
+    if args.only:
+        from .locks import LOCKABLE
+        # The lockable directions are measured too: a table is read off their responses.
+        library = {k: d for k, d in library.items() if k in args.only or k in LOCKABLE}
+    directions = calibrate_holds(gen, library, n=args.n, psi=args.psi, progress=bar)
+    if args.only:
+        directions = {k: d for k, d in directions.items() if k in args.only}
+    bar.close()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for entry in manifest["directions"]:
+        d = directions.get(entry["name"])
+        if d is not None:
+            entry["holds"] = {k: {"amounts": list(xs), "compensation": list(ys)} for k, (xs, ys) in d.holds.items()}
+            entry.setdefault("made_by", {})["locks_calibrated_on"] = {"seeds": [FIT_SEED0, FIT_SEED0 + args.n - 1],
+                                                                      "psi": args.psi}
+    atomic_write_json(folder / "manifest.json", manifest)
+    print(f"calibrated the locks of {', '.join(sorted(directions))} in {folder / 'manifest.json'}")
     return 0
 
 
@@ -96,6 +165,12 @@ def _evaluate(args) -> int:
     if not directions:
         print("no directions for this model: run `python -m editor directions fit` first")
         return 1
+    if args.only:
+        unknown = [n for n in args.only if n not in directions]
+        if unknown:
+            print(f"no direction {', '.join(unknown)}; there are: {', '.join(sorted(directions))}")
+            return 1
+        directions = {n: directions[n] for n in args.only}
     report = evaluate(gen, directions, n=args.n, k=args.k, steps=args.steps, locks=not args.no_locks, progress=bar)
     bar.close()
     if args.strips:

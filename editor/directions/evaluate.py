@@ -22,7 +22,9 @@ from .fit import EVAL_SEED0, Scorers
 from .locks import LOCKABLE, moved_wplus, score_moved
 
 Progress = Callable[[str, int, int], None]
-LOCK_TARGETS = {"age": 4.0, "gender": 0.1, "smile": 0.1, "yaw": 5.0}  # mean |d| of the held score, its units
+# Mean |d| of the held score, in its units. Glasses: a quarter of the gap between a bare face (~5.7) and the
+# glasses threshold (9.8); hair: a tenth of the hair-lightness slider's span (66 levels over +-3 sigma).
+LOCK_TARGETS = {"age": 4.0, "gender": 0.1, "smile": 0.1, "yaw": 5.0, "eyeglasses": 1.0, "hair_lightness": 7.0}
 
 
 def evaluate(gen: Generator, directions: dict[str, Direction], n: int = 50, k: float | None = None,
@@ -30,20 +32,24 @@ def evaluate(gen: Generator, directions: dict[str, Direction], n: int = 50, k: f
              locks: bool = True, progress: Progress | None = None) -> dict:
     """Each direction over its own slider reach (`Direction.range`) unless k is given; then, for every
     lock a direction has a calibrated hold for, its two ends again with the lock on."""
-    scorers = Scorers()
+    scorers, with_identity = Scorers(), Scorers(identity=True)
     seeds = np.arange(seed0, seed0 + n)
     z = torch.cat([gen.z_from_seed(int(s)) for s in seeds])
     w = gen.mapping(z, psi=psi)
     report = {"seeds": [int(seeds[0]), int(seeds[-1])], "psi": psi, "directions": {}}
     pairs = [(name, lock) for name, d in directions.items() for lock in d.holds if locks and lock in directions]
     total, done = (len(directions) * (steps - 1) + 2 * len(pairs)) * n, 0
-    base = score_moved(gen, w, directions, {}, scorers, batch=batch)
-    ends: dict[str, tuple[dict, dict]] = {}
+    base = score_moved(gen, w, directions, {}, with_identity, batch=batch)
     for name, d in directions.items():
         amounts = np.linspace(-(k or d.range), k or d.range, steps)
         per_step = {key: [] for key in Scorers.KEYS}  # each [steps][n]
-        for a in amounts:
-            got = base if a == 0 else score_moved(gen, w, directions, {name: float(a)}, scorers, batch=batch)
+        identity = []  # dlib distance of each end to the face before the edit, [2][n]
+        for i, a in enumerate(amounts):
+            end = i in (0, len(amounts) - 1)
+            got = base if a == 0 else score_moved(gen, w, directions, {name: float(a)}, with_identity if end else scorers,
+                                                  batch=batch)
+            if end:
+                identity.append(np.linalg.norm(got["descriptor"] - base["descriptor"], axis=1))
             for key in per_step:
                 per_step[key].append(got[key])
             done += n * (a != 0)
@@ -58,6 +64,10 @@ def evaluate(gen: Generator, directions: dict[str, Direction], n: int = 50, k: f
             "mean_abs_change": {key: round(float(v.mean()), 3) for key, v in delta.items()},
             "span": {key: round(float(m[-1] - m[0]), 3) for key, m in means.items()},
             "monotonic": {key: bool(np.all(np.diff(m) > 0) or np.all(np.diff(m) < 0)) for key, m in means.items()},
+            # Identity: how far each end is from the unedited face (dlib; below 0.6 the same person).
+            "identity": {"mean_at_minus": round(float(identity[0].mean()), 3),
+                         "mean_at_plus": round(float(identity[1].mean()), 3),
+                         "share_same_person": round(float((np.stack(identity) < 0.6).mean()), 3)},
         }
     for name, lock in pairs:
         key, amount = LOCKABLE[lock], k or directions[name].range
@@ -70,8 +80,7 @@ def evaluate(gen: Generator, directions: dict[str, Direction], n: int = 50, k: f
         r.setdefault("locks", {})[lock] = {
             "score": key, "mean_abs_change": round(float(np.abs(hi[key] - lo[key]).mean()), 3),
             "unlocked": r["mean_abs_change"][key], "span": round(float((hi[key] - lo[key]).mean()), 3),
-            "side_effects": {x: round(float(np.abs(hi[x] - lo[x]).mean()), 3) for x in ("age", "p_male", "smile", "yaw")
-                             if x != key}}
+            "side_effects": {x: round(float(np.abs(hi[x] - lo[x]).mean()), 3) for x in LOCKABLE.values() if x != key}}
     report["verdict"] = verdict(report)
     return report
 
@@ -93,10 +102,11 @@ def verdict(report: dict) -> dict[str, dict[str, bool]]:
         out["freckles"] = {"score up, monotonic": f["monotonic"]["freckles"] and f["span"]["freckles"] > 0,
                            "mean |d age| <= 5 y": f["mean_abs_change"]["age"] <= 5,
                            "mean |dP(male)| <= 0.1": f["mean_abs_change"]["p_male"] <= 0.1}
-    for name, key in (("smile", "smile"), ("yaw", "yaw")):
+    for name, key in (("smile", "smile"), ("yaw", "yaw"), ("eyeglasses", "eyeglasses"),
+                      ("hair_lightness", "hair_lightness")):
         if name in d:
             r = d[name]
-            moves = f"{key} {'up' if name == 'smile' else 'moves'}, monotonic"
+            moves = f"{key} {'moves' if name == 'yaw' else 'up'}, monotonic"
             out[name] = {moves: r["monotonic"][key] and r["span"][key] > 0,
                          "mean |d age| <= 5 y": r["mean_abs_change"]["age"] <= 5,
                          "mean |dP(male)| <= 0.1": r["mean_abs_change"]["p_male"] <= 0.1}
@@ -112,12 +122,17 @@ def format_table(report: dict) -> str:
     for name, r in report["directions"].items():
         lines.append(f"\n{name}  (amounts in sigma: {r['amounts']})")
         for key, unit in (("age", "years"), ("p_male", "P(male)"), ("freckles", "spots/1000 px"),
-                          ("smile", "P(happy)"), ("yaw", "degrees"), ("pitch", "degrees")):
+                          ("smile", "P(happy)"), ("yaw", "degrees"), ("pitch", "degrees"),
+                          ("eyeglasses", "bridge gradient"), ("hair_lightness", "luminance 0-255")):
             if key not in r["mean"]:
                 continue
             seq = " ".join(f"{v:7.2f}" for v in r["mean"][key])
             lines.append(f"  {key:<9}{seq}   span {r['span'][key]:+.2f}  mean|d| {r['mean_abs_change'][key]:.2f}"
                          f"  {'monotonic' if r['monotonic'][key] else ''}  ({unit})")
+        if "identity" in r:
+            i = r["identity"]
+            lines.append(f"  identity to the unedited face: mean {i['mean_at_minus']:.2f} at -, {i['mean_at_plus']:.2f} "
+                         f"at +; same person (< 0.6) in {100 * i['share_same_person']:.0f}% of ends")
         for lock, m in r.get("locks", {}).items():
             lines.append(f"  Keep {lock:<7}mean|d {m['score']}| {m['mean_abs_change']:.2f} "
                          f"(unlocked {m['unlocked']:.2f});"

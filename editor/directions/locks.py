@@ -30,7 +30,8 @@ from .fit import FIT_SEED0, Scorers, render_for_scoring
 
 Progress = Callable[[str, int, int], None]
 # A lock on a direction holds the attribute that direction was fitted to move, as the scorers read it.
-LOCKABLE = {"age": "age", "gender": "p_male", "smile": "smile", "yaw": "yaw"}
+LOCKABLE = {"age": "age", "gender": "p_male", "smile": "smile", "yaw": "yaw", "eyeglasses": "eyeglasses",
+            "hair_lightness": "hair_lightness"}
 # The pair users meet first (and issue 10's target) gets a second, corrective pass (2 x n more renders).
 REFINE = (("gender", "age"),)
 # Calibration renders at full resolution: 256² previews read the age drift at half its size (measured: gender

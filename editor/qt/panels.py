@@ -262,12 +262,16 @@ class PaintPanel(QGroupBox):
         self.style.blockSignals(blocked)
 
 
-LOCKABLE = ("age", "gender", "smile", "yaw")
+LOCKABLE = {"age": "age", "gender": "gender", "smile": "smile", "yaw": "yaw", "eyeglasses": "glasses",
+            "hair_lightness": "hair colour"}  # direction -> the checkbox's words
 DESCRIPTIONS = {
     "age": "Older (+) or younger (−): about 7 years per 2 σ (dlib age model).",
     "gender": "More male (+) or female (−) as the dlib gender model reads it.",
     "freckles": "More (+) or fewer (−) small dark spots on cheeks and nose (fine layers only).",
     "smile": "Smile (+) or a closed, neutral mouth (−), as fer's emotion model reads 'happy'.",
+    "eyeglasses": "Glasses appear (+, from about +3 σ; dark or sunglasses near the end) or thin out (−) "
+                  "(coarse and middle layers).",
+    "hair_lightness": "Lighter hair (+: brown, then blond) or darker (−); the skin lightens a little with it.",
     "yaw": "Turn the head towards the image's right (+) or left (−); coarse layers only.",
 }
 
@@ -291,9 +295,9 @@ class DirectionsPanel(QGroupBox):
         self._layout.addWidget(self.empty)
         locks = QGridLayout()  # two columns: four in a row do not fit a narrow dock
         self.locks: dict[str, QCheckBox] = {}
-        for i, name in enumerate(LOCKABLE):
-            box = QCheckBox(f"Keep {name}")
-            box.setToolTip(f"While other sliders move, hold the {name} where it is: each shipped direction "
+        for i, (name, words) in enumerate(LOCKABLE.items()):
+            box = QCheckBox(f"Keep {words}")
+            box.setToolTip(f"While other sliders move, hold the {words} where it is: each shipped direction "
                            f"carries a measured correction along {name} (README: Directions)")
             box.toggled.connect(lambda on, n=name: doc.set_state(doc.state.with_lock(n, on),
                                                                  f"{'Keep' if on else 'Release'} {n}"))
