@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -139,6 +140,32 @@ class Generator:
             z = z[None]
         w = self._mapping_net.mapping(z)
         return self.w_avg + psi * (w - self.w_avg) if psi != 1.0 else w
+
+    @property
+    def supports_input_transform(self) -> bool:
+        """True for StyleGAN3: the picture can be moved and rotated by re-sampling the network's input."""
+        return bool(getattr(self._net, "supports_input_transform", False))
+
+    def set_input_transform(self, tx: float = 0.0, ty: float = 0.0, angle_deg: float = 0.0) -> None:
+        """Move the picture by (tx, ty) image widths and rotate it by angle_deg for every later render
+        (StyleGAN3 only; (0, 0, 0) is the identity). Applies to the reduced-precision copy too."""
+        if not self.supports_input_transform:
+            raise ValueError(f"{self.name} cannot move or rotate its picture (only StyleGAN3 models can)")
+        for net in {id(n): n for n in (self._net, self._synth)}.values():
+            net.set_input_transform(tx, ty, angle_deg)
+
+    @contextlib.contextmanager
+    def transformed(self, tx: float = 0.0, ty: float = 0.0, angle_deg: float = 0.0):
+        """Renders inside the block are moved/rotated (StyleGAN3); the identity is restored after.
+        On models without an input transform the block renders unmoved (the edit simply has no effect)."""
+        if not self.supports_input_transform or (tx, ty, angle_deg) == (0.0, 0.0, 0.0):
+            yield
+            return
+        self.set_input_transform(tx, ty, angle_deg)
+        try:
+            yield
+        finally:
+            self.set_input_transform(0.0, 0.0, 0.0)
 
     def broadcast(self, w: torch.Tensor) -> torch.Tensor:
         """[B, w_dim] -> [B, num_ws, w_dim]; w+ passes through."""
