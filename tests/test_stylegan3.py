@@ -130,7 +130,7 @@ def test_translation_moves_the_picture(gens):
     m = 8  # away from the borders, where the margin's zero padding differs
     as_shift = (moved[..., m + shift:-m] - base[..., m:-m - shift]).abs().mean()
     unmoved = (moved[..., m + shift:-m] - base[..., m + shift:-m]).abs().mean()
-    assert as_shift < 0.1 * unmoved, (float(as_shift), float(unmoved))
+    assert as_shift < 0.01 * unmoved, (float(as_shift), float(unmoved))  # measured: 0.2%
 
 
 def test_rotation_turns_the_picture_and_is_undone(gens):
@@ -294,3 +294,15 @@ def test_cli_renders_a_moved_stylegan3(pickles, tmp_path):
     assert done.returncode == 0, done.stderr
     from editor import io
     assert out.is_file() and io.read_edit_from_image(out)[0].input_transform == (0.125, 0.0, 10.0)
+
+
+def test_animation_frames_render_the_transform(gens):
+    from editor.edit import EditState
+    from editor.motion.frames import render_frame
+    from editor.motion.timeline import Frame
+    from editor.render import RenderRequest, render
+    gen = gens["T"]
+    state = EditState.new(gen.fingerprint, gen.num_ws, seed_a=7).with_input_transform(tx=0.25)
+    frame = render_frame(gen, Frame(state), {})
+    assert np.array_equal(frame, render(gen, RenderRequest(0, state), {}).images[0])  # as the view shows it
+    assert not np.array_equal(frame, render_frame(gen, Frame(state.with_input_transform(tx=0.0)), {}))
