@@ -306,3 +306,45 @@ def test_animation_frames_render_the_transform(gens):
     frame = render_frame(gen, Frame(state), {})
     assert np.array_equal(frame, render(gen, RenderRequest(0, state), {}).images[0])  # as the view shows it
     assert not np.array_equal(frame, render_frame(gen, Frame(state.with_input_transform(tx=0.0)), {}))
+
+
+def test_sefa_and_layer_blending_work_on_stylegan3(gens, pickles, tmp_path):
+    from editor.directions.sefa import sefa_vectors
+    from editor.model.blend import BlendSettings, blend, swap_resolutions
+    gen = gens["T"]
+    vectors, values = sefa_vectors(gen.net, gen.layer_groups["coarse"], k=3)
+    assert vectors.shape == (3, 32) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert values[0] >= values[1] >= values[2] > 0
+    other = load_generator(write_nvidia_pickle(tmp_path / "other.pkl", tiny_sg3(seed=5)), device="cpu",
+                           dtype=torch.float32)
+    assert swap_resolutions(gen) == [4, 8, 16, 32]
+    mixed = blend(gen, other, BlendSettings(swap_resolution=16))
+    ws = gen.broadcast(gen.mapping(gen.z_from_seed(1)))
+    a, b, m = gen.synthesis(ws), other.synthesis(ws), mixed.synthesis(ws)
+    assert (m - a).abs().mean() > 0 and (m - b).abs().mean() > 0
+    assert torch.equal(blend(gen, other, BlendSettings(swap_resolution=16, amount=0.0)).synthesis(ws), a)
+
+
+def test_gradients_flow_for_projection():
+    # Projecting a photo optimises w through the synthesis: the gradient must be the true one.
+    net = tiny_sg3(seed=0).double()
+    ws = net.mapping(torch.randn(1, 32, dtype=torch.float64))[:, None].repeat(1, 16, 1).detach().requires_grad_(True)
+    weights = torch.linspace(-1, 1, 3 * 32 * 32, dtype=torch.float64).reshape(1, 3, 32, 32)
+    (net.synthesis(ws) * weights).sum().backward()
+    eps, at = 1e-6, (0, 5, 3)
+    with torch.no_grad():
+        plus, minus = ws.detach().clone(), ws.detach().clone()
+        plus[at] += eps
+        minus[at] -= eps
+        numeric = ((net.synthesis(plus) - net.synthesis(minus)) * weights).sum() / (2 * eps)
+    assert float(ws.grad[at]) == pytest.approx(float(numeric), rel=1e-5, abs=1e-9)
+
+
+def test_photo_projection_runs_on_stylegan3(gens):
+    from editor.model import to_uint8
+    from editor.photo.project import project
+    gen = gens["T"]
+    photo = to_uint8(gen.synthesis(gen.mapping(gen.z_from_seed(11), psi=0.5)))[0]
+    result = project(gen, photo, steps=6, init_candidates=4)
+    assert result.wplus.shape == (16, 32) and np.isfinite(result.wplus).all() and result.steps == 6
+    assert result.history[-1] <= result.history[0]  # the loss went down

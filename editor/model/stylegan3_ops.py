@@ -108,8 +108,12 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | 
         assert fu.ndim == 1, "StyleGAN3 upsampling filters are separable"
         x = _upsample_axis(x, fu, up, (padding[0], padding[1]), axis=3)
         x = _upsample_axis(x, fu, up, (padding[2], padding[3]), axis=2)
-    # In place: x is this function's own fresh tensor here, the largest of the layer (up to ~1.4 GB at 1024²),
-    # and none of these ops needs its input kept for a backward pass.
+    # In place when rendering: x is this function's own fresh tensor here, the layer's largest (up to ~1.4 GB
+    # at 1024²). Not when a gradient flows (projecting a photo): backward needs the lrelu's output unchanged.
+    if torch.is_grad_enabled() and x.requires_grad:
+        x = F.leaky_relu(x, slope) if slope != 1 else x
+        x = x * gain if gain != 1 else x
+        return _downsample(x if clamp is None else x.clamp(-clamp, clamp), fd, down)
     if slope != 1:
         x = F.leaky_relu(x, slope, inplace=True)
     if gain != 1:
