@@ -348,3 +348,20 @@ def test_photo_projection_runs_on_stylegan3(gens):
     result = project(gen, photo, steps=6, init_candidates=4)
     assert result.wplus.shape == (16, 32) and np.isfinite(result.wplus).all() and result.steps == 6
     assert result.history[-1] <= result.history[0]  # the loss went down
+
+
+def test_precision_trial_of_a_slow_model_renders_twice(pickles, monkeypatch, tmp_path):
+    # Minutes at first load otherwise: a 1024² StyleGAN3 render takes 10-60 s on a CPU.
+    from editor.model import generator as generator_module
+    from editor.model.generator import Generator
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("EDITOR_PRECISION", raising=False)
+    monkeypatch.setattr(generator_module, "default_dtype", lambda device: torch.bfloat16)
+    monkeypatch.setattr(generator_module, "SLOW_TRIAL_S", 0.0)  # the tiny net stands in for a slow one
+    runs = []
+    real_run = Generator._run
+    monkeypatch.setattr(Generator, "_run", lambda self, *a: runs.append(a[-1]) or real_run(self, *a))
+    net, w_avg = load_nvidia_pickle(pickles["T"][0])
+    gen = Generator(net, w_avg=w_avg, name="slow", fingerprint="slow:1", device="cpu")
+    assert runs == [torch.float32, torch.bfloat16]  # the fidelity pair, timed as it ran
+    assert set(gen.precision_ms) == {"float32", "reduced"} and gen.precision_check_db is not None
