@@ -365,3 +365,16 @@ def test_precision_trial_of_a_slow_model_renders_twice(pickles, monkeypatch, tmp
     gen = Generator(net, w_avg=w_avg, name="slow", fingerprint="slow:1", device="cpu")
     assert runs == [torch.float32, torch.bfloat16]  # the fidelity pair, timed as it ran
     assert set(gen.precision_ms) == {"float32", "reduced"} and gen.precision_check_db is not None
+
+
+def test_filtered_lrelu_in_channel_groups_is_the_same(monkeypatch):
+    from editor.model import stylegan3_ops
+    torch.manual_seed(1)
+    x = torch.randn(2, 7, 12, 12).to(memory_format=torch.channels_last)
+    fu, fd = design_lowpass(12, 3.0, 4.0, 32.0), design_lowpass(12, 3.0, 4.0, 32.0, radial=True)
+    args = (fu, fd, torch.randn(7), 2, 2, [9, 8, 9, 8], math.sqrt(2), 0.2, 0.5)
+    whole = filtered_lrelu(x, *args)
+    monkeypatch.setattr(stylegan3_ops, "CHUNK_ELEMENTS", 2 * 33 * 33 * 2)  # two channels a group
+    grouped = filtered_lrelu(x, *args)
+    # (oneDNN may vectorise other channel counts differently: equal to float rounding)
+    assert torch.allclose(whole, grouped, atol=1e-6) and grouped.is_contiguous(memory_format=torch.channels_last)
