@@ -129,7 +129,46 @@ def _once(fn) -> float:
     return (time.perf_counter() - t) * 1000
 
 
+# NVIDIA's official StyleGAN3 configs (train.py --cfg=stylegan3-t / -r at --cbase=32768 --cmax=512).
+SG3_CONFIGS = {"t": dict(channel_base=32768, channel_max=512),
+               "r": dict(channel_base=65536, channel_max=1024, conv_kernel=1, use_radial_filters=True)}
+
+
+def measure_stylegan3(sizes=(256, 1024), config: str = "t", repeats: int = 1) -> dict:
+    """CPU fp32 time of one full render of a StyleGAN3 at each size, with random weights in the official
+    config's shapes (no StyleGAN3 weights ship with the editor; the cost depends on shapes only). Channels-
+    last, as Generator runs it. Below 1024² a warm-up render comes first and the median of `repeats` counts;
+    at 1024² (a minute or more on two cores) one render is timed, set-up included."""
+    from .model.device import keep_freed_memory
+    from .model.stylegan3 import StyleGAN3
+    keep_freed_memory()  # as Generator does on CPU: without it a 1024² render spends ~half its time page-faulting
+    out = {"config": f"stylegan3-{config}", "weights": "random (official config shapes)",
+           "threads": torch.get_num_threads(), "ms": {}}
+    for size in sizes:
+        torch.manual_seed(0)
+        net = StyleGAN3(z_dim=512, w_dim=512, img_resolution=size, **SG3_CONFIGS[config]).eval()
+        net = net.requires_grad_(False).to(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            ws = net.mapping(torch.randn(1, 512))[:, None].expand(-1, net.num_ws, -1)
+            runs = 1 if size >= 1024 else 1 + max(1, repeats)
+            times = [_once(lambda: net.synthesis(ws)) for _ in range(runs)]
+        out["ms"][size] = round(statistics.median(times[1:] or times), 1)
+        del net
+    out["rss_mb"] = _peak_rss_mb()
+    return out
+
+
 def run_bench(args) -> int:
+    if getattr(args, "stylegan3", None):
+        result = measure_stylegan3(config=args.stylegan3, repeats=min(args.repeats, 3))
+        if args.json:
+            print(json.dumps(result))
+            return 0
+        for size, ms in result["ms"].items():
+            print(f"{size}² {result['config']} full render, fp32 CPU, {result['threads']} threads: {ms / 1000:.1f} s "
+                  f"({result['weights']})")
+        print(f"peak RSS {result['rss_mb']} MB")
+        return 0
     result = measure(repeats=args.repeats, device=args.device, emulated_too=not args.no_emulated)
     if args.json:
         print(json.dumps(result))

@@ -46,7 +46,10 @@ def _cmd_render(args) -> int:
         bar.close()
     # The app's own path (state -> render -> export), so the PNG opens in the editor as this edit.
     state = EditState.new(gen.fingerprint, gen.num_ws, seed_a=args.seed, seed_b=args.seed + 1, psi=args.psi,
-                          noise_mode=args.noise, paint=args.paint, paint_strength=args.paint_strength)
+                          noise_mode=args.noise, paint=args.paint, paint_strength=args.paint_strength,
+                          input_transform=(args.move[0], args.move[1], args.rotate))
+    if state.input_transform != (0.0, 0.0, 0.0) and not gen.supports_input_transform:
+        print(f"note: {gen.name} cannot move or rotate its picture (StyleGAN3 models can); ignored", file=sys.stderr)
     if args.latent:  # as the app shows a latent opened as source A, with tuned weights found beside it
         from .edit import Source
         from .photo.delta import WeightDelta, latent_delta_path
@@ -159,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--paint", choices=PAINT_STYLES, default="none", help="painted portrait style")
     r.add_argument("--paint-strength", type=float, default=1.0, help="0 = photo-real, 1 = fully painted")
     r.add_argument("--model", help="model file (default: the converted default model)")
+    r.add_argument("--move", type=float, nargs=2, default=(0.0, 0.0), metavar=("TX", "TY"),
+                   help="StyleGAN3: move the face by TX, TY image widths (+ right, + down; -0.5..0.5)")
+    r.add_argument("--rotate", type=float, default=0.0, metavar="DEG",
+                   help="StyleGAN3: rotate the face by DEG degrees counter-clockwise")
     r.add_argument("--device", help="cpu, cuda, mps (default: best available)")
     r.add_argument("-o", "--output", help="PNG path (default: seedNNNN.png)")
     r.add_argument("--quiet", action="store_true")
@@ -172,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="speed and memory of our port against OpenVINO on the same model")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.add_argument("--repeats", type=int, default=10)
+    b.add_argument("--stylegan3", choices=("t", "r"), nargs="?", const="t",
+                   help="instead: CPU time of a 256² and a 1024² StyleGAN3 render (official config shapes, random "
+                        "weights; slow: minutes)")
     b.add_argument("--no-emulated", action="store_true",
                    help="skip precisions this CPU only emulates (bf16 without AMX/AVX512-BF16: seconds a render)")
     b.add_argument("--device")

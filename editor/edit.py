@@ -24,6 +24,9 @@ MIX_RANGE = (0.0, 1.0)
 PSI_RANGE = (-1.0, 2.0)
 NOISE_STRENGTH_RANGE = (0.0, 5.0)
 AMOUNT_RANGE = (-20.0, 20.0)  # direction amounts, in sigma units
+SHIFT_RANGE = (-0.5, 0.5)      # StyleGAN3 input translation, in image widths
+ANGLE_RANGE = (-180.0, 180.0)  # StyleGAN3 input rotation, degrees
+NO_TRANSFORM = (0.0, 0.0, 0.0)
 PAINT_STYLES = ("none", "oil", "watercolour", "ink")  # editor.paint draws them
 SEED_LIMIT = 2 ** 32          # NVIDIA's scripts draw z with RandomState(seed), which needs 0 <= seed < 2**32
 
@@ -224,6 +227,7 @@ class EditState:
     paint: str = "none"          # a painted-portrait style over the render (editor.paint)
     paint_strength: float = 1.0
     parents: tuple = ()          # extra parents beyond A and B (editor.breed.Parent), crossbreeding
+    input_transform: tuple[float, float, float] = NO_TRANSFORM  # (tx, ty, angle°): StyleGAN3 moves/turns the face
 
     def __post_init__(self) -> None:
         if not isinstance(self.model_fingerprint, str):
@@ -259,6 +263,13 @@ class EditState:
         if isinstance(self.locks, str) or not all(isinstance(x, str) for x in self.locks):
             raise ValueError("locks must be a sequence of direction names")
         set_("locks", tuple(sorted(set(self.locks))))
+        t = self.input_transform
+        if isinstance(t, (str, bytes)) or not isinstance(t, Iterable) or len(tuple(t)) != 3:
+            raise ValueError("input_transform must be (tx, ty, angle_deg)")
+        tx, ty, angle = tuple(t)
+        set_("input_transform", (_clamped(tx, SHIFT_RANGE, "input_transform tx"),
+                                 _clamped(ty, SHIFT_RANGE, "input_transform ty"),
+                                 _clamped(angle, ANGLE_RANGE, "input_transform angle")))
         from .breed import check_parents  # editor.breed builds on this module
         set_("parents", check_parents(self.parents, len(mix)))
 
@@ -311,6 +322,12 @@ class EditState:
         return replace(self, paint=self.paint if style is None else style,
                        paint_strength=self.paint_strength if strength is None else strength)
 
+    def with_input_transform(self, tx: float | None = None, ty: float | None = None,
+                             angle_deg: float | None = None) -> EditState:
+        """Move (image widths) / rotate (degrees) the face; only StyleGAN3 models act on it."""
+        old = self.input_transform
+        return replace(self, input_transform=tuple(o if v is None else v for o, v in zip(old, (tx, ty, angle_deg))))
+
     def without_directions(self) -> EditState:
         return replace(self, directions=())
 
@@ -332,6 +349,8 @@ class EditState:
         d = self._to_dict_v1()
         if self.parents:
             d.update(version=BREED_VERSION, parents=[p.to_dict() for p in self.parents])
+        if self.input_transform != NO_TRANSFORM:  # written only when used: other edits' files stay as they were
+            d["input_transform"] = list(self.input_transform)
         return d
 
     def _to_dict_v1(self) -> dict:
@@ -362,6 +381,9 @@ class EditState:
         locks = d.get("locks", [])
         if not isinstance(locks, list):
             raise ValueError("edit.locks must be a list of direction names")
+        transform = d.get("input_transform", list(NO_TRANSFORM))
+        if not isinstance(transform, list):
+            raise ValueError("edit.input_transform must be a list [tx, ty, angle_deg]")
         try:
             from .breed import parents_from_list
             parents = parents_from_list(d.get("parents", []), len(d["mix"]))
@@ -372,7 +394,7 @@ class EditState:
                        noise_strength=d.get("noise_strength", 1.0), noise_seed=d.get("noise_seed", 0),
                        directions=tuple(directions.items()), locks=tuple(locks),
                        paint=d.get("paint", "none"), paint_strength=d.get("paint_strength", 1.0),
-                       parents=parents)
+                       parents=parents, input_transform=tuple(transform))
         except ValueError as e:
             raise ValueError(f"bad edit: {e}") from None
 

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from editor.model import stylegan2 as sg2
+from editor.model import stylegan3 as sg3
 
 # Small enough that every test runs in milliseconds, big enough to have 4 blocks and real channel changes.
 TINY = dict(z_dim=32, w_dim=32, img_resolution=32, img_channels=3, mapping_kwargs=dict(num_layers=2),
@@ -37,7 +38,32 @@ SG2_SRC = ('"""Stand-in for training/networks_stylegan2.py."""\nimport torch\n'
 SG3_SRC = ('"""Stand-in for training/networks_stylegan3.py."""\nimport torch\nclass SynthesisInput(torch.nn.Module):\n'
            '    pass\nclass Generator(torch.nn.Module):\n    pass\n')
 
-_NVIDIA_CLASS = {sg2.StyleGAN2: "Generator", sg2.SkipConv: "Conv2dLayer"}
+_NVIDIA_CLASS = {sg2.StyleGAN2: "Generator", sg2.SkipConv: "Conv2dLayer", sg3.StyleGAN3: "Generator"}
+
+# Tiny StyleGAN3s: the default 14 layers + ToRGB and real filter design, at 32 px with 8-16 channels.
+TINY_SG3 = dict(z_dim=32, w_dim=32, img_resolution=32, img_channels=3, mapping_kwargs=dict(num_layers=2),
+                channel_base=128, channel_max=16, num_fp16_res=0, conv_clamp=256, magnitude_ema_beta=0.999)
+SG3_R = dict(conv_kernel=1, use_radial_filters=True)  # what train.py adds for --cfg=stylegan3-r
+
+
+
+def tiny_sg3(seed: int = 0, **overrides) -> sg3.StyleGAN3:
+    """A tiny StyleGAN3 with random weights (input pose affine, magnitude EMAs and w_avg too)."""
+    torch.manual_seed(seed)
+    net = sg3.StyleGAN3(**{**TINY_SG3, **overrides}).eval()
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if "affine" in name:  # styles stay near their trained regime (bias 1), but differ per w
+                p.add_(torch.randn_like(p) * 0.3)
+            elif name.startswith("mapping."):  # stored / lr_multiplier (0.01), as trained ones are: w ~ N(0, 1)
+                p.copy_(torch.randn_like(p) * (100.0 if name.endswith("weight") else 1.0))
+            else:
+                p.copy_(torch.randn_like(p) * (1.0 if name.endswith("weight") else 0.1))
+        for name, b in net.named_buffers():
+            if name.endswith("magnitude_ema"):
+                b.uniform_(0.5, 2.0)
+        net.mapping.w_avg.normal_()
+    return net
 
 
 def tiny_net(seed: int = 0, **overrides) -> sg2.StyleGAN2:
@@ -99,7 +125,7 @@ def _module_state(init_kwargs: dict | None = None, params=(), buffers=(), module
     state = dict(training=False, _non_persistent_buffers_set=set(), **{h: collections.OrderedDict() for h in hooks})
     state["_parameters"] = collections.OrderedDict(
         (n, None if t is None else torch.nn.Parameter(t.detach().clone(), requires_grad=False)) for n, t in params)
-    state["_buffers"] = collections.OrderedDict((n, t.detach().clone()) for n, t in buffers)
+    state["_buffers"] = collections.OrderedDict((n, None if t is None else t.detach().clone()) for n, t in buffers)
     state["_modules"] = collections.OrderedDict(modules)
     state.update(_init_args=(), _init_kwargs=dict(init_kwargs or {}), **attrs)
     return state
@@ -112,6 +138,13 @@ def _records(module: torch.nn.Module, reconstruct, src: str, top_kwargs: dict | 
         extra = dict(weight_gain=np.float64(module.weight_gain), activation=module.activation)  # numpy scalars
     if isinstance(module, sg2.SynthesisLayer):
         extra = dict(act_gain=np.float64(np.sqrt(2)), resolution=module.resolution, up=module.up)
+    if isinstance(module, sg3.SynthesisLayer):  # NVIDIA keeps sizes as numpy arrays and rates as numpy floats
+        extra = dict(in_size=np.broadcast_to(np.asarray(module.in_size), [2]),
+                     out_size=np.broadcast_to(np.asarray(module.out_size), [2]), is_torgb=module.is_torgb,
+                     out_sampling_rate=np.float64(module.out_sampling_rate), padding=list(module.padding))
+    if isinstance(module, sg3.SynthesisInput):
+        extra = dict(size=np.broadcast_to(np.asarray(module.size), [2]), sampling_rate=np.float64(module.sampling_rate),
+                     bandwidth=np.float64(module.bandwidth))
     state = _module_state(top_kwargs, params=list(module._parameters.items()), buffers=list(module._buffers.items()),
                           modules=[(n, _records(m, reconstruct, src)) for n, m in module._modules.items()], **extra)
     return _persistent(reconstruct, _NVIDIA_CLASS.get(type(module), type(module).__name__), state, src)
@@ -123,6 +156,8 @@ def nvidia_init_kwargs(net: sg2.StyleGAN2, easy_dict, layout: str = "stylegan3")
     mapping = easy_dict(k.pop("mapping_kwargs"))
     base = dict(z_dim=k.pop("z_dim"), w_dim=k.pop("w_dim"), mapping_kwargs=mapping, c_dim=0,
                 img_resolution=k.pop("img_resolution"), img_channels=k.pop("img_channels"))
+    if isinstance(net, sg3.StyleGAN3):  # networks_stylegan3.Generator: flat, no fused_modconv_default
+        return dict(base, **k)
     if layout == "ada":
         return dict(base, synthesis_kwargs=easy_dict(k))
     return dict(base, **k, fused_modconv_default="inference_only")
@@ -160,6 +195,7 @@ def _stylegan3_generator(net: sg2.StyleGAN2, reconstruct, easy_dict) -> _Reduce:
         modules=[("input", inp), ("L0_36_8", layer)], layer_names=["L0_36_8"]), SG3_SRC)
     mapping = _records(net.mapping, reconstruct, SG3_SRC)
     kwargs = dict(nvidia_init_kwargs(net, easy_dict), magnitude_ema_beta=0.999)
+    kwargs.pop("fused_modconv_default")  # a StyleGAN3 option set, so the records reach the layout check
     return _persistent(reconstruct, "Generator", _module_state(kwargs, modules=[("synthesis", synthesis),
                                                                                 ("mapping", mapping)]), SG3_SRC)
 
@@ -177,13 +213,18 @@ def write_nvidia_pickle(path: str | Path, net: sg2.StyleGAN2, w_avg: torch.Tenso
     if w_avg is not None:
         net = _with_w_avg(net, w_avg)
     with fake_nvidia_modules() as (reconstruct, easy_dict):
-        if stylegan3:
+        if stylegan3:  # a fake: StyleGAN3-shaped records around a StyleGAN2's mapping, for refusal tests
             g_ema = _stylegan3_generator(net, reconstruct, easy_dict)
+        elif isinstance(net, sg3.StyleGAN3):
+            kwargs = init_kwargs if init_kwargs is not None else nvidia_init_kwargs(net, easy_dict)
+            g_ema = _records(net, reconstruct, SG3_SRC, {**kwargs, **(init_overrides or {})})
+            g_ema.args[0]["class_name"] = g_ema_class
         else:
             kwargs = init_kwargs if init_kwargs is not None else nvidia_init_kwargs(net, easy_dict, layout)
             g_ema = _records(net, reconstruct, module_src, {**kwargs, **(init_overrides or {})})
             g_ema.args[0]["class_name"] = g_ema_class
-        g = _records(net, reconstruct, module_src, nvidia_init_kwargs(net, easy_dict, layout))
+        src = SG3_SRC if isinstance(net, sg3.StyleGAN3) else module_src
+        g = _records(net, reconstruct, src, nvidia_init_kwargs(net, easy_dict, layout))
         block = _persistent(reconstruct, "DiscriminatorBlock", _module_state(
             params=[("weight", torch.randn(4, 3, 1, 1))], buffers=[("resample_filter", torch.ones(4, 4) / 16)]))
         d = _persistent(reconstruct, "Discriminator", _module_state(
@@ -200,7 +241,7 @@ def write_nvidia_pickle(path: str | Path, net: sg2.StyleGAN2, w_avg: torch.Tenso
 
 
 def _with_w_avg(net: sg2.StyleGAN2, w_avg: torch.Tensor) -> sg2.StyleGAN2:
-    clone = sg2.StyleGAN2(**net.init_kwargs)
+    clone = type(net)(**net.init_kwargs)
     clone.load_state_dict(net.state_dict())
     with torch.no_grad():
         clone.mapping.w_avg.copy_(w_avg)

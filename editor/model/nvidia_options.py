@@ -140,3 +140,45 @@ def stylegan2_kwargs(state: dict, path: str | Path) -> dict:
     out["mapping_kwargs"] = check_options(mapping, MAPPING, path, "mapping")
     out.update(check_options(synthesis, SYNTHESIS, path, "synthesis"))
     return out
+
+
+# StyleGAN3 (training/networks_stylegan3.py): its own mapping and synthesis options. Ranges are generous
+# for real models, but bound what a file can make us compute: the layer count, margins and filter lengths
+# set work done per render and are not pinned by any tensor's size.
+MAPPING3: Spec = {
+    "num_layers": (_int(1, 32), "1-32", True),
+    "lr_multiplier": (_number(0, 1e3, open_lo=True), "a positive number", True),
+    "w_avg_beta": (_optional(_number(-1e3, 1e3)), "None or a number (w_avg is always stored)", False),
+}
+
+SYNTHESIS3: Spec = {
+    "channel_base": (_int(1, 1 << 24), "1-16777216", True),
+    "channel_max": (_int(1, 8192), "1-8192", True),
+    "num_layers": (_int(2, 64), "2-64", True),
+    "num_critical": (_int(0, 63), "0-63, fewer than num_layers", True),
+    "first_cutoff": (_number(0, 1e4, open_lo=True), "a positive number up to 10000", True),
+    "first_stopband": (_number(0, 1e4, open_lo=True), "a positive number up to 10000", True),
+    "last_stopband_rel": (_number(0, 1e3, open_lo=True), "a positive number up to 1000", True),
+    "margin_size": (_int(0, 256), "0-256", True),
+    "output_scale": (_number(-1e3, 1e3), "a number", True),
+    "num_fp16_res": (_int(0, 64), "0-64 (ignored: precision is chosen at run time)", False),
+    "conv_kernel": (_int(1, 15), "1-15", True),
+    "filter_size": (_int(1, 32), "1-32", True),
+    "lrelu_upsampling": (_int(1, 8), "1-8", True),
+    "use_radial_filters": (_BOOL, "True or False", True),
+    "conv_clamp": (_optional(_number(0, 1e9, open_lo=True)), "None or a positive number", True),
+    "magnitude_ema_beta": (_number(-1e3, 1e3), "a number (training only; ignored)", False),
+}
+
+
+def stylegan3_kwargs(state: dict, path: str | Path) -> dict:
+    """StyleGAN3 constructor kwargs for an NVIDIA StyleGAN3 Generator record, every option checked."""
+    top, mapping, synthesis = generator_init_kwargs(state, path)
+    out = check_options(top, TOP, path, "generator")
+    out["mapping_kwargs"] = check_options(mapping, MAPPING3, path, "mapping")
+    out.update(check_options(synthesis, SYNTHESIS3, path, "synthesis"))
+    layers, critical = out.get("num_layers", 14), out.get("num_critical", 2)
+    if critical >= layers:
+        raise CheckpointError(path, f"G_ema's synthesis option num_critical={critical} is not below "
+                                    f"num_layers={layers}")
+    return out

@@ -5,7 +5,7 @@ NVIDIA's own loader unpickles with the stock `pickle` module, which calls whatev
 get that power. Here the unpickler knows a short list of globals; the two NVIDIA ones are replaced by
 stand-ins that only record their arguments, tensors are rebuilt through torch's own weights-only loader, and
 any other global ends the load with an error naming it. From the records we read the generator's
-constructor kwargs, build our StyleGAN2 from them and copy the tensors by name.
+constructor kwargs, build our StyleGAN2 or StyleGAN3 from them and copy the tensors by name.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .checkpoint_format import build_checked, check_file_tensors
+from .checkpoint_format import build_checked, check_file_tensors, list_names
 from .errors import CheckpointError, describe
-from .nvidia_options import stylegan2_kwargs
+from .nvidia_options import stylegan2_kwargs, stylegan3_kwargs
 from .pickle_scan import scan_pickle_file, scan_torch_file
 from .stylegan2 import StyleGAN2
+from .stylegan3 import StyleGAN3
 
 
 MAX_RECORDS = 20_000  # persistent module records in one network; NVIDIA's 1024² G_ema has ~300
@@ -112,7 +113,8 @@ class _DTypeRecord:
 
 
 class _ArrayRecord:
-    """Stand-in for a pickled numpy array (stylegan3 layers keep a few): recorded, never needed."""
+    """Stand-in for a pickled numpy array (stylegan3 layers keep sizes as arrays): recorded as inert data, never
+    read: our modules recompute every such value from the checked init kwargs."""
 
     def __init__(self, *args: Any):
         self.args, self.state = args, None
@@ -241,10 +243,11 @@ def _is_stylegan3(g: PersistentRecord) -> bool:
     return "SynthesisInput" in kinds or "class SynthesisInput(" in g.module_src  # SG3's Fourier-feature input
 
 
-def load_nvidia_pickle(path: str | Path) -> tuple[StyleGAN2, torch.Tensor | None]:
-    """An NVIDIA network pickle -> (our StyleGAN2 with G_ema's weights, in eval mode on CPU; w_avg [w_dim]).
+def load_nvidia_pickle(path: str | Path) -> tuple[StyleGAN2 | StyleGAN3, torch.Tensor | None]:
+    """An NVIDIA network pickle -> (our StyleGAN2 or StyleGAN3 with G_ema's weights, in eval mode on CPU;
+    w_avg [w_dim]).
 
-    w_avg is G_ema.mapping.w_avg, or None for the rare model trained without one (w_avg_beta=None): the
+    w_avg is G_ema.mapping.w_avg, or None for the rare StyleGAN2 trained without one (w_avg_beta=None): the
     caller (loading.cached_w_avg) estimates it once and caches it beside the file.
     """
     data = read_pickle(path)
@@ -257,12 +260,10 @@ def load_nvidia_pickle(path: str | Path) -> tuple[StyleGAN2, torch.Tensor | None
     if not isinstance(g, PersistentRecord):
         raise CheckpointError(path, f"'G_ema' is {describe(g)}, not a pickled network")
     try:
-        if _is_stylegan3(g):
-            raise CheckpointError(path, "StyleGAN3 generators (training.networks_stylegan3.Generator) "
-                                        "are not supported yet")
+        sg3 = _is_stylegan3(g)
         if g.class_name.rsplit(".", 1)[-1] != "Generator":
-            raise CheckpointError(path, f"'G_ema' is a {g.class_name}, not a StyleGAN2 Generator")
-        kwargs = stylegan2_kwargs(g.state, path)
+            raise CheckpointError(path, f"'G_ema' is a {g.class_name}, not a StyleGAN{3 if sg3 else 2} Generator")
+        kwargs = (stylegan3_kwargs if sg3 else stylegan2_kwargs)(g.state, path)
         tensors = g.tensors()
     except CheckpointError:
         raise
@@ -270,6 +271,13 @@ def load_nvidia_pickle(path: str | Path) -> tuple[StyleGAN2, torch.Tensor | None
         detail = f": {e}" if isinstance(e, pickle.UnpicklingError) else ""  # our own messages only
         raise CheckpointError(path, f"G_ema is malformed ({type(e).__name__}{detail})") from None
     check_file_tensors(tensors, path, "G_ema")
-    net = build_checked(lambda: StyleGAN2(**kwargs), tensors, path, "G_ema")
+    if sg3:
+        # Each layer divides by sqrt(magnitude_ema): zero or negative would render NaN at the first frame.
+        bad = [k for k, t in tensors.items() if k.endswith(".magnitude_ema") and not (t.numel() == 1 and float(t) > 0)]
+        if bad:
+            raise CheckpointError(path, f"G_ema has non-positive input magnitudes in {list_names(bad)}")
+        net = build_checked(lambda: StyleGAN3(**kwargs), tensors, path, "G_ema", arch="StyleGAN3")
+    else:
+        net = build_checked(lambda: StyleGAN2(**kwargs), tensors, path, "G_ema")
     w_avg = net.mapping.w_avg.clone() if hasattr(net.mapping, "w_avg") else None
     return net, w_avg

@@ -254,6 +254,23 @@ class SynthesisNetwork(nn.Module):
         return img
 
 
+def init_generator(net: nn.Module, synthesis_cls: type, z_dim: int, w_dim: int, img_resolution: int,
+                   img_channels: int, mapping_kwargs: dict | None, c_dim: int, synthesis_kwargs: dict) -> None:
+    """What StyleGAN2 and StyleGAN3 generators share: the protocol's fields and the synthesis network."""
+    if c_dim:
+        raise ValueError(f"conditional generators (c_dim={c_dim}) are not supported")
+    # Kept (like NVIDIA's persistence init_kwargs) so a network can be described, rebuilt or re-saved.
+    net.init_kwargs = dict(z_dim=z_dim, w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
+                           mapping_kwargs=dict(mapping_kwargs or {}), **synthesis_kwargs)
+    net.z_dim, net.w_dim, net.c_dim = z_dim, w_dim, 0
+    net.img_resolution = net.resolution = img_resolution
+    net.img_channels = img_channels
+    net.synthesis = synthesis_cls(w_dim, img_resolution, img_channels, **synthesis_kwargs)
+    net.num_ws = net.synthesis.num_ws
+    net.layer_resolutions = list(net.synthesis.layer_resolutions)
+    net.preview_sizes = tuple(getattr(net.synthesis, "preview_sizes", ()))
+
+
 class StyleGAN2(nn.Module):
     """The whole generator: `mapping` and `synthesis` submodules, named as in NVIDIA's state dict.
 
@@ -266,18 +283,8 @@ class StyleGAN2(nn.Module):
                  c_dim: int = 0,  # NVIDIA's label size; only unconditional (0) generators are built
                  **synthesis_kwargs):  # channel_base, channel_max, num_fp16_res, conv_clamp, architecture, ...
         super().__init__()
-        if c_dim:
-            raise ValueError(f"conditional generators (c_dim={c_dim}) are not supported")
-        # Kept (like NVIDIA's persistence init_kwargs) so a network can be described, rebuilt or re-saved.
-        self.init_kwargs = dict(z_dim=z_dim, w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
-                                mapping_kwargs=dict(mapping_kwargs or {}), **synthesis_kwargs)
-        self.z_dim, self.w_dim, self.c_dim = z_dim, w_dim, 0
-        self.img_resolution = self.resolution = img_resolution
-        self.img_channels = img_channels
-        self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, **synthesis_kwargs)
-        self.num_ws = self.synthesis.num_ws
-        self.layer_resolutions = list(self.synthesis.layer_resolutions)
-        self.preview_sizes = self.synthesis.preview_sizes
+        init_generator(self, SynthesisNetwork, z_dim, w_dim, img_resolution, img_channels, mapping_kwargs, c_dim,
+                       synthesis_kwargs)
         self.mapping = MappingNetwork(z_dim, w_dim, num_ws=self.num_ws, **(mapping_kwargs or {}))
 
     def param_resolution(self, name: str) -> int | None:

@@ -79,7 +79,8 @@ def render_frame(gen: Any, frame: Frame, directions: Mapping[str, Direction], si
     state = frame.state
     wplus = wplus_for(state, gen, directions)
     phase = frame.noise_phase if state.noise_mode == "random" else None
-    with _OwnNoise(state.noise_seed, phase) if state.noise_mode == "random" else contextlib.nullcontext():
+    moved = gen.transformed(*state.input_transform) if hasattr(gen, "transformed") else contextlib.nullcontext()
+    with _OwnNoise(state.noise_seed, phase) if state.noise_mode == "random" else contextlib.nullcontext(), moved:
         img = gen.synthesis(torch.from_numpy(wplus)[None], noise=state.noise_mode,
                             noise_strength=state.noise_strength)
     _check_finite(img)

@@ -37,6 +37,7 @@ PREVIEW_BUDGET_MS = 80  # drag previews must keep up >= 10 per second with GUI w
 GALLERY_SIZE = 256
 GALLERY_CHUNK = 3  # thumbnails a render request
 BUSY_AFTER_MS = 150  # the busy sign appears only for renders the user would notice waiting for
+SLOW_RENDER_MS = 2000  # a full render slower than this gets a one-time note in the status bar
 GALLERY_WIDTH = 200
 CONTROLS_WIDTH = 350  # the controls dock: with a ~200 px gallery, a 1024 px window leaves the face ~470 px
 
@@ -121,6 +122,7 @@ class MainWindow(QMainWindow):
         self.mix = MixPanel(self.doc, self.info)
         self.breed = BreedPanel(self.doc, self.gen.layer_groups, self.gen.w_dim)
         self.adjust = AdjustPanel(self.doc)
+        self.adjust.set_transform_supported(self.gen.supports_input_transform)
         self.paint = PaintPanel(self.doc)
         self.blend = BlendPanel(self)
         self.directions_panel = DirectionsPanel(self.doc)
@@ -313,6 +315,12 @@ class MainWindow(QMainWindow):
         if full:
             self.last_full = result
             self.full_render_shown.emit(result)
+            if result.ms > SLOW_RENDER_MS and not getattr(self, "_slow_noted", False):
+                self._slow_noted = True  # once per model: the render-time plot keeps showing it
+                self.statusBar().showMessage(
+                    f"This model is slow here: {result.ms / 1000:.1f} s per full {result.size}² render on "
+                    f"{self.info.device}" + (" (StyleGAN3 on a CPU is)" if self.gen.supports_input_transform
+                                             else "") + "; edits show when each render finishes", 15_000)
 
     def current_full_render(self) -> RenderResult | None:
         """The full-resolution render of exactly the current state, if it is on screen."""
@@ -378,6 +386,8 @@ class MainWindow(QMainWindow):
         self.last_full, self._preview_ms = None, {}  # stamps keep increasing: old results stay stale
         self._update_model_label()
         self.breed.set_model(gen.layer_groups, gen.w_dim)
+        self.adjust.set_transform_supported(gen.supports_input_transform)
+        self._slow_noted = False
         self.doc.reset(state or EditState.new(gen.fingerprint, gen.num_ws))
         self.gallery.show_page(self.gallery.page)
         for p in problems:

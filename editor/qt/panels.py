@@ -215,6 +215,26 @@ class AdjustPanel(QGroupBox):
             lambda v: doc.set_state(doc.state.with_noise(strength=v), "Noise strength", "noise"))
         _slider_gesture(doc, self.strength)
         layout.addWidget(self.strength)
+        # StyleGAN3 only: move / turn the face by re-sampling the network's Fourier input (a new render,
+        # not a warp of the old picture). Hidden for models that cannot do it.
+        tip = "StyleGAN3: {} the face by re-sampling the model's input (the model renders it there)"
+        self.move_x = FloatSlider("Move →", -0.5, 0.5, 0.0, default=0.0, fmt="{:+.2f}",
+                                  tooltip=tip.format("move") + "; in image widths")
+        self.move_y = FloatSlider("Move ↓", -0.5, 0.5, 0.0, default=0.0, fmt="{:+.2f}",
+                                  tooltip=tip.format("move") + "; in image heights")
+        self.rotate = FloatSlider("Rotate °", -180.0, 180.0, 0.0, default=0.0, fmt="{:+.0f}",
+                                  tooltip=tip.format("rotate") + "; degrees, counter-clockwise")
+        for key, slider in (("tx", self.move_x), ("ty", self.move_y), ("angle_deg", self.rotate)):
+            slider.valueChanged.connect(lambda v, k=key: doc.set_state(
+                doc.state.with_input_transform(**{k: v}), "Move/rotate", "input_transform"))
+            _slider_gesture(doc, slider)
+            layout.addWidget(slider)
+        self.set_transform_supported(False)
+
+    def set_transform_supported(self, on: bool) -> None:
+        """Show the move/rotate sliders only for a model that acts on them."""
+        for slider in (self.move_x, self.move_y, self.rotate):
+            slider.setVisible(on)
 
     def _reseed(self) -> None:
         state = self.doc.state
@@ -223,6 +243,8 @@ class AdjustPanel(QGroupBox):
     def sync(self, state: EditState) -> None:
         self.psi.set_value(state.psi)
         self.strength.set_value(state.noise_strength)
+        for slider, value in zip((self.move_x, self.move_y, self.rotate), state.input_transform):
+            slider.set_value(value)
         blocked = self.noise_mode.blockSignals(True)
         self.noise_mode.setCurrentText(state.noise_mode)
         self.noise_mode.blockSignals(blocked)
