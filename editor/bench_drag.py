@@ -65,9 +65,13 @@ def measure_drags(gen, steps: int = 100, interval_ms: float = 30.0, directions=N
 
     slot = _NewestSlot(lambda req: render(gen, req, directions), done)
     base = EditState.new(gen.fingerprint, gen.num_ws, 3, 7)
-    for _ in range(3):  # warm-up: first calls allocate and pick kernels
-        render(gen, RenderRequest(0, base), directions)
     stamp = iter(range(1, 10 ** 9))
+    # Warm-up on the render thread itself: CUDA libraries set up per thread (cuBLAS, cuDNN handles), so
+    # warming the main thread left the first drag seconds of set-up (coarse: 2.9 frames/s on an H200).
+    for state in (base, base.with_group_mix(range(gen.num_ws), 0.5), base.with_group_mix(range(gen.num_ws), 1.0)):
+        slot.submit(RenderRequest(next(stamp), state))
+        while not any(req.state == state for _, req, _ in list(shown)):
+            time.sleep(0.005)
     drags = {}
     for group, rows in gen.layer_groups.items():
         state = base.with_group_mix(range(gen.num_ws), 0.0)

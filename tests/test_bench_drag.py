@@ -1,0 +1,17 @@
+"""bench-drag: the render loop of a drag without Qt (what runs on a GPU server) reports every field."""
+
+import torch
+
+from editor.bench_drag import measure_drags
+from editor.model.generator import Generator
+from tests.test_mobilestylegan import tiny_net
+
+
+def test_a_drag_of_each_group_reaches_the_screen_and_the_release_renders_the_final_state():
+    g = Generator(tiny_net(), w_avg=torch.zeros(16), name="t", fingerprint="t:drag", device="cpu")
+    r = measure_drags(g, steps=6, interval_ms=15)
+    assert set(r["drags"]) == set(g.layer_groups)
+    for d in r["drags"].values():
+        assert d["frames"] >= 1 and d["errors"] == [] and d["release_to_full_ms"] > 0
+        assert d["sizes"] == [g.resolution]  # every frame is the full render of its edit
+    assert r["preview_psnr_db_min"] == 99.0 and r["previews_per_s"] > 0
