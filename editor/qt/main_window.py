@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QDockWidget, QGroupBox, QLabel, QMainWindow, QMes
 
 from ..directions import load_library
 from ..edit import EditState, Source
-from ..render import PREVIEW_SIZE, RenderRequest, RenderResult, render
+from ..render import RenderResult, render
 from .direction_tools import FitDirectionsRunner, SefaPanel, TeachPanel
 from .document import Document
 from .files import FileActions
@@ -29,20 +29,17 @@ from .menus import build_menus, redo_shortcuts  # noqa: F401 - redo_shortcuts: t
 from .meters import MeterPanel
 from .panels import AdjustPanel, DirectionsPanel, MixPanel, ModelInfo, PaintPanel, SourcePanel
 from .render_worker import RenderWorker
+from .render_requests import RenderRequests
 from .source_faces import SourceFaces
 from .viewer import FaceView, RenderTimePlot
 
 REST_MS = 200  # input counts as resting after this long without a change
-PREVIEW_BUDGET_MS = 80  # drag previews must keep up >= 10 per second with GUI work on top
-GALLERY_SIZE = 256
-GALLERY_CHUNK = 3  # thumbnails a render request
 BUSY_AFTER_MS = 150  # the busy sign appears only for renders the user would notice waiting for
-SLOW_RENDER_MS = 2000  # a full render slower than this gets a one-time note in the status bar
 GALLERY_WIDTH = 200
 CONTROLS_WIDTH = 350  # the controls dock: with a ~200 px gallery, a 1024 px window leaves the face ~470 px
 
 
-class MainWindow(QMainWindow):
+class MainWindow(RenderRequests, QMainWindow):
     full_render_shown = Signal(object)  # RenderResult, once a full-resolution image is on screen
     full_render_failed = Signal(str)    # the error of a full render of the current edit
 
@@ -206,128 +203,6 @@ class MainWindow(QMainWindow):
             self._request(full=True)
         self.source_faces.update(state)  # after the view's request: the worker takes that first
 
-    def _request(self, full: bool) -> None:
-        size = None if full else self._preview_size()
-        key = (self.doc.state, size)
-        if size is None and key == self._last_full_request:
-            return  # this exact full render is already on screen or on its way (drags render full too)
-        self._last_full_request = key if size is None else None
-        self._view_stamp = next(self._stamps)
-        self.worker.submit(RenderRequest(self._view_stamp, self.doc.state, size))
-        if not self.busy.isVisible():
-            self._busy_timer.start()
-
-    def _preview_size(self) -> int | None:
-        """The largest *trusted* preview (measured faithful to the full render, editor.model.fidelity)
-        whose recent render time fits the budget, else the fastest trusted one. None: no preview is
-        faithful enough, so drags render the full image (each frame the face the user will get; the last
-        one stays on screen, with the busy sign, until the next is ready)."""
-        sizes = sorted((s for s in self.gen.trusted_preview_sizes if s <= PREVIEW_SIZE), reverse=True)
-        for s in sizes:
-            if self._preview_ms.get(s, 0.0) <= PREVIEW_BUDGET_MS:
-                return s
-        return sizes[-1] if sizes else None
-
-    def _request_gallery(self, seeds: tuple) -> None:
-        self._gallery_page = {"seeds": tuple(seeds), "images": []}
-        self._request_gallery_chunk()
-
-    def _request_gallery_chunk(self) -> None:
-        """A page renders a few thumbnails at a time: the worker takes the face being edited between
-        chunks, so a drag right after start or a page turn never waits for a whole page."""
-        page = self._gallery_page
-        chunk = page["seeds"][len(page["images"]):len(page["images"]) + GALLERY_CHUNK]
-        if chunk:
-            size = GALLERY_SIZE if GALLERY_SIZE in self.gen.preview_sizes else None
-            self.worker.submit(RenderRequest(next(self._stamps), self.doc.state, size, "gallery", chunk))
-
-    def run_job(self, name: str, job, on_done) -> None:
-        """Run job(gen) on the render thread; on_done(value, error) back on the GUI thread."""
-        stamp = next(self._stamps)
-        self._jobs[stamp] = (name, on_done)
-        self.worker.submit(RenderRequest(stamp, self.doc.state, None, f"job:{name}", job=job))
-
-    def run_background(self, name: str, job, on_done) -> None:
-        """Run job(gen) on the background thread (seconds to minutes of work; the view stays live);
-        on_done(value, error) back on the GUI thread. A waiting job of the same name is replaced."""
-        stamp = next(self._stamps)
-        for s in [s for s, (n, _) in self._jobs.items() if n == f"bg:{name}"]:
-            del self._jobs[s]  # replaced unstarted, or running and superseded: its result is dropped
-        self._jobs[stamp] = (f"bg:{name}", on_done)
-        self.background.submit(name, stamp, job)
-
-    def _background_gen(self):
-        """The background thread's own copy of the model (made there, once per model): renders of photo
-        sources add their weight deltas in place for a moment (editor.photo.delta.applied), which work
-        running beside them must never see. Copied under that same lock, so never mid-change."""
-        from ..photo.delta import unchanged_copy
-        gen = self.gen
-        if self._background_copy is None or self._background_copy[0] is not gen:
-            self._background_copy = (gen, unchanged_copy(gen))
-        return self._background_copy[1]
-
-    def _on_background_done(self, stamp: int, value, error) -> None:
-        _name, callback = self._jobs.pop(stamp, (None, None))
-        if callback is not None:
-            callback(value, error)
-
-    def _on_rendered(self, result: RenderResult) -> None:
-        if result.kind.startswith("job:"):
-            name, callback = self._jobs.pop(result.stamp, (None, None))
-            # Same-name jobs submitted before this one were replaced unstarted (one thread, in order).
-            for stamp in [s for s, (n, _) in self._jobs.items() if n == name and s < result.stamp]:
-                del self._jobs[stamp]
-            if callback is not None:
-                callback(result.value, result.error)
-            return
-        if result.kind == "gallery":
-            page = self._gallery_page
-            done = len(page["images"])
-            if result.error is None and result.seeds == page["seeds"][done:done + len(result.seeds)]:
-                page["images"].extend(result.images)
-                self.gallery.set_thumbnails(page["seeds"], page["images"])
-                self._request_gallery_chunk()
-            return
-        if result.stamp >= self._view_stamp:
-            self._busy_timer.stop()
-            self.busy.hide()
-        if result.stamp < self._shown_stamp or result.state.model_fingerprint != self.gen.fingerprint:
-            return  # stale: a newer image is on screen, or it was asked of the previous model
-        if result.error:
-            self._last_full_request = None  # let the same full render be asked for again
-            self.statusBar().showMessage(f"Render failed: {result.error}", 10_000)
-            if result.size == self.gen.resolution and result.state == self.doc.state:
-                self.full_render_failed.emit(result.error)
-            return
-        self._shown_stamp = result.stamp
-        self._on_screen = result.images[0]
-        if not self.compare_action.isChecked():
-            self.view.show_image(result.images[0])
-        full = result.size == self.gen.resolution
-        self.plot.add("full" if full else "preview", result.ms)
-        if not full:
-            old = self._preview_ms.get(result.size, result.ms)
-            self._preview_ms[result.size] = 0.7 * old + 0.3 * result.ms
-        kind = "full" if full else "preview"
-        self.ms_label.setText(f"{kind} {result.size}² · {self.info.dtype} · {result.ms:.0f} ms")
-        self.ms_label.setToolTip("What is on screen: the full render, or a preview measured faithful to it "
-                                 f"(trusted preview sizes: {list(self.gen.trusted_preview_sizes) or 'none'})")
-        if full:
-            self.last_full = result
-            self.full_render_shown.emit(result)
-            if result.ms > SLOW_RENDER_MS and not getattr(self, "_slow_noted", False):
-                self._slow_noted = True  # once per model: the render-time plot keeps showing it
-                self.statusBar().showMessage(
-                    f"This model is slow here: {result.ms / 1000:.1f} s per full {result.size}² render on "
-                    f"{self.info.device}" + (" (StyleGAN3 on a CPU is)" if self.gen.supports_input_transform
-                                             else "") + "; edits show when each render finishes", 15_000)
-
-    def current_full_render(self) -> RenderResult | None:
-        """The full-resolution render of exactly the current state, if it is on screen."""
-        r = self.last_full
-        return r if r is not None and r.state == self.doc.state else None
-
-    # ---------------------------------------------------------------------------------- syncing
     def show_before(self, on: bool) -> None:
         """The compare toggle: face A unedited in place of the result, or back."""
         before = self.source_faces.images["a"]
