@@ -50,7 +50,7 @@ def add_parser(sub) -> None:
     r.add_argument("--out", help="library folder (default: as for fit)")
     r.add_argument("--n", type=int, default=20, help="held-out faces to measure age and P(male) on")
     r.add_argument("--sheet", help="write the held-out faces' cheeks at 0 and +range, 1:1, to this PNG")
-    r.add_argument("--lock-n", type=int, default=32, help="faces to calibrate its locks on (0: keep none)")
+    r.add_argument("--lock-n", type=int, default=64, help="faces to calibrate its locks on, as the shipped ones (0: none)")
     r.add_argument("--device")
     r.set_defaults(func=_freckles)
     x = dsub.add_parser("export", help="write a direction as an InterFaceGAN boundary .npy")
