@@ -9,11 +9,11 @@ The direction is the difference of the class means in W (freckled minus not), co
 the normals of age, gender, yaw and smile (the shipped directions) and of skin tone (a ridge fit of cheek
 luminance on w, measured here) are projected out, so it does not buy freckles with fair, old or turned faces.
 It acts on the fine rows (64² and up): the 128² rows alone draw nothing and 256² and up alone mostly tint;
-the spots need both, and the 64² rows add half again (20 held-out faces at +6 sigma, spots plain at 1:1: 18
+the spots need both, and the 64² rows add to them (20 held-out faces at +6 sigma, spots plain at 1:1: 17
 with the 64² rows, 12 without). One unit is one standard deviation of w along it (psi = 1), as for every
 direction; the slider reaches +-FRECKLE_RANGE. The two ends differ: + adds spots with age and P(male)
-nearly still (0 -> +6 on 20 held-out faces: 3.9 y, 0.006 per face), while - has nothing to remove on most
-faces and smooths the skin instead, which the age model reads as older on some (-6 -> +6: 8.3 y per face).
+nearly still (0 -> +6 on 20 held-out faces: 3.9 y, 0.005 per face), while - has nothing to remove on most
+faces and smooths the skin instead, which the age model reads as older on some (-6 -> +6: 8.2 y per face).
 """
 
 from __future__ import annotations
