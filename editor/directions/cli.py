@@ -58,6 +58,17 @@ def add_parser(sub) -> None:
     h.add_argument("--n", type=int, default=20, help="held-out faces")
     h.add_argument("--device")
     h.set_defaults(func=_hold)
+    r = dsub.add_parser("freckles", help="refit the freckle direction from faces labelled by eye and write it "
+                                         "into the library (the other directions stay as they are)")
+    r.add_argument("--labels", help="labels file (default: resources/labels/freckles.json)")
+    r.add_argument("--range", type=float, help="slider reach in sigma (default: 6)")
+    r.add_argument("--model")
+    r.add_argument("--out", help="library folder (default: as for fit)")
+    r.add_argument("--n", type=int, default=20, help="held-out faces to measure age and P(male) on")
+    r.add_argument("--sheet", help="write the held-out faces' cheeks at 0 and +range, 1:1, to this PNG")
+    r.add_argument("--lock-n", type=int, default=64, help="faces to calibrate its locks on, as the shipped ones (0: none)")
+    r.add_argument("--device")
+    r.set_defaults(func=_freckles)
     x = dsub.add_parser("export", help="write a direction as an InterFaceGAN boundary .npy")
     x.add_argument("name")
     x.add_argument("-o", "--output", required=True, help="the .npy to write: [1, w_dim] or [num_ws, w_dim]")
@@ -80,6 +91,7 @@ def _fit(args) -> int:
     samples = sample_and_score(gen, args.n, psi=args.psi, progress=bar, keep_thumbs=bool(args.sheet),
                                cache=Path(args.cache) if args.cache else None)
     directions, records = fit_directions(gen, samples)
+    _freckles_from_labels(gen, directions, records, bar)
     if args.lock_n > 0:
         from .locks import calibrate_holds
         directions = calibrate_holds(gen, directions, n=args.lock_n, psi=args.psi, progress=bar)
@@ -152,6 +164,19 @@ def _calibrate(args) -> int:
     return 0
 
 
+def _freckles_from_labels(gen, directions: dict, records: dict, bar) -> None:
+    """For the model the shipped freckle labels were made on, the freckle direction comes from them (the
+    score-fitted one shows no freckles at 1:1); other models keep the score fit."""
+    from . import freckles as fr
+    from .library import DirectionError
+    try:
+        if fr.read_labels(fr.LABELS)[3] != gen.fingerprint:
+            return
+    except DirectionError:
+        return
+    directions["freckles"], records["freckles"] = fr.fit_freckles(gen, directions, progress=bar)
+
+
 def _evaluate(args) -> int:
     from ..progress import Bar
     from ..model import load_generator
@@ -204,6 +229,43 @@ def _hold(args) -> int:
     return 0
 
 
+def _freckles(args) -> int:
+    from ..cli import _Bar
+    from ..model import load_generator
+    from . import freckles as fr
+    from .library import load_folder
+
+    bar = _Bar()
+    gen = load_generator(args.model, device=args.device, progress=bar)
+    folder = Path(args.out) if args.out else _default_folder(gen)
+    directions = load_folder(folder, gen.fingerprint, gen.w_dim, gen.num_ws)
+    direction, record = fr.fit_freckles(gen, directions, args.labels or fr.LABELS,
+                                        args.range or fr.FRECKLE_RANGE, progress=bar)
+    if args.lock_n > 0:
+        from .fit import FIT_SEED0
+        from .locks import calibrate_holds
+        psi = 0.8
+        others = {k: v for k, v in directions.items() if k != "freckles"}
+        direction = calibrate_holds(gen, {**others, "freckles": direction}, n=args.lock_n, psi=psi, refine=(),
+                                    progress=bar)["freckles"]
+        record["locks_calibrated_on"] = {"seeds": [FIT_SEED0, FIT_SEED0 + args.lock_n - 1], "psi": psi}
+    report, pairs = fr.held_out(gen, direction, n=args.n)
+    bar.close()
+    manifest = fr.replace_in_library(folder, gen, direction, record, report)
+    if args.sheet:
+        seeds = range(report["seeds"][0], report["seeds"][1] + 1)
+        print(f"wrote {fr.cheek_sheet(pairs, seeds, direction.range, args.sheet)}")
+    rows = direction.rows(gen.num_ws)
+    print(f"freckles: {record['positives']} freckled of {record['samples']} labelled faces, held-out AUC "
+          f"{record['cv_auc']:.2f}, scale {direction.scale:.3f}, rows {rows.start}-{rows.stop - 1}, "
+          f"range +-{direction.range:g}")
+    change = report["mean_abs_change"]
+    print(f"{args.n} held-out faces, 0 -> +{direction.range:g} sigma: mean |d age| {change['age']:.2f} y, "
+          f"mean |dP(male)| {change['p_male']:.3f}; judge the freckles by eye on the sheet")
+    print(f"wrote {manifest}")
+    return 0
+
+
 def _save_quality(folder: Path, report: dict) -> None:
     from ..io import atomic_write_json
     manifest = folder / "manifest.json"
@@ -211,7 +273,8 @@ def _save_quality(folder: Path, report: dict) -> None:
     for entry in data["directions"]:
         r = report["directions"].get(entry["name"])
         if r:
-            entry["quality"] = {"held_out_seeds": report["seeds"], "amounts": r["amounts"],
+            kept = {k: v for k, v in (entry.get("quality") or {}).items() if k == "held_out"}  # freckles' 0 -> +range
+            entry["quality"] = {**kept, "held_out_seeds": report["seeds"], "amounts": r["amounts"],
                                 "mean": r["mean"], "mean_abs_change": r["mean_abs_change"],
                                 "locks": r.get("locks", {}), "targets": report["verdict"].get(entry["name"], {})}
     atomic_write_json(manifest, data)

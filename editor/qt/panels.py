@@ -289,7 +289,9 @@ LOCKABLE = {"age": "age", "gender": "gender", "smile": "smile", "yaw": "yaw", "e
 DESCRIPTIONS = {
     "age": "Older (+) or younger (−): about 7 years per 2 σ (dlib age model).",
     "gender": "More male (+) or female (−) as the dlib gender model reads it.",
-    "freckles": "More (+) or fewer (−) small dark spots on cheeks and nose (fine layers only).",
+    "freckles": "Freckles (+): small red-brown spots on cheeks and nose, plain at 1:1 from about +5 σ "
+                "(fitted on faces labelled by eye; fine layers only). (−) smooths the skin; some faces "
+                "then read older.",
     "smile": "Smile (+) or a closed, neutral mouth (−), as fer's emotion model reads 'happy'.",
     "eyeglasses": "Glasses appear (+, from about +3 σ; dark or sunglasses near the end) or thin out (−) "
                   "(coarse and middle layers).",
