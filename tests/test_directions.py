@@ -350,3 +350,15 @@ def test_the_closed_loop_holds_age_where_the_table_does_not(default_fp32):
     r = evaluate_loop(g, dirs, "gender", "age", n=1)
     assert r["free"] > 6 and r["table"] > 6
     assert r["loop"] < 4 and 1 <= r["mean_steps"] <= LOOP_STEPS
+
+
+def test_a_hold_that_needs_the_whole_locked_slider_holds_nothing():
+    """A table at the locked direction's end is a drift of the measure, not of the attribute (Keep glasses
+    asked for -6 sigma of eyeglasses against ageing's wrinkles): such entries are dropped, others kept."""
+    from editor.directions.locks import unsaturated
+    dirs = {"eyeglasses": Direction("eyeglasses", np.ones(4, np.float32), range=6.0),
+            "age": Direction("age", np.ones(4, np.float32), range=6.0)}
+    out = unsaturated({"eyeglasses": ((-6.0, 0.0, 6.0), (2.2, 0.0, -6.0)), "age": ((-6.0, 0.0, 6.0), (0.9, 0.0, -1.6))},
+                      dirs)
+    assert out["eyeglasses"] == ((-6.0, 0.0, 6.0), (2.2, 0.0, 0.0))
+    assert out["age"] == ((-6.0, 0.0, 6.0), (0.9, 0.0, -1.6))

@@ -76,6 +76,18 @@ def _invert(response: np.ndarray, amounts: np.ndarray, target: float) -> float:
     return float(np.interp(target, response, amounts))
 
 
+def unsaturated(holds: dict, directions: dict[str, Direction]) -> dict:
+    """A compensation at the locked direction's slider end means the measured drift is more than that whole
+    direction can undo: not a drift of the attribute but of its measure. Seen with Keep glasses: ageing and
+    freckles add texture over the bridge of the nose, which the bridge-gradient measure reads as frames, and
+    the table asked for -6 sigma of eyeglasses (a face 10 years younger). Such entries hold nothing."""
+    out = {}
+    for lock, (xs, ys) in holds.items():
+        reach = directions[lock].range
+        out[lock] = (xs, tuple(0.0 if abs(y) >= 0.999 * reach else y for y in ys))
+    return out
+
+
 def calibrate_holds(gen: Generator, directions: dict[str, Direction], n: int = 32, steps: int = 3,
                     seed0: int = FIT_SEED0, psi: float = 0.8, refine: tuple[tuple[str, str], ...] = REFINE,
                     preview: int | None = CALIBRATION_PREVIEW,
@@ -115,7 +127,7 @@ def calibrate_holds(gen: Generator, directions: dict[str, Direction], n: int = 3
             key, resp = LOCKABLE[lock], drift[lock][LOCKABLE[lock]]
             comp = [_invert(resp, amounts[lock], -x) for x in drift[name][key]]
             holds[lock] = (tuple(amounts[name].round(4)), tuple(np.round(comp, 4)))
-        out[name] = Direction(d.name, d.vector, d.layers, d.scale, d.range, holds)
+        out[name] = Direction(d.name, d.vector, d.layers, d.scale, d.range, unsaturated(holds, directions))
     # Second pass: with each lock on, what drift is left? Correct by it, through the locked direction's
     # mean slope (its response is near linear over the small corrections left).
     for name, lock in refine:
