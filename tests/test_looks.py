@@ -51,3 +51,35 @@ def test_shipped_looks_directions_move_their_measure_on_held_out_faces(default_f
             for s in (-1, 1))
         assert (hi > lo).all() and (hi - lo).mean() > gain, (name, lo, hi)
     assert dirs["eyeglasses"].rows(g.num_ws).stop <= 10  # frames are shape: coarse and middle rows only
+
+
+def test_fit_looks_recovers_planted_directions_and_adds_them_beside_the_others(tmp_path, monkeypatch):
+    """On a tiny model with scores planted along known w directions: each fitted normal finds its own,
+    holds age and gender, the slider never exceeds the measured reach, and the library keeps its others."""
+    import json
+
+    from editor.directions import fit_looks as fl
+    from editor.directions.library import load_folder
+    from editor.model.generator import Generator
+    from tests.test_mobilestylegan import tiny_net
+    g = Generator(tiny_net(), w_avg=torch.zeros(16), name="t", fingerprint="t:looks", device="cpu")
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((300, 16)).astype(np.float32)
+    axes = np.eye(16, dtype=np.float32)
+    scores = {"age": w @ axes[0] * 10, "p_male": 1 / (1 + np.exp(-w @ axes[1])), "smile": 1 / (1 + np.exp(-w @ axes[2])),
+              "eyeglasses": w @ axes[3] + 0.5 * w @ axes[0], "hair_lightness": w @ axes[4] * 20}
+    monkeypatch.setattr(fl, "measured_reach", lambda gen, d, hi: 2.5)  # the tiny model draws no faces to detect
+    dirs, records = fl.fit_looks(g, w, scores, psi=0.8, seeds=(0, 299))
+    assert abs(dirs["eyeglasses"].vector @ axes[3]) > 0.95 and abs(dirs["eyeglasses"].vector @ axes[0]) < 0.05
+    assert abs(dirs["hair_lightness"].vector @ axes[4]) > 0.95
+    assert dirs["eyeglasses"].range == 2.5 and records["eyeglasses"]["reach_measured"]["sigma"] == 2.5
+    assert records["eyeglasses"]["conditioned_on"] == ["age", "gender", "smile"]
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    np.save(folder / "age.npy", axes[0])
+    (folder / "manifest.json").write_text(json.dumps({"model_fingerprint": "t:looks", "directions": [
+        {"name": "age", "file": "age.npy", "layers": [0, g.num_ws], "scale": 1.0, "range": 3.0}]}))
+    fl.add_to_library(folder, g, dirs, records)
+    lib = load_folder(folder, "t:looks", 16, g.num_ws)
+    assert set(lib) == {"age", "eyeglasses", "hair_lightness"} and np.allclose(lib["age"].vector, axes[0])
+    assert lib["eyeglasses"].rows(g.num_ws) == range(0, 10)

@@ -60,14 +60,33 @@ def fit_looks(gen: Generator, w: np.ndarray, scores: dict[str, np.ndarray], psi:
         normal, ridge, cv = cross_validated_normal(w, scores[key])
         normal = condition(normal, [normals[h] for h in hold])
         scale = float((w @ normal).std() / psi)  # sigma of the model's own w (psi = 1) along it
-        directions[name] = Direction(name, normal, (lo, min(hi, gen.num_ws)), scale, reach)
+        direction = Direction(name, normal, (lo, min(hi, gen.num_ws)), scale, reach)
+        # The slider never goes past where faces break: the chosen reach, or less where measured so.
+        broken_at = measured_reach(gen, direction, hi=max(reach, 5.0))
+        directions[name] = Direction(name, normal, (lo, min(hi, gen.num_ws)), scale, min(reach, broken_at))
         records[name] = {"method": "ridge regression on standardised w, conditional (InterFaceGAN)",
                          "conditioned_on": list(hold), "samples": int(len(w)), "psi": psi,
                          "seeds": list(seeds), "render_size": SCORE_SIZE,
                          "score": f"editor.directions.looks {key}, checked against labels by eye "
                                   "(resources/labels/looks.json)",
-                         "ridge": ridge, "cv_correlation": round(cv, 3)}
+                         "ridge": ridge, "cv_correlation": round(cv, 3),
+                         "reach_measured": {"sigma": broken_at, "note": "faces intact up to here, both signs "
+                                            "(editor.directions.reach; tried up to max(range, 5))"}}
     return directions, records
+
+
+def measured_reach(gen: Generator, direction: Direction, hi: float) -> float:
+    """Where faces break along it (editor.directions.reach), tried up to `hi` sigma on both sides."""
+    from ..edit import EditState, wplus_for
+    from ..model import to_uint8
+    from .reach import REACH_SEEDS, measure_reach
+    base = [EditState.new(gen.fingerprint, gen.num_ws, seed_a=s, seed_b=s) for s in REACH_SEEDS]
+    dirs = {direction.name: direction}
+
+    def render_at(amount: float) -> np.ndarray:
+        ws = np.stack([wplus_for(s.with_direction(direction.name, amount), gen, dirs) for s in base])
+        return to_uint8(gen.synthesis(torch.from_numpy(ws), size=min(gen.preview_sizes, default=None)))
+    return float(measure_reach(render_at, render_at(0.0), hi=hi))
 
 
 def add_to_library(folder: Path, gen: Generator, directions: dict[str, Direction], records: dict[str, dict]) -> Path:

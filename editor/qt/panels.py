@@ -293,8 +293,8 @@ DESCRIPTIONS = {
                 "(fitted on faces labelled by eye; fine layers only). (−) smooths the skin; some faces "
                 "then read older.",
     "smile": "Smile (+) or a closed, neutral mouth (−), as fer's emotion model reads 'happy'.",
-    "eyeglasses": "Glasses appear (+, from about +3 σ; dark or sunglasses near the end) or thin out (−) "
-                  "(coarse and middle layers).",
+    "eyeglasses": "Glasses appear (+, on most faces from about +4 σ; dark or sunglasses near the end) or "
+                  "thin out (−) (coarse and middle layers).",
     "hair_lightness": "Lighter hair (+: brown, then blond) or darker (−); the skin lightens a little with it.",
     "yaw": "Turn the head towards the image's right (+) or left (−); coarse layers only.",
 }
