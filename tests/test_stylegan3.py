@@ -378,3 +378,13 @@ def test_filtered_lrelu_in_channel_groups_is_the_same(monkeypatch):
     grouped = filtered_lrelu(x, *args)
     # (oneDNN may vectorise other channel counts differently: equal to float rounding)
     assert torch.allclose(whole, grouped, atol=1e-6) and grouped.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_settings_that_give_layers_no_channels_are_refused_at_load(tmp_path):
+    """A channel base too small for the resolution makes zero-channel layers, whose empty tensors match
+    themselves: refused when loading, not at the first render."""
+    from tests.ckpt_fixtures import tiny_sg3, write_nvidia_pickle
+    path = write_nvidia_pickle(tmp_path / "empty.pkl", tiny_sg3(channel_base=4))
+    with pytest.raises(CheckpointError, match="no channels") as e:
+        load_generator(path, device="cpu")
+    assert "empty.pkl" in str(e.value)

@@ -121,6 +121,11 @@ def build_checked(build: Callable[[], nn.Module], tensors: dict[str, torch.Tenso
     if problems:
         raise CheckpointError(path, f"{what} does not match the {arch} layout its settings imply: "
                                     + "; ".join(problems))
+    # Settings can imply layers of no channels (a channel base too small for the resolution): such a file
+    # matches its own empty tensors, loads, and fails at the first render instead.
+    empty = [k for k, t in expected.items() if t.numel() == 0]
+    if empty:
+        raise CheckpointError(path, f"{what}'s settings give layers with no channels: {list_names(empty)}")
     check_values(tensors, path, what)
     net = net.to_empty(device="cpu")
     with torch.no_grad():
