@@ -3,8 +3,9 @@ from the measures of editor.directions.looks, and added to an existing library b
 
 Rows were chosen by looking at strips of held-out faces (docs/looks_strips.png):
 - eyeglasses on rows 0-9 (4² to 32²: frames are shape, not colour); at +range frames appear on faces that
-  had none; below 0 nothing changes on a face without glasses (it thins frames that are there).
-- hair lightness on rows 4-22 (16² up): dark hair turns brown then blond; skin lightens a little with it
+  had none, and faces age ~5 y; below 0 a face without glasses has none to lose and turns younger instead
+  (-10 y at -6 sigma), so the slider is for 0 and up.
+- hair lightness on rows 4-22 (16² up): dark hair turns brown, light brown at +3 sigma; skin lightens with it
   (conditioning on skin luminance, measured under the eyes, changed little: hair and skin tone move together
   in this model's W). On rows 7-22 only, the hair barely changed.
 Both hold age and gender (their normals projected out); eyeglasses holds smile too (glasses wearers

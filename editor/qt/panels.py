@@ -295,7 +295,7 @@ DESCRIPTIONS = {
     "smile": "Smile (+) or a closed, neutral mouth (−), as fer's emotion model reads 'happy'.",
     "eyeglasses": "Glasses appear (+, on most faces from about +4 σ; dark or sunglasses near the end) or "
                   "thin out (−) (coarse and middle layers).",
-    "hair_lightness": "Lighter hair (+: brown, then blond) or darker (−); the skin lightens a little with it.",
+    "hair_lightness": "Lighter hair (+: brown, light brown at +3 σ) or darker (−); the skin lightens with it.",
     "yaw": "Turn the head towards the image's right (+) or left (−); coarse layers only.",
 }
 
