@@ -109,6 +109,7 @@ def measure(repeats: int = 10, device: str | None = None, emulated_too: bool = T
               "torch_ms": round(med[f"{chosen}_full"], 1),
               "ms": {k: round(v, 1) for k, v in med.items() if not k.startswith("openvino_")},
               "preview_fidelity_db": gen.preview_fidelity, "trusted_preview_sizes": list(gen.trusted_preview_sizes),
+              "exact_sizes": list(gen.exact_sizes),
               "rss_mb": rss_ours, "rss_with_openvino_mb": _peak_rss_mb(),
               "threads": torch.get_num_threads(), "cpu": cpu_model_name()}
     for size in gen.preview_sizes:
@@ -218,7 +219,9 @@ def run_bench(args) -> int:
     print(f"{'render':<24}{'ms (median)':>12}{'x OpenVINO':>12}{'target':>9}")
     for key, ms in result["ms"].items():
         prec, _, what = key.partition("_")
-        label = f"{'1024² full' if what == 'full' else what.replace('preview', '') + '² preview'} {prec}"
+        size = what.replace("preview", "")
+        kind = "exact" if size.isdigit() and int(size) in result["exact_sizes"] else "preview"
+        label = f"{'1024² full' if what == 'full' else size + '² ' + kind} {prec}"
         ratio = "n/a" if ref is None else f"{ms / ref:.2f}"
         target = f"<= {TARGETS['ratio']}" if what == "full" else ""
         print(f"{label:<24}{ms:>12.1f}{ratio:>12}{target:>9}")
@@ -230,8 +233,12 @@ def run_bench(args) -> int:
               f"default {result['openvino_default_ms']} ms, f32 {result['openvino_f32_ms']} ms)")
     fid = result["preview_fidelity_db"] or {}
     for size, v in fid.items():
+        if int(size) in result["exact_sizes"]:
+            print(f"{size}²: exact, the full render's own area-downsample (its approximate preview: {v['min']} dB "
+                  f"worst, never used) -> used while dragging when the face is shown at most 1.5x larger")
+            continue
         used = "used while dragging" if int(size) in result["trusted_preview_sizes"] else \
-            "NOT used (drags render full size)"
+            "NOT used (drags render exact or full frames)"
         print(f"preview {size}²: {v['min']} dB worst, {v['mean']} dB mean vs the full render -> {used}")
     print(f"peak RSS {result['rss_mb']} MB for our port (process peak with OpenVINO loaded too: "
           f"{result['rss_with_openvino_mb']} MB)")

@@ -51,7 +51,10 @@ class _NewestSlot:
             self._on_done(request, self._render_one(request))
 
 
-def measure_drags(gen, steps: int = 100, interval_ms: float = 30.0, directions=None) -> dict:
+def measure_drags(gen, steps: int = 100, interval_ms: float = 30.0, directions=None,
+                  frame_size: int | None = None) -> dict:
+    """frame_size: what each drag frame renders (None: full; the app uses an exact size when the face is
+    shown small, editor.qt.render_requests)."""
     from .edit import EditState
     from .render import RenderRequest, render
 
@@ -82,7 +85,7 @@ def measure_drags(gen, steps: int = 100, interval_ms: float = 30.0, directions=N
         for i in range(1, steps + 1):
             state = state.with_group_mix(rows, i / steps)
             changed_at.setdefault(state, time.perf_counter())
-            slot.submit(RenderRequest(next(stamp), state))
+            slot.submit(RenderRequest(next(stamp), state, frame_size))
             time.sleep(max(0.0, t0 + i * interval_ms / 1000 - time.perf_counter()))
         drag_end = release = time.perf_counter()
         last = next(stamp)
@@ -109,7 +112,9 @@ def measure_drags(gen, steps: int = 100, interval_ms: float = 30.0, directions=N
                                                            for d in drags.values()), 1),
             "release_to_full_ms": max(d["release_to_full_ms"] for d in drags.values()),
             # Every frame is the full render of its own edit (no preview sizes are trusted for drags).
-            "preview_psnr_db_min": 99.0 if all(d["sizes"] == [gen.resolution] for d in drags.values()) else None,
+            # Full frames, or exact sizes (the full render's own area-downsample): identical by construction.
+            "preview_psnr_db_min": 99.0 if all(set(d["sizes"]) <= {gen.resolution, *gen.exact_sizes}
+                                               for d in drags.values()) else None,
             "preview_size": sorted({s for d in drags.values() for s in d["sizes"]}),
             "drags": drags}
 
@@ -117,7 +122,12 @@ def measure_drags(gen, steps: int = 100, interval_ms: float = 30.0, directions=N
 def run_bench_drag(args) -> int:
     from .model import load_generator
     gen = load_generator(device=args.device)
-    result = measure_drags(gen, steps=args.steps, interval_ms=args.interval_ms)
+    size = None
+    if args.exact:
+        if not gen.exact_sizes:
+            print(f"{gen.name} has no exact smaller size: drags render full frames")
+        size = max(gen.exact_sizes, default=None)
+    result = measure_drags(gen, steps=args.steps, interval_ms=args.interval_ms, frame_size=size)
     if args.json:
         print(json.dumps(result))
         return 0

@@ -191,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--json", action="store_true")
     u.add_argument("--steps", type=int, default=100, help="slider value changes in the drag (3 s at 30 ms)")
     u.add_argument("--interval-ms", type=float, default=30.0, help="time between changes")
+    u.add_argument("--window", default="1400x900", help="window size WxH (the face's size on screen decides "
+                                                        "whether drags show exact half-size frames)")
     u.add_argument("--device")
     u.set_defaults(func=_cmd_bench_ui)
 
@@ -198,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true")
     d.add_argument("--steps", type=int, default=100)
     d.add_argument("--interval-ms", type=float, default=30.0)
+    d.add_argument("--exact", action="store_true", help="drag frames at the model's exact smaller size (as the "
+                                                         "app does when the face is shown small)")
     d.add_argument("--device")
     d.set_defaults(func=_cmd_bench_drag)
 

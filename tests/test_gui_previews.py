@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 pytest.importorskip("pytestqt")
@@ -25,8 +27,31 @@ def drag_coarse(w, *values):
         s.setSliderPosition(round(v * (s.maximum() - s.minimum())) + s.minimum())
 
 
+def test_a_face_shown_small_drags_as_exact_half_size_frames(qtbot, window, monkeypatch):
+    """Up to 1.5x the exact size on screen, a drag renders the full render's own 2x2 mean (512² for the
+    default model): the same pixels as shrinking the full render, labelled 'exact' in the status bar."""
+    import numpy as np
+    from PIL import Image
+    w, sent = window
+    monkeypatch.setattr(w.view, "shown_pixels", lambda: 700.0)
+    monkeypatch.setattr(w, "_rest", SimpleNamespace(start=lambda *a: None, stop=lambda: None))  # a long hold
+    drag_coarse(w, 0.4)
+    assert [r.size for r in sent if r.kind == "view"] == [512]
+    qtbot.waitUntil(lambda: w._on_screen is not None and w._on_screen.shape[0] == 512, timeout=60_000)
+    assert "exact 512²" in w.ms_label.text()
+    frame, state = w._on_screen, w.doc.state
+    w.mix.groups["coarse"].slider.setSliderDown(False)
+    qtbot.waitUntil(lambda: w.last_full is not None and w.last_full.state == state, timeout=60_000)
+    shrunk = np.asarray(Image.fromarray(w.last_full.images[0]).resize((512, 512), Image.BOX)).astype(int)
+    assert np.abs(shrunk - frame.astype(int)).mean() < 1.0  # bf16 or fp32 rounding only
+    monkeypatch.setattr(w.view, "shown_pixels", lambda: 800.0)  # larger on screen: full frames again
+    drag_coarse(w, 0.7)
+    assert [r.size for r in sent if r.kind == "view"][-1] is None
+
+
 def test_untrusted_previews_are_never_requested_drags_render_full(qtbot, window, monkeypatch):
     w, sent = window
+    monkeypatch.setattr(w.view, "shown_pixels", lambda: 1024.0)  # a face shown large: no exact frames
     monkeypatch.setattr(w.gen, "trusted_preview_sizes", ())
     drag_coarse(w, 0.2, 0.5)
     views = [r for r in sent if r.kind == "view"]
@@ -41,6 +66,7 @@ def test_untrusted_previews_are_never_requested_drags_render_full(qtbot, window,
 def test_only_trusted_preview_sizes_are_used(qtbot, window, monkeypatch):
     w, sent = window
     assert set(w.gen.preview_sizes) == {256, 512}
+    monkeypatch.setattr(w.view, "shown_pixels", lambda: 1024.0)
     monkeypatch.setattr(w.gen, "trusted_preview_sizes", (256,))
     w._preview_ms = {512: 1.0}  # 512 would be fast enough, but it is not trusted
     drag_coarse(w, 0.3, 0.6)

@@ -169,3 +169,16 @@ def test_channels_last_and_bf16_agree_with_fp32():
     torch.testing.assert_close(cl, ref, atol=1e-5, rtol=1e-5)
     low = net.to(torch.bfloat16).synthesis(ws.bfloat16()).float()
     assert (low - ref).abs().max() < 0.1
+
+
+def test_the_exact_half_size_is_the_2x2_mean_of_the_full_render():
+    """The wavelet low band alone gives the full image's area-downsample, not an approximation."""
+    net = tiny_net()
+    ws = torch.randn(2, net.num_ws, net.w_dim, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        full = net.synthesis(ws)
+        half = net.synthesis(ws, size=net.resolution // 2, exact=True)
+    assert net.exact_sizes == (net.resolution // 2,)
+    assert torch.allclose(half, F.avg_pool2d(full, 2), atol=1e-5)
+    with pytest.raises(ValueError, match="exact"):
+        net.synthesis(ws, size=net.resolution // 4, exact=True)

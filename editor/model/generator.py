@@ -56,6 +56,9 @@ class Generator:
         # (editor.model.fidelity); {size: {"min", "mean"} dB} comes with the model file where known.
         self.preview_fidelity = self.info.get("preview_fidelity_db")
         self.trusted_preview_sizes = trusted_sizes(self.preview_fidelity, self.preview_sizes)
+        # Sizes rendered as the exact area-downsample of the full image (MobileStyleGAN: half, from its
+        # last wavelet low band): faithful by construction, so drags may show them (editor.qt.render_requests).
+        self.exact_sizes = tuple(getattr(net, "exact_sizes", ()))
         self.w_avg = w_avg.detach().float().reshape(self.w_dim).to(self.device)
         # The mapping stays fp32: w is what gets saved, mixed and edited, so it must be exact.
         self._mapping_net = self._net
@@ -213,6 +216,11 @@ class Generator:
         size = self.resolution if size is None else int(size)
         if not 1 <= size <= self.resolution:
             raise ValueError(f"size must be between 1 and {self.resolution}, got {size}")
+        with torch.inference_mode():
+            if size in self.exact_sizes:
+                img = net.synthesis(ws.to(dtype), noise_mode=noise, noise_strength=float(strength), size=size,
+                                    exact=True).float()
+                return (img.clamp_(-1, 1) if clamp else img).contiguous()
         # Stop early at the smallest native size that covers the request, then shrink if needed.
         native = min([s for s in self.preview_sizes if s >= size] + [self.resolution])
         with torch.inference_mode():

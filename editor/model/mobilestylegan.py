@@ -223,6 +223,11 @@ class ToWavelets(nn.Module):
     def forward(self, x, w):
         return _modulated_pointwise(x, self.affine(w), self.weight, self.bias)
 
+    def low_band(self, x, w):
+        """The image at half size, exactly the 2x2 mean of `image` (Haar: each cell's mean is half its low
+        coefficient), from the three low-band channels alone: no inverse transform, a quarter of the pixels."""
+        return 0.5 * _modulated_pointwise(x, self.affine(w), self.weight[0::4], self.bias[0::4])
+
     def image(self, x, w):
         """haar_synthesis(self(x, w)), with the inverse transform folded into the conv's weights."""
         weight, bias = haar_pixel_weights(self.weight, self.bias)
@@ -268,6 +273,9 @@ class MobileStyleGAN(nn.Module):
         self.z_dim, self.w_dim, self.img_channels = c.z_dim, c.w_dim, c.img_channels
         self.num_ws, self.resolution = c.num_ws, c.resolution
         self.preview_sizes = tuple(s for s in c.preview_sizes if s <= c.resolution // 2)
+        # Sizes the network renders as the exact area-downsample of its full image (not an approximation
+        # like the previews): every layer runs, only the last inverse wavelet step is skipped.
+        self.exact_sizes = (c.resolution // 2,)
         self.layer_resolutions = [4] + [2 ** (i + 3) for i in range(c.num_blocks) for _ in range(3)] + [c.resolution]
         self.mapping_net = MappingNetwork(c.z_dim, c.w_dim, c.mapping_layers)
         self.const = nn.Parameter(torch.zeros(1, c.channels[0], 4, 4))
@@ -282,7 +290,7 @@ class MobileStyleGAN(nn.Module):
         return self.mapping_net(z)
 
     def synthesis(self, ws: torch.Tensor, noise_mode: str = "const", noise_strength: float = 1.0,
-                  size: int | None = None) -> torch.Tensor:
+                  size: int | None = None, exact: bool = False) -> torch.Tensor:
         """The full image, or a preview (`size` in preview_sizes): every layer runs, every w+ row acts,
         but the last block runs at half resolution, which saves most of its cost. The image is then the
         half-size render, shrunk to `size` by area if smaller (fidelity: see editor.model.fidelity)."""
@@ -290,6 +298,14 @@ class MobileStyleGAN(nn.Module):
             f"ws must be [B, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}"
         check_noise_mode(noise_mode)
         size = self.resolution if size is None else int(size)
+        if exact:
+            if size not in self.exact_sizes:
+                raise ValueError(f"exact renders are {self.exact_sizes}, not {size}")
+            x = self.const.expand(ws.shape[0], -1, -1, -1)
+            x = self.conv1(x, ws[:, 0], noise_mode, noise_strength)
+            for i, block in enumerate(self.blocks):
+                x = block(x, ws[:, 1 + 3 * i: 4 + 3 * i], noise_mode, noise_strength)
+            return self.to_wavelets.low_band(x, ws[:, -1])
         if size != self.resolution and size not in self.preview_sizes:
             raise ValueError(f"size {size} is neither {self.resolution} nor a preview size {self.preview_sizes}")
         last = len(self.blocks) - 1

@@ -46,7 +46,8 @@ def run_bench_ui(args) -> int:
     app = QApplication.instance() or QApplication([])  # noqa: F841 - keeps Qt alive
     gen = load_generator(device=args.device)
     window = MainWindow(gen, settings=QSettings(os.path.join(tmp, "s.ini"), QSettings.IniFormat))
-    window.resize(1400, 900)
+    width, height = (int(v) for v in getattr(args, "window", "1400x900").lower().split("x"))
+    window.resize(width, height)
     window.show()
 
     def wait(pred, timeout=120.0):
@@ -96,6 +97,8 @@ def run_bench_ui(args) -> int:
         "preview_psnr_db_mean": round(float(np.mean(every)), 2) if every else None,
         "preview_psnr_db_min": round(float(min(every)), 2) if every else None,
         "preview_size": sorted({s for d in drags.values() for s in d["sizes"]}),
+        "exact_sizes": list(gen.exact_sizes), "window": f"{width}x{height}",
+        "face_on_screen_px": round(window.view.shown_pixels()),
         "trusted_preview_sizes": list(gen.trusted_preview_sizes),
         "drags": {g: {"frames": len(d["psnr_db"]), "per_s": round(d["per_s"], 1),
                       "change_to_screen_ms_median": round(statistics.median(d["latency"]), 1) if d["latency"] else None,
@@ -110,7 +113,9 @@ def run_bench_ui(args) -> int:
     for g, d in result["drags"].items():
         print(f"{g:<8}{d['frames']:>7}{d['per_s']:>7}{d['change_to_screen_ms_median']!s:>19}"
               f"{d['release_to_full_ms']:>18}{d['psnr_db_min']!s:>10}")
-    print(f"frames shown at {result['preview_size']}² (trusted previews: {result['trusted_preview_sizes'] or 'none'}); "
+    print(f"window {result['window']}, face {result['face_on_screen_px']} px on screen; frames shown at "
+          f"{result['preview_size']}² (exact sizes: {result['exact_sizes'] or 'none'}; "
+          f"trusted previews: {result['trusted_preview_sizes'] or 'none'}); "
           f"every frame vs the full render of its edit: mean {result['preview_psnr_db_mean']} dB, worst "
           f"{result['preview_psnr_db_min']} dB ({IDENTICAL_DB:.0f} = identical). Targets: >= 10/s, >= 30 dB, "
           f"release -> full <= 400 ms")

@@ -111,7 +111,7 @@ class MeterPanel(QGroupBox):
              "Distance to the imported photo (dlib face recognition): below 0.6 the same person"))
 
     def __init__(self, parent=None):
-        super().__init__("Meters (after each full render)", parent)
+        super().__init__("Meters (after each render)", parent)
         form = QFormLayout(self)
         self.labels: dict[str, QLabel] = {}
         for key, name, _fmt, tip in self.ROWS:
@@ -121,14 +121,16 @@ class MeterPanel(QGroupBox):
             self.labels[key] = label
         self.values: dict[str, float] = {}
         self.photos: dict = {}  # Source -> the descriptor of the photo it was made from (memory only)
-        self._stamp, self._state = 0, None
+        self._stamp, self._state, self._full = 0, None, True
         self.worker = MeterWorker(self)
         self.worker.measured.connect(self._show)
 
-    def measure(self, result) -> None:
-        """Slot for MainWindow.full_render_shown (a RenderResult)."""
+    def measure(self, result, full: bool = True) -> None:
+        """Slot for MainWindow.full_render_shown (a RenderResult); also called with full=False for the exact
+        half-size frames of a drag, which update the read-outs but are not reported to the locks (their
+        closed loop acts on full renders of a face at rest)."""
         if result.images:
-            self._stamp, self._state = result.stamp, result.state
+            self._stamp, self._state, self._full = result.stamp, result.state, full
             self.worker.submit(result.stamp, result.images[0], self.reference_for(result.state))
 
     def remember_photo(self, source, descriptor: np.ndarray) -> None:
@@ -159,7 +161,8 @@ class MeterPanel(QGroupBox):
                 self._show_identity(v)
                 continue
             self.labels[key].setText("n/a" if not np.isfinite(v) else fmt.format(v))
-        self.measured.emit(self._state, value)
+        if self._full:
+            self.measured.emit(self._state, value)
 
     def _show_identity(self, v: float) -> None:
         from ..photo.identity import SAME_PERSON

@@ -39,6 +39,13 @@ class FaceView(pg.GraphicsLayoutWidget):
         if first:
             self.fit()
 
+    def shown_pixels(self) -> float:
+        """Device pixels across the image as it is shown now (window size and zoom); inf before layout."""
+        px = self.view.viewPixelSize()
+        if not px or px[0] <= 0:
+            return float("inf")
+        return self.world_size / px[0] * self.devicePixelRatioF()
+
     def fit(self) -> None:
         self.view.setRange(QRectF(0, 0, self.world_size, self.world_size), padding=0.01)
 
