@@ -66,15 +66,24 @@ def measure_drags(gen, steps: int = 100, interval_ms: float = 30.0, directions=N
         with lock:
             shown.append((time.perf_counter(), request, result))
 
+    def shown_at(number: int) -> float:
+        """Wait for request `number` to reach the screen; the time it did."""
+        while True:
+            with lock:
+                at = next((t for t, req, _ in shown if req.stamp == number), None)
+            if at is not None:
+                return at
+            time.sleep(0.001)
+
     slot = _NewestSlot(lambda req: render(gen, req, directions), done)
     base = EditState.new(gen.fingerprint, gen.num_ws, 3, 7)
     stamp = iter(range(1, 10 ** 9))
     # Warm-up on the render thread itself: CUDA libraries set up per thread (cuBLAS, cuDNN handles), so
     # warming the main thread left the first drag seconds of set-up (coarse: 2.9 frames/s on an H200).
     for state in (base, base.with_group_mix(range(gen.num_ws), 0.5), base.with_group_mix(range(gen.num_ws), 1.0)):
-        slot.submit(RenderRequest(next(stamp), state))
-        while not any(req.state == state for _, req, _ in list(shown)):
-            time.sleep(0.005)
+        number = next(stamp)
+        slot.submit(RenderRequest(number, state))
+        shown_at(number)
     drags = {}
     for group, rows in gen.layer_groups.items():
         state = base.with_group_mix(range(gen.num_ws), 0.0)
@@ -90,12 +99,7 @@ def measure_drags(gen, steps: int = 100, interval_ms: float = 30.0, directions=N
         drag_end = release = time.perf_counter()
         last = next(stamp)
         slot.submit(RenderRequest(last, state))  # the release asks for the full render of where it stopped
-        while True:
-            with lock:
-                final = next((t for t, req, _ in shown if req.stamp == last), None)
-            if final is not None:
-                break
-            time.sleep(0.001)
+        final = shown_at(last)
         with lock:
             during = [(t, req, r) for t, req, r in shown if t <= drag_end and r.error is None]
             errors = sorted({r.error for t, _, r in shown if t <= drag_end and r.error})
@@ -111,7 +115,6 @@ def measure_drags(gen, steps: int = 100, interval_ms: float = 30.0, directions=N
             "change_to_screen_ms": round(statistics.median(d["change_to_screen_ms_median"] or np.nan
                                                            for d in drags.values()), 1),
             "release_to_full_ms": max(d["release_to_full_ms"] for d in drags.values()),
-            # Every frame is the full render of its own edit (no preview sizes are trusted for drags).
             # Full frames, or exact sizes (the full render's own area-downsample): identical by construction.
             "preview_psnr_db_min": 99.0 if all(set(d["sizes"]) <= {gen.resolution, *gen.exact_sizes}
                                                for d in drags.values()) else None,

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from editor.directions.fit import condition
-from editor.directions.freckles import (CROP, LABELS, class_mean_normal, cv_auc, cheek_sheet, read_labels,
-                                        replace_in_library)
-from editor.directions.library import DirectionError, load_folder
+from editor.directions.freckles import CROP, LABELS, class_mean_normal, cheek_sheet, cv_auc, read_labels
+from editor.directions.library import DirectionError, load_folder, replace_in_library
 from editor.edit import Direction
 
 

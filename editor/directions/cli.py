@@ -76,6 +76,15 @@ def add_parser(sub) -> None:
     x.set_defaults(func=_export)
 
 
+def _open_library(args, bar):
+    """(generator, library folder, its directions) for a subcommand with --model, --device and --out."""
+    from ..model import load_generator
+    from .library import load_folder
+    gen = load_generator(args.model, device=args.device, progress=bar)
+    folder = Path(args.out) if args.out else _default_folder(gen)
+    return gen, folder, load_folder(folder, gen.fingerprint, gen.w_dim, gen.num_ws)
+
+
 def _default_folder(gen) -> Path:
     from ..model.convert_default import DEFAULT_NAME
     return RESOURCES / gen.name if gen.name == DEFAULT_NAME else user_directions_dir(gen.name)
@@ -134,16 +143,12 @@ def _fit_looks(args) -> int:
 
 def _calibrate(args) -> int:
     from ..io import atomic_write_json
-    from ..model import load_generator
     from ..progress import Bar
     from .fit import FIT_SEED0
-    from .library import load_folder
     from .locks import calibrate_holds
 
     bar = Bar()
-    gen = load_generator(args.model, device=args.device, progress=bar)
-    folder = Path(args.out) if args.out else _default_folder(gen)
-    library = load_folder(folder, gen.fingerprint, gen.w_dim, gen.num_ws)
+    gen, folder, library = _open_library(args, bar)
     if args.only:
         from .locks import LOCKABLE
         # The lockable directions are measured too: a table is read off their responses.
@@ -230,15 +235,12 @@ def _hold(args) -> int:
 
 
 def _freckles(args) -> int:
-    from ..cli import _Bar
-    from ..model import load_generator
+    from ..progress import Bar
     from . import freckles as fr
-    from .library import load_folder
+    from .library import replace_in_library
 
-    bar = _Bar()
-    gen = load_generator(args.model, device=args.device, progress=bar)
-    folder = Path(args.out) if args.out else _default_folder(gen)
-    directions = load_folder(folder, gen.fingerprint, gen.w_dim, gen.num_ws)
+    bar = Bar()
+    gen, folder, directions = _open_library(args, bar)
     direction, record = fr.fit_freckles(gen, directions, args.labels or fr.LABELS,
                                         args.range or fr.FRECKLE_RANGE, progress=bar)
     if args.lock_n > 0:
@@ -251,7 +253,7 @@ def _freckles(args) -> int:
         record["locks_calibrated_on"] = {"seeds": [FIT_SEED0, FIT_SEED0 + args.lock_n - 1], "psi": psi}
     report, pairs = fr.held_out(gen, direction, n=args.n)
     bar.close()
-    manifest = fr.replace_in_library(folder, gen, direction, record, report)
+    manifest = replace_in_library(folder, gen, direction, record, report)
     if args.sheet:
         seeds = range(report["seeds"][0], report["seeds"][1] + 1)
         print(f"wrote {fr.cheek_sheet(pairs, seeds, direction.range, args.sheet)}")

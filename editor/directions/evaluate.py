@@ -10,6 +10,8 @@ P(happy), 5 degrees of yaw). "Mean |d|" is the mean over faces of the change bet
 
 from __future__ import annotations
 
+import functools
+
 from pathlib import Path
 from typing import Callable
 
@@ -32,7 +34,8 @@ def evaluate(gen: Generator, directions: dict[str, Direction], n: int = 50, k: f
              locks: bool = True, progress: Progress | None = None) -> dict:
     """Each direction over its own slider reach (`Direction.range`) unless k is given; then, for every
     lock a direction has a calibrated hold for, its two ends again with the lock on."""
-    scorers, with_identity = Scorers(), Scorers(identity=True)
+    scorers = Scorers()
+    with_identity = functools.partial(scorers, identity=True)  # the same models, dlib's descriptor too
     seeds = np.arange(seed0, seed0 + n)
     z = torch.cat([gen.z_from_seed(int(s)) for s in seeds])
     w = gen.mapping(z, psi=psi)

@@ -42,15 +42,15 @@ class Samples:
 
 class Scorers:
     """Every measure of a face at once: age, p_male, freckles, smile (P(happy)), yaw and pitch (degrees),
-    eyeglasses and hair lightness (editor.directions.looks); with identity=True also dlib's face descriptor
-    [N, 128] under 'descriptor', to measure how far an edit takes the face from who it was."""
+    eyeglasses and hair lightness (editor.directions.looks); called with identity=True, also dlib's face
+    descriptor [N, 128] under 'descriptor', to measure how far an edit takes the face from who it was."""
 
     KEYS = ("age", "p_male", "freckles", "smile", "yaw", "pitch", "eyeglasses", "hair_lightness")
 
-    def __init__(self, freckles: bool = True, identity: bool = False):
-        self.age_gender, self.smile, self.freckles, self.identity = AgeGender(), Smile(), freckles, identity
+    def __init__(self, freckles: bool = True):
+        self.age_gender, self.smile, self.freckles = AgeGender(), Smile(), freckles
 
-    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
+    def __call__(self, images: np.ndarray, identity: bool = False) -> dict[str, np.ndarray]:
         from .looks import looks
         out = self.age_gender(images)
         if self.freckles:  # the costliest measure, and meaningless below 512²
@@ -58,7 +58,7 @@ class Scorers:
         out["smile"] = self.smile(images)
         out.update(head_pose(images))
         out.update(looks(images))
-        if self.identity:
+        if identity:
             from ..photo.identity import descriptor
             out["descriptor"] = np.stack([descriptor(im) for im in images])
         return out

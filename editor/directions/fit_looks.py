@@ -1,7 +1,7 @@
 """Eyeglasses and hair-lightness directions: fitted like the others (ridge regression on w, conditional),
 from the measures of editor.directions.looks, and added to an existing library beside its directions.
 
-Rows were chosen by looking at strips of held-out faces (docs/looks_strips.png):
+Rows were chosen by looking at strips of held-out faces (docs/direction_eyeglasses.jpg, direction_hair_lightness.jpg):
 - eyeglasses on rows 0-9 (4² to 32²: frames are shape, not colour); at +range frames appear on faces that
   had none, and faces age ~5 y; below 0 a face without glasses has none to lose and turns younger instead
   (-10 y at -6 sigma), so the slider is for 0 and up.
@@ -14,7 +14,7 @@ smile less in FFHQ: without it, +6 sigma raised P(happy) by 0.16, with it by 0.0
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from ..edit import Direction
-from ..io import atomic_write_json, atomic_write_npy
 from ..model import Generator
 from .fit import FIT_SEED0, SCORE_SIZE, _logit, condition, cross_validated_normal, render_for_scoring
+from .library import replace_in_library
 from .looks import looks
 from .scorers import AgeGender
 from .smile import Smile
@@ -64,7 +64,7 @@ def fit_looks(gen: Generator, w: np.ndarray, scores: dict[str, np.ndarray], psi:
         direction = Direction(name, normal, (lo, min(hi, gen.num_ws)), scale, reach)
         # The slider never goes past where faces break: the chosen reach, or less where measured so.
         broken_at = measured_reach(gen, direction, hi=max(reach, 5.0))
-        directions[name] = Direction(name, normal, (lo, min(hi, gen.num_ws)), scale, min(reach, broken_at))
+        directions[name] = replace(direction, range=min(reach, broken_at))
         records[name] = {"method": "ridge regression on standardised w, conditional (InterFaceGAN)",
                          "conditioned_on": list(hold), "samples": int(len(w)), "psi": psi,
                          "seeds": list(seeds), "render_size": SCORE_SIZE,
@@ -78,31 +78,13 @@ def fit_looks(gen: Generator, w: np.ndarray, scores: dict[str, np.ndarray], psi:
 
 def measured_reach(gen: Generator, direction: Direction, hi: float) -> float:
     """Where faces break along it (editor.directions.reach), tried up to `hi` sigma on both sides."""
-    from ..edit import EditState, wplus_for
-    from ..model import to_uint8
-    from .reach import REACH_SEEDS, measure_reach
-    base = [EditState.new(gen.fingerprint, gen.num_ws, seed_a=s, seed_b=s) for s in REACH_SEEDS]
-    dirs = {direction.name: direction}
-
-    def render_at(amount: float) -> np.ndarray:
-        ws = np.stack([wplus_for(s.with_direction(direction.name, amount), gen, dirs) for s in base])
-        return to_uint8(gen.synthesis(torch.from_numpy(ws), size=min(gen.preview_sizes, default=None)))
-    return float(measure_reach(render_at, render_at(0.0), hi=hi))
+    from .sefa import reach_job
+    return float(reach_job(direction, hi=hi)(gen))
 
 
 def add_to_library(folder: Path, gen: Generator, directions: dict[str, Direction], records: dict[str, dict]) -> Path:
     """Write the vectors and put their entries into the folder's manifest, replacing same-named ones and
     keeping every other direction as it is."""
-    manifest_path = folder / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    if manifest.get("model_fingerprint") != gen.fingerprint:
-        raise ValueError(f"{manifest_path} is for model {manifest.get('model_fingerprint')!r}, not {gen.fingerprint!r}")
-    entries = [e for e in manifest["directions"] if e["name"] not in directions]
     for name, d in sorted(directions.items()):
-        atomic_write_npy(folder / f"{name}.npy", d.vector)
-        rows = d.rows(gen.num_ws)
-        entries.append({"name": name, "file": f"{name}.npy", "layers": [rows.start, rows.stop], "scale": d.scale,
-                        "range": d.range, "made_by": records[name]})
-    manifest["directions"] = sorted(entries, key=lambda e: e["name"])
-    atomic_write_json(manifest_path, manifest)
-    return manifest_path
+        manifest = replace_in_library(folder, gen, d, records[name])
+    return manifest

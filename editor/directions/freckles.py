@@ -166,31 +166,3 @@ def cheek_sheet(pairs: np.ndarray, seeds, amount: float, path: str | Path, per_r
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.asarray(sheet) & 0xFC).save(path, optimize=True)
     return path
-
-
-def replace_in_library(folder: Path, gen: Generator, direction: Direction, record: dict,
-                       held_out_report: dict | None = None) -> Path:
-    """Write the direction's .npy and its manifest entry (same format as fit.save_library), leaving the
-    other entries as they are. The manifest is written whole, last."""
-    import json
-
-    from ..io import atomic_write_json, atomic_write_npy
-    manifest = Path(folder) / "manifest.json"
-    data = json.loads(manifest.read_text()) if manifest.is_file() else {
-        "model_fingerprint": gen.fingerprint, "model": gen.name,
-        "units": "sigma of the model's w distribution (psi = 1) along the direction", "directions": []}
-    if data.get("model_fingerprint") != gen.fingerprint:
-        raise DirectionError(manifest, f"belongs to model {data.get('model_fingerprint')!r}, not {gen.fingerprint!r}")
-    rows = direction.rows(gen.num_ws)
-    entry = {"name": direction.name, "file": f"{direction.name}.npy", "layers": [rows.start, rows.stop],
-             "scale": direction.scale, "range": direction.range, "made_by": record}
-    if direction.holds:
-        entry["holds"] = {k: {"amounts": list(xs), "compensation": list(ys)} for k, (xs, ys) in direction.holds.items()}
-    if held_out_report:
-        entry["quality"] = {"held_out": held_out_report}
-    entries = [e for e in data["directions"] if e.get("name") != direction.name]
-    data["directions"] = sorted([*entries, entry], key=lambda e: e["name"])
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    atomic_write_npy(Path(folder) / entry["file"], direction.vector)
-    atomic_write_json(manifest, data)
-    return manifest

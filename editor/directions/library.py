@@ -9,6 +9,7 @@ model is refused by fingerprint: a direction only means something in the W space
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 from pathlib import Path
@@ -200,3 +201,28 @@ def import_ganspace(path: str | Path, model_name: str, fingerprint: str, w_dim: 
     save_user_directions(model_name, fingerprint,
                          [(d, f"GANSpace component {i} of {path.name}") for i, d in enumerate(out)], num_ws)
     return out
+
+
+def replace_in_library(folder: Path, gen, direction: Direction, record: dict,
+                       held_out_report: dict | None = None) -> Path:
+    """Write the direction's .npy and its manifest entry (same format as fit.save_library), leaving the
+    other entries as they are. The manifest is written whole, last."""
+    manifest = Path(folder) / "manifest.json"
+    data = json.loads(manifest.read_text()) if manifest.is_file() else {
+        "model_fingerprint": gen.fingerprint, "model": gen.name,
+        "units": "sigma of the model's w distribution (psi = 1) along the direction", "directions": []}
+    if data.get("model_fingerprint") != gen.fingerprint:
+        raise DirectionError(manifest, f"belongs to model {data.get('model_fingerprint')!r}, not {gen.fingerprint!r}")
+    rows = direction.rows(gen.num_ws)
+    entry = {"name": direction.name, "file": f"{direction.name}.npy", "layers": [rows.start, rows.stop],
+             "scale": direction.scale, "range": direction.range, "made_by": record}
+    if direction.holds:
+        entry["holds"] = {k: {"amounts": list(xs), "compensation": list(ys)} for k, (xs, ys) in direction.holds.items()}
+    if held_out_report:
+        entry["quality"] = {"held_out": held_out_report}
+    entries = [e for e in data["directions"] if e.get("name") != direction.name]
+    data["directions"] = sorted([*entries, entry], key=lambda e: e["name"])
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    atomic_write_npy(Path(folder) / entry["file"], direction.vector)
+    atomic_write_json(manifest, data)
+    return manifest

@@ -37,12 +37,12 @@ def sefa_directions(gen, rows: range, k: int = 5, samples: int = 2000, label: st
     return out
 
 
-def reach_job(direction: Direction, seeds=None):
+def reach_job(direction: Direction, seeds=None, hi: float | None = None):
     """job(gen) -> the direction's measured reach in σ (editor.directions.reach): a few faces rendered at
     the smallest preview size at growing amounts, both signs. Seconds of work: for a background thread."""
     from ..edit import EditState, wplus_for
     from ..model import to_uint8
-    from .reach import REACH_SEEDS, measure_reach
+    from .reach import MAX_REACH, REACH_SEEDS, measure_reach
 
     def job(gen) -> float:
         size = min(gen.preview_sizes, default=None)
@@ -54,5 +54,5 @@ def reach_job(direction: Direction, seeds=None):
             ws = np.stack([wplus_for(s.with_direction(direction.name, amount), gen, dirs) for s in base])
             return to_uint8(gen.synthesis(torch.from_numpy(ws), size=size))
 
-        return measure_reach(render_at, render_at(0.0))
+        return measure_reach(render_at, render_at(0.0), hi=MAX_REACH if hi is None else hi)
     return job

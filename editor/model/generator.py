@@ -220,14 +220,13 @@ class Generator:
             if size in self.exact_sizes:
                 img = net.synthesis(ws.to(dtype), noise_mode=noise, noise_strength=float(strength), size=size,
                                     exact=True).float()
-                return (img.clamp_(-1, 1) if clamp else img).contiguous()
-        # Stop early at the smallest native size that covers the request, then shrink if needed.
-        native = min([s for s in self.preview_sizes if s >= size] + [self.resolution])
-        with torch.inference_mode():
-            img = net.synthesis(ws.to(dtype), noise_mode=noise, noise_strength=float(strength),
-                                size=None if native == self.resolution else native).float()
-            if native != size:
-                img = F.interpolate(img, size=(size, size), mode="area")
+            else:
+                # Stop early at the smallest native size that covers the request, then shrink if needed.
+                native = min([s for s in self.preview_sizes if s >= size] + [self.resolution])
+                img = net.synthesis(ws.to(dtype), noise_mode=noise, noise_strength=float(strength),
+                                    size=None if native == self.resolution else native).float()
+                if native != size:
+                    img = F.interpolate(img, size=(size, size), mode="area")
             return (img.clamp_(-1, 1) if clamp else img).contiguous()
 
     def __repr__(self) -> str:

@@ -83,8 +83,8 @@ class MeterWorker(QThread):
             except Exception as exc:  # noqa: BLE001 - a missing model must not take the app down
                 value = f"{type(exc).__name__}: {exc}"[:200]
             self.measured.emit(stamp, value)
-            # At most a third of one core: during a drag every frame is a full render, and measuring each
-            # one took CPU from the next frame (2 cores: 6.0 -> 7.3 frames/s without it). The newest image
+            # At most a third of one core: during a drag every frame shown is measured, and measuring each
+            # one took CPU from the next frame (2 cores: 6.0 -> 7.3 frames/s with this cap). The newest image
             # waits, then is measured, so the figures for where the drag stops always come.
             deadline = time.perf_counter() + 2 * (time.perf_counter() - t0)
             with QMutexLocker(self._mutex):
