@@ -44,14 +44,31 @@ def test_a_face_shown_small_drags_as_exact_half_size_frames(qtbot, window, monke
     qtbot.waitUntil(lambda: w.last_full is not None and w.last_full.state == state, timeout=60_000)
     shrunk = np.asarray(Image.fromarray(w.last_full.images[0]).resize((512, 512), Image.BOX)).astype(int)
     assert np.abs(shrunk - frame.astype(int)).mean() < 1.0  # bf16 or fp32 rounding only
-    monkeypatch.setattr(w.view, "shown_pixels", lambda: 800.0)  # larger on screen: full frames again
+    monkeypatch.setattr(w.view, "shown_pixels", lambda: 800.0)  # larger on screen: full frames again ...
+    w._preview_ms[1024] = 60.0  # ... where full renders keep up with a drag (a GPU)
     drag_coarse(w, 0.7)
+    assert [r.size for r in sent if r.kind == "view"][-1] is None
+
+
+def test_where_full_frames_cannot_keep_up_a_larger_face_drags_exact_up_to_twice_its_size(qtbot, window, monkeypatch):
+    w, sent = window
+    monkeypatch.setattr(w, "_rest", SimpleNamespace(start=lambda *a: None, stop=lambda: None))
+    w._preview_ms[1024] = 150.0  # a CPU: 6-7 full frames a second
+    for shown, size in ((800.0, 512), (1024.0, 512), (1100.0, None)):  # past 1:1 of the full render: full
+        monkeypatch.setattr(w.view, "shown_pixels", lambda shown=shown: shown)
+        drag_coarse(w, 0.2 + len(sent) * 0.01)
+        assert [r.size for r in sent if r.kind == "view"][-1] == size, shown
+    # The figure follows the renders: fast full renders bring full frames back at 800 px.
+    for _ in range(8):
+        w._note_ms(1024, 40.0)
+    monkeypatch.setattr(w.view, "shown_pixels", lambda: 800.0)
+    drag_coarse(w, 0.9)
     assert [r.size for r in sent if r.kind == "view"][-1] is None
 
 
 def test_untrusted_previews_are_never_requested_drags_render_full(qtbot, window, monkeypatch):
     w, sent = window
-    monkeypatch.setattr(w.view, "shown_pixels", lambda: 1024.0)  # a face shown large: no exact frames
+    monkeypatch.setattr(w.view, "shown_pixels", lambda: 1100.0)  # past 1:1: no exact frames
     monkeypatch.setattr(w.gen, "trusted_preview_sizes", ())
     drag_coarse(w, 0.2, 0.5)
     views = [r for r in sent if r.kind == "view"]
@@ -66,7 +83,7 @@ def test_untrusted_previews_are_never_requested_drags_render_full(qtbot, window,
 def test_only_trusted_preview_sizes_are_used(qtbot, window, monkeypatch):
     w, sent = window
     assert set(w.gen.preview_sizes) == {256, 512}
-    monkeypatch.setattr(w.view, "shown_pixels", lambda: 1024.0)
+    monkeypatch.setattr(w.view, "shown_pixels", lambda: 1100.0)
     monkeypatch.setattr(w.gen, "trusted_preview_sizes", (256,))
     w._preview_ms = {512: 1.0}  # 512 would be fast enough, but it is not trusted
     drag_coarse(w, 0.3, 0.6)

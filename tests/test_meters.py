@@ -71,3 +71,22 @@ def test_identity_row_measures_against_the_photo_in_the_edit_and_warns_for_anoth
         assert label.styleSheet() == meters.WARNING_STYLE
     finally:
         panel.stop()
+
+
+def test_drag_frames_are_measured_at_most_every_interval_full_renders_always(qtbot, monkeypatch):
+    from editor.qt import meters
+    from editor.render import RenderResult
+
+    panel = meters.MeterPanel()
+    qtbot.addWidget(panel)
+    sent = []
+    monkeypatch.setattr(panel.worker, "submit", lambda stamp, image, ref: sent.append(stamp))
+    clock = [100.0]
+    monkeypatch.setattr(meters.time, "perf_counter", lambda: clock[0])
+    frame = [np.zeros((8, 8, 3), np.uint8)]
+    for stamp in range(1, 8):  # a drag: a frame every 0.125 s
+        panel.measure(RenderResult(stamp, "view", None, 512, frame), full=False)
+        clock[0] += 0.125
+    assert sent == [1, 4, 7]  # every meters.DRAG_MEASURE_INTERVAL_S (0.3 s)
+    panel.measure(RenderResult(8, "view", None, 1024, frame))  # released: the full render, at once
+    assert sent[-1] == 8

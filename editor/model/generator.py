@@ -204,7 +204,7 @@ class Generator:
             return self._run(self._synth, ws, noise, noise_strength, size, self.dtype)
         rng = _rng_state(self.device)
         img = self._run(self._synth, ws, noise, noise_strength, size, self.dtype, clamp=False)
-        if not bool(torch.isfinite(img).all()):
+        if not bool(torch.isfinite(img.sum())):  # any inf or NaN makes the sum one: 0.1 ms, not 1.5 ms
             # An extreme edit (mixing far-apart faces at psi 1, a large direction) can exceed fp16's
             # range (65504) inside the network: seen on CUDA with coarse mixing. That frame is redone in
             # fp32 with the same noise rather than shown as an error or a face of clamped infinities.

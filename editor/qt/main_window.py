@@ -55,7 +55,7 @@ class MainWindow(RenderRequests, QMainWindow):
         self.doc = Document(state or EditState.new(gen.fingerprint, gen.num_ws, seed_a=0, seed_b=1))
         self._stamps = itertools.count(1)
         self._shown_stamp = 0
-        self._preview_ms: dict[int, float] = {}  # running mean render time per preview size
+        self._preview_ms: dict[int, float] = {}  # running mean render time per size (full included)
         self._jobs: dict = {}  # stamp -> (job name, callback(value, error))
         self.last_full: RenderResult | None = None
         self._last_full_request = None  # (state, None) of the newest full render asked for

@@ -13,6 +13,9 @@ GALLERY_SIZE = 256
 GALLERY_CHUNK = 3  # thumbnails a render request
 SLOW_RENDER_MS = 2000  # a full render slower than this gets a one-time note in the status bar
 EXACT_UPSCALE = 1.5  # an exact half-size frame is used while the face on screen is at most this much larger
+# ... and up to this much larger where full frames cannot keep up (a CPU): softer while dragging, sharp on
+# release, rather than 5-8 frames/s. Beyond it (zoomed in past the full render's own pixels) frames are full.
+EXACT_UPSCALE_SLOW = 2.0
 
 
 class RenderRequests:
@@ -31,7 +34,9 @@ class RenderRequests:
         """What a drag renders. An *exact* size (the full render's own area-downsample, e.g. MobileStyleGAN's
         half size from its wavelet low band) when the face on screen is at most EXACT_UPSCALE times larger
         than it: the same face without detail the screen could barely show (21% less render time, a quarter of the
-        pixels to convert and paint). Else the largest *trusted* preview (measured faithful to the full
+        pixels to convert and paint); also up to EXACT_UPSCALE_SLOW times larger when full renders are slower
+        than the drag budget (measured: 7.7-8.3 full frames/s at 1400x900 on 2 AVX512-BF16 cores, 10+ exact
+        ones). Else the largest *trusted* preview (measured faithful to the full
         render, editor.model.fidelity) whose recent render time fits the budget, else the fastest trusted
         one. None: drags render the full image (each frame the face the user will get; the last one stays
         on screen, with the busy sign, until the next is ready)."""
@@ -39,6 +44,10 @@ class RenderRequests:
         exact = [s for s in self.gen.exact_sizes if s * EXACT_UPSCALE >= shown]
         if exact:
             return min(exact)
+        if self._preview_ms.get(self.gen.resolution, float("inf")) > PREVIEW_BUDGET_MS:
+            exact = [s for s in self.gen.exact_sizes if s * EXACT_UPSCALE_SLOW >= shown]
+            if exact:
+                return max(exact)
         sizes = sorted((s for s in self.gen.trusted_preview_sizes if s <= PREVIEW_SIZE), reverse=True)
         for s in sizes:
             if self._preview_ms.get(s, 0.0) <= PREVIEW_BUDGET_MS:
@@ -108,6 +117,8 @@ class RenderRequests:
         if result.stamp >= self._view_stamp:
             self._busy_timer.stop()
             self.busy.hide()
+        if result.state.model_fingerprint == self.gen.fingerprint and not result.error:
+            self._note_ms(result.size, result.ms)  # stale frames too: they took as long
         if result.stamp < self._shown_stamp or result.state.model_fingerprint != self.gen.fingerprint:
             return  # stale: a newer image is on screen, or it was asked of the previous model
         if result.error:
@@ -123,9 +134,6 @@ class RenderRequests:
         full = result.size == self.gen.resolution
         exact = result.size in self.gen.exact_sizes
         self.plot.add("full" if full else "preview", result.ms)
-        if not full:
-            old = self._preview_ms.get(result.size, result.ms)
-            self._preview_ms[result.size] = 0.7 * old + 0.3 * result.ms
         if exact:
             self.meters.measure(result, full=False)  # the read-outs follow the drag
         kind = "full" if full else "exact" if exact else "preview"
@@ -143,6 +151,12 @@ class RenderRequests:
                     f"This model is slow here: {result.ms / 1000:.1f} s per full {result.size}² render on "
                     f"{self.info.device}" + (" (StyleGAN3 on a CPU is)" if self.gen.supports_input_transform
                                              else "") + "; edits show when each render finishes", 15_000)
+
+    def _note_ms(self, size: int, ms: float) -> None:
+        """Running mean render time per size, full renders included: whether those keep up decides what a
+        drag shows where the face is large (_preview_size)."""
+        old = self._preview_ms.get(size, ms)
+        self._preview_ms[size] = 0.7 * old + 0.3 * ms
 
     def current_full_render(self) -> RenderResult | None:
         """The full-resolution render of exactly the current state, if it is on screen."""
