@@ -193,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--interval-ms", type=float, default=30.0, help="time between changes")
     u.add_argument("--window", default="1400x900", help="window size WxH (the face's size on screen decides "
                                                         "whether drags show exact half-size frames)")
+    u.add_argument("--all-drags", action="store_true",
+                   help="also drag truncation, every direction, and coarse on a W+ latent (as a projected photo)")
     u.add_argument("--device")
     u.set_defaults(func=_cmd_bench_ui)
 

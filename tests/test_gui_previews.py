@@ -100,3 +100,20 @@ def test_gallery_pages_render_in_chunks_the_view_can_overtake(qtbot, window):
     chunks = [r.seeds for r in sent if r.kind == "gallery"]
     assert all(1 <= len(c) <= 3 for c in chunks)
     assert sum(chunks, ()) == w.gallery.seeds()  # the page, in order, each seed once
+
+
+def test_bench_ui_drags_every_slider_the_issue_names(window):
+    """bench-ui --all-drags: the mixing groups, truncation, each direction, and a W+ latent whose rows
+    disagree (as a projected photo's), each from the same start."""
+    import numpy as np
+    from editor.qt.bench_ui import _drag_plan
+    w, _ = window
+    base = w.doc.state
+    assert [n for n, _, _ in _drag_plan(w, w.gen, base, False)] == ["coarse", "middle", "fine"]
+    plan = _drag_plan(w, w.gen, base, True)
+    names = [n for n, _, _ in plan]
+    assert names[:4] == ["coarse", "middle", "fine", "psi"] and names[-1] == "W+ coarse"
+    assert set(names[4:-1]) == set(w.directions_panel.sliders) and len(names[4:-1]) >= 5
+    assert all(state is base for n, _, state in plan[:-1])
+    rows = np.asarray(plan[-1][2].source_a.w)
+    assert rows.shape == (w.gen.num_ws, w.gen.w_dim) and np.std(rows, axis=0).mean() > 0.1
