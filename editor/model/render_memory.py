@@ -41,8 +41,8 @@ USABLE_FRACTION = 0.9
 
 # Fitted factors. Measured on a 2-core AVX512-BF16 machine (torch's CPU kernels, keep_freed_memory on),
 # estimate / measured peak RSS growth of one render through Generator:
-SG3_FACTOR = 1.25   # 1.11-1.46 at 32-1024 channels, 256-512² (-T and -R, NVIDIA's own 256² shapes: 1.24,
-#                     1.43); 2.0-3.8 for 2-8 channels at 1024-2048², where the channel padding is all there is
+SG3_FACTOR = 1.25   # 1.11-1.69 at 16-1024 channels, 256-1024² (NVIDIA's own shapes: -T 256² 1.24, -R 256²
+#                     1.43, -R 1024² 1.69 = 4.5 GB / 2.66 GB); 2.0-3.8 for 2-8 channels at 1024-2048²
 SG2_FACTOR = 1.5    # 1.14-1.27 at 64-512 channels, 256²; 1.7-2.5 at 8-32 channels, 1024² (the heap's layout
 #                     varies between runs: 337-478 MB measured); 4.0-4.3 for 2 channels at 2048²
 MOBILE_FACTOR = 1.25  # 1.5-2.1 (the default model at 1024²: 631 MB estimated, 301 MB measured)
