@@ -58,14 +58,15 @@ def test_mobile_estimate_grows_with_the_pixels_and_channels():
 
 
 def test_the_estimate_covers_the_default_model_and_official_configs():
-    """Real shapes land where measured (peak RSS growth of one render: default model 301 MB; NVIDIA's
-    StyleGAN3-T at 256², 597 MB) and below a few GB: the guard must not refuse real models on a laptop."""
+    """Real shapes land above what was measured (peak RSS growth of one render: default model 301 MB;
+    NVIDIA's StyleGAN3-T at 256², 597 MB; FFHQ's StyleGAN2 at 1024², 1.66 GB) and below a few GB: the guard
+    must not refuse real models on a laptop."""
     default = render_bytes(_meta(MobileStyleGAN))
     assert 301e6 < default < 1e9
     sg3t = render_bytes(_meta(StyleGAN3, img_resolution=256, channel_base=32768, channel_max=512))
     assert 597e6 < sg3t < 1.5e9
     ffhq = render_bytes(_meta(StyleGAN2, img_resolution=1024, channel_base=32768, channel_max=512))
-    assert ffhq < 3e9
+    assert 1.66e9 < ffhq < 3e9
 
 
 @pytest.fixture

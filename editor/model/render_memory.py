@@ -14,10 +14,10 @@ papers', decides what is alive: e.g. our StyleGAN3 resamples a group of channels
 group's upsampled image counts. Then:
   * channels are counted padded to 16 (`_padded`): oneDNN reorders tiny-channel tensors into blocked
     layouts, and tiny channel counts are exactly what a crafted file uses;
-  * StyleGAN2/3 take the largest stage; MobileStyleGAN the sum of its stages, because its blocks double in
-    size and the heap (kept by device.keep_freed_memory) cannot reuse the smaller freed blocks;
+  * StyleGAN3 takes its largest stage; StyleGAN2 and MobileStyleGAN the sum of their stages, because their
+    blocks double in size and the heap (kept by device.keep_freed_memory) cannot reuse smaller freed blocks;
   * a factor per architecture, fitted so that the estimate is above the peak RSS growth measured for one
-    render in a fresh process (20 configs, 128²-2048², 2-1024 channels; allocator fragmentation and torch's
+    render in a fresh process (23 configs, 128²-2048², 2-1024 channels; allocator fragmentation and torch's
     scratch buffers are real memory too). Ratios estimate/measured are noted at each factor.
 """
 
@@ -43,9 +43,9 @@ USABLE_FRACTION = 0.9
 # estimate / measured peak RSS growth of one render through Generator:
 SG3_FACTOR = 1.25   # 1.11-1.69 at 16-1024 channels, 256-1024² (NVIDIA's own shapes: -T 256² 1.24, -R 256²
 #                     1.43, -R 1024² 1.69 = 4.5 GB / 2.66 GB); 2.0-3.8 for 2-8 channels at 1024-2048²
-SG2_FACTOR = 1.5    # 1.14-1.27 at 64-512 channels, 256²; 1.7-2.5 at 8-32 channels, 1024² (the heap's layout
-#                     varies between runs: 337-478 MB measured); 4.0-4.3 for 2 channels at 2048²
-MOBILE_FACTOR = 1.25  # 1.5-2.1 (the default model at 1024²: 631 MB estimated, 301 MB measured)
+SG2_FACTOR = 1.25   # 1.30-1.69 at 64-512 channels, 256-1024² (FFHQ's shapes: 2.16 GB / 1.66 GB); 2.0-2.9 at
+#                     8-32 channels, 1024² (the heap's layout varies: 337-478 MB measured); 4.5-4.7 at 2048²
+MOBILE_FACTOR = 1.25  # 1.5-2.7 (the default model at 1024²: 631 MB estimated, 301 MB measured)
 # The first render's fixed cost whatever the model: oneDNN's kernels and per-thread buffers (measured 14 MB
 # for a 128² MobileStyleGAN whose activations are 1 MB).
 FIXED_BYTES = 32 << 20
@@ -137,18 +137,19 @@ def render_bytes(net) -> int:
     from .stylegan2 import SynthesisNetwork as SG2Synthesis
     from .stylegan3 import SynthesisNetwork as SG3Synthesis
     res, channels = int(net.resolution), int(net.img_channels)
+    # StyleGAN2's and MobileStyleGAN's heap grows by each doubling block's live set: their peak is the sum of
+    # the stages (measured: FFHQ-shaped StyleGAN2 at 1024², 1.66 GB against a 0.92 GB largest stage; 1.70
+    # GB summed). StyleGAN3's last layers share one size, and the freed blocks of one serve the next.
     if isinstance(net, MobileStyleGAN):
-        stages, factor = _mobile_stages(net), MOBILE_FACTOR
+        stages, factor, summed = _mobile_stages(net), MOBILE_FACTOR, True
     elif isinstance(net.synthesis, SG3Synthesis):
-        stages, factor = _stylegan3_stages(net.synthesis), SG3_FACTOR
+        stages, factor, summed = _stylegan3_stages(net.synthesis), SG3_FACTOR, False
     elif isinstance(net.synthesis, SG2Synthesis):
-        stages, factor = _stylegan2_stages(net.synthesis), SG2_FACTOR
+        stages, factor, summed = _stylegan2_stages(net.synthesis), SG2_FACTOR, True
     else:
         raise TypeError(f"no render-memory estimate for {type(net).__name__}")
     _add(stages, res, _image_stage(channels, res))
-    # MobileStyleGAN's heap grows by each doubling block's live set (measured 482-695 MB at 2048² against a
-    # 200 MB largest stage); StyleGAN2/3's fitted factor covers theirs.
-    elements = sum(stages.values()) if isinstance(net, MobileStyleGAN) else max(stages.values())
+    elements = sum(stages.values()) if summed else max(stages.values())
     return int(factor * BYTES * elements) + FIXED_BYTES
 
 
