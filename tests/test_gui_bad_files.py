@@ -111,3 +111,21 @@ def test_a_sidecar_written_for_other_pixels_opens_with_a_warning(window, tmp_pat
     assert w.files.open_edit(str(path)) is True
     assert w.doc.state.psi == pytest.approx(0.2)
     assert len(w.errors) == 1 and "cut.jpg.json" in w.errors[0][1] and "other pixels" in w.errors[0][1]
+
+
+def test_a_model_this_machine_cannot_render_is_refused_in_one_message(window, gen, qtbot, tmp_path, monkeypatch):
+    """A tiny file asking for a 4096² render with 1.5 GB free: File › Open model ends in one dialog naming
+    the file and the sizes, and the window keeps its model and edit (render_memory's guard)."""
+    from editor.model import render_memory
+    from tests.ckpt_fixtures import tiny_sg3, write_nvidia_pickle
+    w = window
+    before, steps = w.doc.state, w.doc.undo_stack.count()
+    path = write_nvidia_pickle(tmp_path / "huge.pkl", tiny_sg3(img_resolution=4096, channel_base=16384, channel_max=2))
+    monkeypatch.setattr(render_memory, "available_bytes", lambda device: (int(1.5e9), "free"))
+    w.files.open_model(str(path))
+    loader = w.files._loader
+    qtbot.waitUntil(lambda: len(w.errors) == 1 and loader.isFinished(), timeout=30_000)
+    message = w.errors[0][1]
+    assert "huge.pkl" in message and "4096×4096 render would need about" in message, message
+    assert "this machine has 1.5 GB free" in message, message
+    assert w.gen is gen and w.doc.state == before and w.doc.undo_stack.count() == steps
