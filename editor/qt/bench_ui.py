@@ -51,8 +51,8 @@ def run_bench_ui(args) -> int:
     window.show()
 
     def wait(pred, timeout=120.0):
-        """Run the event loop until pred() holds (polled by a timer: a busy processEvents() loop leaks
-        references to None in PySide6 6.12 and crashes Python 3.11 after a few million calls)."""
+        """Run the event loop until pred() holds, polled by a timer (a busy processEvents() loop would burn
+        a core the renderer needs; it also drained None's refcount under PySide6 6.12.0, now excluded)."""
         loop, poll = QEventLoop(), QTimer(interval=2)
         end = time.perf_counter() + timeout
         poll.timeout.connect(lambda: loop.quit() if pred() or time.perf_counter() > end else None)
