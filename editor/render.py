@@ -15,6 +15,7 @@ import torch
 
 from .edit import Direction, EditState, wplus_for
 from .model import Generator, to_uint8
+from .model.interrupt import Superseded
 from .paint import paint
 from .photo.delta import applied, source_deltas
 
@@ -86,6 +87,8 @@ def render(gen: Generator, request: RenderRequest, directions: Mapping[str, Dire
             # Painting is part of the edit, so previews, the full render and exports all show it.
             result.images = [paint(image, state.paint, state.paint_strength)]
             result.wplus = wplus
+    except Superseded:
+        raise  # not a failure: the render thread drops this request for a newer one
     except Exception as exc:  # noqa: BLE001 - reported to the user, the app stays up
         result.error = f"{type(exc).__name__}: {exc}"
         traceback.print_exc()

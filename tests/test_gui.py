@@ -130,6 +130,41 @@ def test_worker_view_and_gallery_slots_are_independent(qtbot, fake_worker):
     assert results[2].seeds == (0, 1, 2)
 
 
+class BlockwiseRender(FakeRender):
+    """Like a network: a checkpoint between 'blocks' (here: gate polls) where a render may be stopped."""
+
+    def __call__(self, request: RenderRequest) -> RenderResult:
+        from editor.model.interrupt import checkpoint
+        if request.stamp in self.block:
+            self.entered.set()
+            while not self.gate.wait(0.01):
+                checkpoint()
+        return RenderResult(request.stamp, request.kind, request.state, request.size or 8, seeds=request.seeds)
+
+
+@pytest.mark.parametrize("then", ["full", "frame"])
+def test_a_drag_frame_under_way_is_stopped_for_a_waiting_full_render_not_for_another_frame(qtbot, then):
+    fn = BlockwiseRender(block={1})
+    worker = RenderWorker(fn)
+    results: list[RenderResult] = []
+    worker.rendered.connect(results.append)
+    try:
+        worker.submit(RenderRequest(1, FAKE_STATE, 32))  # a drag frame, held at its checkpoints
+        qtbot.waitUntil(fn.entered.is_set)
+        worker.submit(RenderRequest(2, FAKE_STATE, None if then == "full" else 32))
+        if then == "full":  # released: the frame is dropped mid-render, the full render comes at once
+            qtbot.waitUntil(lambda: [r.stamp for r in results] == [2], timeout=5000)
+            assert worker.stopped_stamps == [1] and worker.rendered_stamps == [2]
+        else:  # still dragging: the frame under way finishes and is shown, then the next
+            qtbot.wait(100)
+            assert results == [] and worker.stopped_stamps == []
+            fn.gate.set()
+            qtbot.waitUntil(lambda: [r.stamp for r in results] == [1, 2], timeout=5000)
+    finally:
+        fn.gate.set()
+        worker.stop()
+
+
 def test_worker_stop_while_rendering(qtbot, fake_worker):
     fn, worker, results = fake_worker(block={1})
     worker.submit(view(1))

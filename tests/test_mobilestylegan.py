@@ -182,3 +182,19 @@ def test_the_exact_half_size_is_the_2x2_mean_of_the_full_render():
     assert torch.allclose(half, F.avg_pool2d(full, 2), atol=1e-5)
     with pytest.raises(ValueError, match="exact"):
         net.synthesis(ws, size=net.resolution // 4, exact=True)
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_a_render_stops_between_blocks_only_where_a_check_asks(exact):
+    """editor.model.interrupt: the render thread drops a drag frame mid-way once a full render waits."""
+    from editor.model.interrupt import Superseded, interruptible
+    net = tiny_net()
+    ws = torch.randn(1, net.num_ws, TINY.w_dim)
+    size = net.exact_sizes[0] if exact else None
+    calls = []
+    with torch.no_grad(), interruptible(lambda: calls.append(1) or len(calls) > 2):
+        with pytest.raises(Superseded):
+            net.synthesis(ws, size=size, exact=exact)
+    assert len(calls) == 3  # stopped at the third block boundary, not run to the end
+    with torch.no_grad():  # no check installed: renders as always
+        assert net.synthesis(ws, size=size, exact=exact).shape[-1] == (size or net.resolution)

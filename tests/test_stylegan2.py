@@ -192,3 +192,11 @@ def test_estimate_w_avg_is_the_mean_mapped_latent():
     other = net.mapping(z).mean(0)
     spread = net.mapping(z).std(0)
     assert ((est - other).abs() < 0.15 * spread + 1e-3).all()
+
+
+def test_a_stylegan2_render_stops_between_blocks_where_a_check_asks():
+    from editor.model.interrupt import Superseded, interruptible
+    net = tiny_net()
+    ws = torch.randn(1, net.num_ws, net.w_dim)
+    with torch.no_grad(), interruptible(lambda: True), pytest.raises(Superseded):
+        net.synthesis(ws)

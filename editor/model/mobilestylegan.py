@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .interrupt import checkpoint
 from .protocol import check_noise_mode
 
 LRELU_SLOPE = 0.2
@@ -304,6 +305,7 @@ class MobileStyleGAN(nn.Module):
             x = self.const.expand(ws.shape[0], -1, -1, -1)
             x = self.conv1(x, ws[:, 0], noise_mode, noise_strength)
             for i, block in enumerate(self.blocks):
+                checkpoint()
                 x = block(x, ws[:, 1 + 3 * i: 4 + 3 * i], noise_mode, noise_strength)
             return self.to_wavelets.low_band(x, ws[:, -1])
         if size != self.resolution and size not in self.preview_sizes:
@@ -313,6 +315,7 @@ class MobileStyleGAN(nn.Module):
         x = self.conv1(x, ws[:, 0], noise_mode, noise_strength)
         for i, block in enumerate(self.blocks):
             coarse = size != self.resolution and i == last
+            checkpoint()
             x = block(x, ws[:, 1 + 3 * i: 4 + 3 * i], noise_mode, noise_strength, coarse)
         img = self.to_wavelets.image(x, ws[:, -1])
         if img.shape[-1] != size:

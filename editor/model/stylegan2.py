@@ -22,6 +22,7 @@ import math
 import torch
 from torch import nn
 
+from .interrupt import checkpoint
 from .protocol import check_noise_mode
 from .stylegan2_ops import bias_act, modulated_conv2d, setup_filter, upsample2d
 
@@ -243,6 +244,7 @@ class SynthesisNetwork(nn.Module):
         x = img = None
         w_idx = 0
         for res in self.block_resolutions:
+            checkpoint()
             block = getattr(self, f"b{res}")
             x, img = block(x, img, ws.narrow(1, w_idx, block.num_conv + block.num_torgb), noise_mode, noise_strength)
             w_idx += block.num_conv

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .interrupt import checkpoint
 from .protocol import check_noise_mode
 from .stylegan2 import FullyConnectedLayer, MappingNetwork, init_generator
 from .stylegan3_ops import design_lowpass, filtered_lrelu, modulated_conv2d
@@ -196,6 +197,7 @@ class SynthesisNetwork(nn.Module):
         rows = ws.unbind(dim=1)
         x = self.input(rows[0])
         for name, w in zip(self.layer_names, rows[1:]):
+            checkpoint()
             x = getattr(self, name)(x, w)
         x = x * self.output_scale
         return x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x  # greyscale models shown as grey RGB

@@ -10,6 +10,7 @@ from typing import Callable
 
 from PySide6.QtCore import QMutex, QMutexLocker, QThread, QWaitCondition, Signal
 
+from ..model.interrupt import Superseded, interruptible
 from ..render import RenderRequest, RenderResult
 
 RenderFn = Callable[[RenderRequest], RenderResult]
@@ -27,6 +28,7 @@ class RenderWorker(QThread):
         self._pending: dict[str, RenderRequest] = {}
         self._abort = False
         self.rendered_stamps: list[int] = []  # every stamp actually rendered, for tests and stats
+        self.stopped_stamps: list[int] = []  # drag frames stopped part-way for a full render
 
     def set_render_fn(self, render_fn: RenderFn) -> None:
         """Swap the model (e.g. after Open model); takes effect from the next request."""
@@ -50,6 +52,18 @@ class RenderWorker(QThread):
             self._wake.wakeOne()
         self.wait()
 
+    def _superseded_check(self, request: RenderRequest):
+        """A drag frame (a view render below full size) is stopped between network blocks once a full
+        render of the view waits: the slider was released or rested, so the frame would never be shown.
+        Frames are never stopped for other frames, or a fast drag would show nothing at all."""
+        if request.kind != "view" or request.size is None:
+            return lambda: False
+
+        def check() -> bool:
+            waiting = self._pending.get("view")  # a dict read under the GIL: no lock needed to peek
+            return waiting is not None and waiting.size is None
+        return check
+
     def run(self) -> None:
         while True:
             with QMutexLocker(self._mutex):
@@ -61,7 +75,12 @@ class RenderWorker(QThread):
                 request = self._pending.pop(kind)
                 render_fn = self._render_fn
             self.started_request.emit(request.stamp)
-            result = render_fn(request)
+            try:
+                with interruptible(self._superseded_check(request)):
+                    result = render_fn(request)
+            except Superseded:
+                self.stopped_stamps.append(request.stamp)
+                continue
             self.rendered_stamps.append(request.stamp)
             with QMutexLocker(self._mutex):
                 if self._abort:
