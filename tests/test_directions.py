@@ -255,9 +255,8 @@ def test_shipped_directions_move_their_attribute_on_held_out_faces(default_fp32)
     assert gender["mean"]["p_male"][2] - gender["mean"]["p_male"][0] > 0.5
     assert freckles["mean"]["freckles"][2] > freckles["mean"]["freckles"][0]
     # Freckles are judged at their + end (issue 14): from 0 to +range most faces keep their age and P(male).
-    # The - end smooths the skin and some faces read older (README: Directions), so end to end is not asked;
-    # and a few faces read much younger at +range (900001: 48 -> 31 y; the mean over 20 faces is 3.9 y), so
-    # on 4 faces it is the median that is asked.
+    # The - end smooths the skin (README: Directions), so end to end is not asked; the age model's reading
+    # of single faces jumps (the mean over 20 faces is 1.9 y), so on 4 faces it is the median that is asked.
     from editor.directions.freckles import held_out
     report, pairs = held_out(g, dirs["freckles"], n=4)
     s0, s1 = (AgeGender()(pairs[:, i]) for i in (0, 1))

@@ -289,7 +289,7 @@ def _save_quality(folder: Path, report: dict) -> None:
         if r:
             kept = {k: v for k, v in (entry.get("quality") or {}).items() if k == "held_out"}  # freckles' 0 -> +range
             entry["quality"] = {**kept, "held_out_seeds": report["seeds"], "amounts": r["amounts"],
-                                "mean": r["mean"], "mean_abs_change": r["mean_abs_change"],
+                                "mean": r["mean"], "mean_abs_change": r["mean_abs_change"], "from_zero": r["from_zero"],
                                 "locks": r.get("locks", {}), "targets": report["verdict"].get(entry["name"], {})}
     atomic_write_json(manifest, data)
 
