@@ -363,3 +363,5 @@ def test_a_hold_that_needs_the_whole_locked_slider_holds_nothing():
                       dirs)
     assert out["eyeglasses"] == ((-6.0, 0.0, 6.0), (2.2, 0.0, 0.0))
     assert out["age"] == ((-6.0, 0.0, 6.0), (0.9, 0.0, -1.6))
+    near = unsaturated({"eyeglasses": ((-6.0, 0.0, 6.0), (5.5, 0.0, -5.98))}, dirs)  # just short of the end
+    assert near["eyeglasses"] == ((-6.0, 0.0, 6.0), (5.5, 0.0, 0.0))
