@@ -86,3 +86,44 @@ def test_cheek_sheet_puts_each_face_at_1_to_1_beside_its_edit(tmp_path):
     assert (first[:, :w] == 100).all() and (first[:, w + 6:2 * w + 6] == 200).all()
     third = sheet[32 + h:32 + 2 * h, w + 6:2 * w + 6]
     assert tuple(third[10, 20]) == (120, 60, 40) and (third[0, 0] == 200).all()
+
+
+# ------------------------------------------------------------------------------------------ painted freckles
+def test_spot_target_paints_a_round_brown_disk_where_the_edit_adds_a_red_dash():
+    import torch
+
+    from editor.directions.freckle_paint import BROWN, spot_target
+    skin = torch.tensor([0.88, 0.67, 0.55]).view(1, 3, 1, 1)
+    base = skin.expand(1, 3, 64, 64).clone()
+    edited = base.clone()
+    edited[:, 1:, 30:33, 28:35] *= 0.45  # a red dash 7 px long, 3 px high (green and blue lowered)
+    target, weight, spots = spot_target(base, edited)
+    assert spots == 1
+    centre = target[0, :, 31, 31]
+    assert torch.allclose(centre, skin.flatten() * torch.tensor(BROWN), atol=0.01)  # brown, not red
+    assert torch.equal(target[..., :20, :], base[..., :20, :])  # the skin away from it is the base face
+    dark = (target[0, 1] < skin[0, 1, 0, 0] - 0.05).nonzero().float()
+    height, width = (dark.max(0).values - dark.min(0).values + 1).tolist()
+    assert height == width and 4 <= width <= 7  # round, ~5 px across, whatever the dash's shape
+    assert weight[0, 0, 31, 31] > 10 * weight[0, 0, 5, 5]
+
+
+def test_paint_direction_moves_the_edit_towards_the_painted_target():
+    import torch
+
+    from editor.directions.freckle_paint import painted_freckles
+    from editor.model.generator import Generator
+    from tests.test_mobilestylegan import tiny_net
+    g = Generator(tiny_net(), w_avg=torch.zeros(16), name="t", fingerprint="t:paint", device="cpu")
+    rows = range(g.num_ws - 3, g.num_ws)
+    v = np.random.default_rng(0).normal(size=g.w_dim).astype(np.float32)
+    labelled = Direction("freckles", v / np.linalg.norm(v), (rows.start, rows.stop), 1.0, 6.0)
+    d, record = painted_freckles(g, labelled, seeds=range(2), steps=4)
+    loss = record["painted"]["loss"]
+    assert loss[1] < loss[0]
+    assert d.vector.shape == (g.num_ws, g.w_dim) and d.rows(g.num_ws) == rows and d.range == 6.0
+    assert np.linalg.norm(d.vector) == pytest.approx(1.0, abs=1e-5)
+    assert not d.vector[:rows.start].any()  # only the labelled direction's rows move
+    # 4 Adam steps of lr 0.03 from the labelled direction at +6: the offset stays near where it started
+    offset = d.range * d.scale * d.vector[rows.start:]
+    assert np.abs(offset - 6.0 * labelled.vector).max() <= 4 * 0.03 + 1e-4

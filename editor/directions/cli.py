@@ -58,8 +58,9 @@ def add_parser(sub) -> None:
     h.add_argument("--n", type=int, default=20, help="held-out faces")
     h.add_argument("--device")
     h.set_defaults(func=_hold)
-    r = dsub.add_parser("freckles", help="refit the freckle direction from faces labelled by eye and write it "
-                                         "into the library (the other directions stay as they are)")
+    r = dsub.add_parser("freckles", help="refit the freckle direction from faces labelled by eye, recolour its "
+                                         "spots brown, and write it into the library (the other directions stay "
+                                         "as they are)")
     r.add_argument("--labels", help="labels file (default: resources/labels/freckles.json)")
     r.add_argument("--range", type=float, help="slider reach in sigma (default: 6)")
     r.add_argument("--model")
@@ -67,6 +68,10 @@ def add_parser(sub) -> None:
     r.add_argument("--n", type=int, default=20, help="held-out faces to measure age and P(male) on")
     r.add_argument("--sheet", help="write the held-out faces' cheeks at 0 and +range, 1:1, to this PNG")
     r.add_argument("--lock-n", type=int, default=64, help="faces to calibrate its locks on, as the shipped ones (0: none)")
+    r.add_argument("--no-paint", action="store_true",
+                   help="keep the labelled class-mean direction (red marks at 1:1) instead of recolouring its spots "
+                        "brown and round (editor/directions/freckle_paint.py, ~15 min more on 2 CPU cores)")
+    r.add_argument("--paint-steps", type=int, help="optimiser steps of the recolouring fit (default: 150)")
     r.add_argument("--device")
     r.set_defaults(func=_freckles)
     x = dsub.add_parser("export", help="write a direction as an InterFaceGAN boundary .npy")
@@ -171,7 +176,7 @@ def _calibrate(args) -> int:
 
 def _freckles_from_labels(gen, directions: dict, records: dict, bar) -> None:
     """For the model the shipped freckle labels were made on, the freckle direction comes from them (the
-    score-fitted one shows no freckles at 1:1); other models keep the score fit."""
+    score-fitted one shows no freckles at 1:1), recoloured brown (freckle_paint); other models keep the score fit."""
     from . import freckles as fr
     from .library import DirectionError
     try:
@@ -179,7 +184,10 @@ def _freckles_from_labels(gen, directions: dict, records: dict, bar) -> None:
             return
     except DirectionError:
         return
-    directions["freckles"], records["freckles"] = fr.fit_freckles(gen, directions, progress=bar)
+    from .freckle_paint import painted_freckles
+    labelled, records["freckles"] = fr.fit_freckles(gen, directions, progress=bar)
+    directions["freckles"], painted = painted_freckles(gen, labelled, progress=bar)
+    records["freckles"].update(painted)
 
 
 def _evaluate(args) -> int:
@@ -243,6 +251,10 @@ def _freckles(args) -> int:
     gen, folder, directions = _open_library(args, bar)
     direction, record = fr.fit_freckles(gen, directions, args.labels or fr.LABELS,
                                         args.range or fr.FRECKLE_RANGE, progress=bar)
+    if not args.no_paint:
+        from .freckle_paint import PAINT_STEPS, painted_freckles
+        direction, painted = painted_freckles(gen, direction, steps=args.paint_steps or PAINT_STEPS, progress=bar)
+        record.update(painted)
     if args.lock_n > 0:
         from .fit import FIT_SEED0
         from .locks import calibrate_holds
@@ -277,7 +289,7 @@ def _save_quality(folder: Path, report: dict) -> None:
         if r:
             kept = {k: v for k, v in (entry.get("quality") or {}).items() if k == "held_out"}  # freckles' 0 -> +range
             entry["quality"] = {**kept, "held_out_seeds": report["seeds"], "amounts": r["amounts"],
-                                "mean": r["mean"], "mean_abs_change": r["mean_abs_change"],
+                                "mean": r["mean"], "mean_abs_change": r["mean_abs_change"], "from_zero": r["from_zero"],
                                 "locks": r.get("locks", {}), "targets": report["verdict"].get(entry["name"], {})}
     atomic_write_json(manifest, data)
 

@@ -1,4 +1,4 @@
-"""The freckle direction, fitted from faces labelled by eye (resources/labels/freckles.json).
+"""The freckle direction, fitted from faces labelled by eye (resources/labels/freckles.json), then recoloured.
 
 Why not the freckle score: regressing a spot-density measure on w found weathered, wrinkled skin, and at 1:1
 the cheeks looked the same from -3 to +3. The model draws freckles rarely (about 1.5% of faces at psi 1, by
@@ -14,6 +14,10 @@ with the 64² rows, 12 without). One unit is one standard deviation of w along i
 direction; the slider reaches +-FRECKLE_RANGE. The two ends differ: + adds spots with age and P(male)
 nearly still (0 -> +6 on 20 held-out faces: 3.9 y, 0.005 per face), while - has nothing to remove on most
 faces and smooths the skin instead, which the age model reads as older on some (-6 -> +6: 8.2 y per face).
+
+At 1:1 that direction's spots are red dash- or cross-shaped marks on pinker skin: the model's own freckles
+are mostly red. The shipped direction is it recoloured (freckle_paint.py): a per-row edit fitted so that
+its +range draws round tan-brown spots where it drew red marks, on the face's own skin colour.
 """
 
 from __future__ import annotations

@@ -80,11 +80,13 @@ def unsaturated(holds: dict, directions: dict[str, Direction]) -> dict:
     """A compensation at the locked direction's slider end means the measured drift is more than that whole
     direction can undo: not a drift of the attribute but of its measure. Seen with Keep glasses: ageing and
     freckles add texture over the bridge of the nose, which the bridge-gradient measure reads as frames, and
-    the table asked for -6 sigma of eyeglasses (a face 10 years younger). Such entries hold nothing."""
+    the table asked for -6 sigma of eyeglasses (a face 10 years younger). Such entries hold nothing. "At
+    the end" is within 5% of it: where the response curve has flat stretches, the inversion lands just
+    short of the end (the recoloured freckles asked for -5.98 sigma of eyeglasses)."""
     out = {}
     for lock, (xs, ys) in holds.items():
         reach = directions[lock].range
-        out[lock] = (xs, tuple(0.0 if abs(y) >= 0.999 * reach else y for y in ys))
+        out[lock] = (xs, tuple(0.0 if abs(y) >= 0.95 * reach else y for y in ys))
     return out
 
 
