@@ -239,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fixed step counts instead of the time budget (quality independent of machine load)")
     q.add_argument("--no-edits", dest="edits", action="store_false", help="skip the age/gender edit checks")
     q.add_argument("--mode", choices=("w", "w+"), default="w+")
+    q.add_argument("--pair", nargs=2, metavar=("A", "B"), default=None,
+                   help="two photos as A and B: each end of the mix against its own render, the blend between")
+    q.add_argument("--out", default="pair-bench", help="--pair: folder for the sheet, latents and deltas")
     q.add_argument("--model")
     q.add_argument("--device")
     q.set_defaults(func=_cmd_bench_photo)

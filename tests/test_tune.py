@@ -180,3 +180,24 @@ def test_deltas_beside_a_session_are_written_first_and_a_missing_one_is_reported
     back, problems = resolve_beside(read, tmp_path, tiny.net)
     assert back.source_a.delta is None and len(problems) == 1 and "photo: me.jpg" in problems[0]
     assert np.array_equal(back.source_a.w, photo.w) and back.source_b == state.source_b
+
+
+def test_the_pair_bench_renders_each_photo_whole_at_its_end_and_blends_per_group():
+    from editor.photo.pair import STEPS, PairRow, pair_states, render_pair, table
+    net = tiny_net()  # at full weight: in the gentler fixture the coarse rows barely reach the pixels
+    tiny = Generator(net, w_avg=torch.zeros(net.w_dim), name="tiny", fingerprint="tiny-1", device="cpu",
+                     dtype=torch.float32)
+    da, db = _random_delta(tiny, 1), _random_delta(tiny, 2)
+    wa, wb = (tiny.broadcast(tiny.mapping(tiny.z_from_seed(s)))[0].numpy() for s in (5, 6))
+    a, b = Source.from_latent(wa, "photo: a", delta=da), Source.from_latent(wb, "photo: b", delta=db)
+    states = dict(pair_states(tiny, a, b))
+    coarse = tiny.layer_groups["coarse"]
+    assert states["coarse 0.5"].mix == tuple(0.5 if i in coarse else 0.0 for i in range(tiny.num_ws))
+    assert states["all 0.5"].mix == (0.5,) * tiny.num_ws and states["mix 1"].mix == (1.0,) * tiny.num_ws
+    images = render_pair(tiny, a, b)
+    assert np.array_equal(images["mix 0"], images["A alone"]) and np.array_equal(images["mix 1"], images["B alone"])
+    assert not np.array_equal(images["A alone"], images["B alone"])
+    for name, _, _ in STEPS[1:-1]:  # every blend differs from both ends
+        assert not np.array_equal(images[name], images["mix 0"]) and not np.array_equal(images[name], images["mix 1"])
+    text = table([PairRow("mix 0", True, 0.1, 0.7, float("inf"), 31.24), PairRow("all 0.5", False, 0.5, 0.5)])
+    assert "| mix 0 | yes | 0.10 | 0.70 | identical | 31.2 |" in text and "| all 0.5 | NO |" in text

@@ -194,6 +194,8 @@ def table(rows: list[Row]) -> str:
 def run_bench(args, progress: Callable[[str, int, int], None] | None = None) -> int:
     """The `bench-photo` command: args.photos, generated, seconds, steps, mode, tune, edits, model, device."""
     from ..model import load_generator
+    if getattr(args, "pair", None):
+        return _run_pair(args, progress)
     photos = photo_paths(args.photos) if Path(args.photos).is_dir() else []
     if not photos:
         print(f"no photos in {args.photos} (run `make photos`); generated faces only")
@@ -210,4 +212,26 @@ def run_bench(args, progress: Callable[[str, int, int], None] | None = None) -> 
     print(f"{gen}, mode {args.mode}, {'pivot + tuning' if args.tune else 'projection only'}, {budget} a face, "
           f"{torch.get_num_threads()} threads; {time.perf_counter() - start:.0f} s in all")
     print(table(rows))
+    return 0
+
+
+def _run_pair(args, progress) -> int:
+    """`bench-photo --pair A B`: editor.photo.pair."""
+    from ..model import load_generator
+    from .align import PhotoError
+    from .pair import run_pair, table as pair_table
+    gen = load_generator(args.model, device=args.device)
+    steps = tuple(args.steps) if getattr(args, "steps", None) else None
+    out = Path(args.out)
+    try:
+        rows = run_pair(gen, Path(args.pair[0]), Path(args.pair[1]), out, progress, mode=args.mode,
+                        seconds=args.seconds, tuning=args.tune, steps=steps)
+    except PhotoError as exc:
+        print(exc)
+        return 2
+    budget = f"{steps[0]} + {steps[1]} steps" if steps else f"budget {args.seconds:.0f} s"
+    print(f"{gen}, mode {args.mode}, {'pivot + tuning' if args.tune else 'projection only'}, {budget} a face, "
+          f"{torch.get_num_threads()} threads; A = {Path(args.pair[0]).name}, B = {Path(args.pair[1]).name}")
+    print(pair_table(rows))
+    print(f"renders side by side (photo A, the mix, photo B): {out / 'pair_sheet.png'}")
     return 0
