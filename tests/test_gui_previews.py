@@ -45,7 +45,7 @@ def test_a_face_shown_small_drags_as_exact_half_size_frames(qtbot, window, monke
     shrunk = np.asarray(Image.fromarray(w.last_full.images[0]).resize((512, 512), Image.BOX)).astype(int)
     assert np.abs(shrunk - frame.astype(int)).mean() < 1.0  # bf16 or fp32 rounding only
     monkeypatch.setattr(w.view, "shown_pixels", lambda: 800.0)  # larger on screen: full frames again ...
-    w._preview_ms[1024] = 60.0  # ... where full renders keep up with a drag (a GPU)
+    w._render_ms[1024] = 60.0  # ... where full renders keep up with a drag (a GPU)
     drag_coarse(w, 0.7)
     assert [r.size for r in sent if r.kind == "view"][-1] is None
 
@@ -53,7 +53,7 @@ def test_a_face_shown_small_drags_as_exact_half_size_frames(qtbot, window, monke
 def test_where_full_frames_cannot_keep_up_a_larger_face_drags_exact_up_to_twice_its_size(qtbot, window, monkeypatch):
     w, sent = window
     monkeypatch.setattr(w, "_rest", SimpleNamespace(start=lambda *a: None, stop=lambda: None))
-    w._preview_ms[1024] = 150.0  # a CPU: 6-7 full frames a second
+    w._render_ms[1024] = 150.0  # a CPU: 6-7 full frames a second
     for shown, size in ((800.0, 512), (1024.0, 512), (1100.0, None)):  # past 1:1 of the full render: full
         monkeypatch.setattr(w.view, "shown_pixels", lambda shown=shown: shown)
         drag_coarse(w, 0.2 + len(sent) * 0.01)
@@ -85,7 +85,7 @@ def test_only_trusted_preview_sizes_are_used(qtbot, window, monkeypatch):
     assert set(w.gen.preview_sizes) == {256, 512}
     monkeypatch.setattr(w.view, "shown_pixels", lambda: 1100.0)
     monkeypatch.setattr(w.gen, "trusted_preview_sizes", (256,))
-    w._preview_ms = {512: 1.0}  # 512 would be fast enough, but it is not trusted
+    w._render_ms = {512: 1.0}  # 512 would be fast enough, but it is not trusted
     drag_coarse(w, 0.3, 0.6)
     assert [r.size for r in sent if r.kind == "view"] == [256, 256]
     w.mix.groups["coarse"].slider.setSliderDown(False)

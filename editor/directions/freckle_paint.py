@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..edit import Direction
+from .scorers import gaussian_blur
 
 Progress = Callable[[str, int, int], None]
 # Freckle brown as a multiplier of the skin under it (melanin absorbs blue most, red least): a cheek of
@@ -37,16 +38,6 @@ PAINT_SEEDS = (100_000, 100_006)  # fitting seeds (fit.FIT_SEED0 onwards), never
 PAINT_STEPS, PAINT_LR = 150, 0.03
 
 
-def _gauss(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of [N, C, H, W], edges replicated."""
-    r = int(3 * sigma)
-    k = torch.exp(-torch.arange(-r, r + 1, dtype=x.dtype) ** 2 / (2 * sigma ** 2))
-    k = (k / k.sum()).to(x.device)
-    c = x.shape[1]
-    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
-
-
 def _disk(radius: float) -> torch.Tensor:
     k = int(np.ceil(radius)) + 1
     y, x = torch.meshgrid(torch.arange(-k, k + 1.0), torch.arange(-k, k + 1.0), indexing="ij")
@@ -56,14 +47,14 @@ def _disk(radius: float) -> torch.Tensor:
 def spot_target(base: torch.Tensor, edited: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
     """(target, loss weight, spot count) for one face: base and edited images [1, 3, H, W] in 0..1. Each
     spot the edit adds becomes a round brown disk on the base face, deeper spots darker."""
-    hp = lambda t: t - _gauss(t, 4.0)  # noqa: E731 - the texture, without the skin's slow colour changes
-    dg = _gauss(hp(edited[:, 1:2]) - hp(base[:, 1:2]), 1.0)
+    hp = lambda t: t - gaussian_blur(t, 4.0)  # noqa: E731 - the texture, without the skin's slow colour changes
+    dg = gaussian_blur(hp(edited[:, 1:2]) - hp(base[:, 1:2]), 1.0)
     peak = (dg == -F.max_pool2d(-dg, 9, 1, 4)) & (dg < -SPOT_DEPTH)
     depth = (-dg / 0.12).clamp(0.5, 1.0) * peak
     disk = _disk(SPOT_RADIUS)
     mask = F.conv2d(depth, disk, padding=disk.shape[-1] // 2).clamp(0, 1)
     brown = torch.tensor(BROWN, dtype=base.dtype, device=base.device).view(1, 3, 1, 1)
-    return base * (1 - mask * (1 - brown)), 1 + SPOT_WEIGHT * _gauss(mask, 1.5), int(peak.sum())
+    return base * (1 - mask * (1 - brown)), 1 + SPOT_WEIGHT * gaussian_blur(mask, 1.5), int(peak.sum())
 
 
 def paint_direction(net, ws: list[torch.Tensor], start: Direction, amount: float, rows: range,

@@ -81,7 +81,8 @@ class AgeGender:
 SKIN_BOXES = ((0.28, 0.49, 0.42, 0.59), (0.58, 0.49, 0.72, 0.59), (0.46, 0.44, 0.54, 0.56))
 
 
-def _gauss(x: torch.Tensor, sigma: float) -> torch.Tensor:
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of [N, C, H, W] (radius 3 sigma), edges replicated."""
     radius = max(1, int(3 * sigma))
     t = torch.arange(-radius, radius + 1, dtype=x.dtype)
     k = torch.exp(-0.5 * (t / sigma) ** 2)
@@ -115,10 +116,10 @@ def freckle_score(images: np.ndarray) -> np.ndarray:
     for l, t, rr, bb in SKIN_BOXES:
         region[:, :, round(t * 512) - top:round(bb * 512) - top, round(l * 512) - left:round(rr * 512) - left] = True
     skin &= region
-    fine, coarse = _gauss(lum, 1.2), _gauss(lum, 3.5)
+    fine, coarse = gaussian_blur(lum, 1.2), gaussian_blur(lum, 3.5)
     dog = (fine - coarse) / coarse.clamp_min(1e-3)  # relative darkness of a spot against its surroundings
     chroma = r / (r + g + b).clamp_min(1e-3)
-    browner = _gauss(chroma, 1.2) - _gauss(chroma, 3.5) > 0.003
+    browner = gaussian_blur(chroma, 1.2) - gaussian_blur(chroma, 3.5) > 0.003
     minima = dog == -F.max_pool2d(-dog, 7, stride=1, padding=3)
     # Round, not line-like: wrinkles and lip or eyelid edges are dark too, but long. Both Hessian
     # eigenvalues of the smoothed luminance must be positive (a pit) and within 3x of each other.

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 STEPS = (("mix 0", None, 0.0), ("coarse 0.5", "coarse", 0.5), ("middle 0.5", "middle", 0.5),
          ("fine 0.5", "fine", 0.5), ("all 0.5", None, 0.5), ("mix 1", None, 1.0))
@@ -34,11 +33,10 @@ class PairRow:
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR at 256² of two uint8 images (inf when identical), as bench-photo measures."""
-    from .project import similarity
+    from .project import similarity, to_target
     if np.array_equal(a, b):
         return float("inf")
-    t = lambda x: torch.from_numpy(np.array(x)).permute(2, 0, 1)[None].float() / 127.5 - 1  # noqa: E731
-    return similarity(t(a), t(b))[0]
+    return similarity(to_target(a, "cpu"), to_target(b, "cpu"))[0]
 
 
 def pair_states(gen, a, b):

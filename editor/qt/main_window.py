@@ -55,7 +55,7 @@ class MainWindow(RenderRequests, QMainWindow):
         self.doc = Document(state or EditState.new(gen.fingerprint, gen.num_ws, seed_a=0, seed_b=1))
         self._stamps = itertools.count(1)
         self._shown_stamp = 0
-        self._preview_ms: dict[int, float] = {}  # running mean render time per size (full included)
+        self._render_ms: dict[int, float] = {}  # running mean render time per size (full included)
         self._jobs: dict = {}  # stamp -> (job name, callback(value, error))
         self.last_full: RenderResult | None = None
         self._last_full_request = None  # (state, None) of the newest full render asked for
@@ -258,7 +258,7 @@ class MainWindow(RenderRequests, QMainWindow):
         self.sefa._found({}, None)
         self.sefa.model_changed()
         self.view.set_world_size(gen.resolution)
-        self.last_full, self._preview_ms = None, {}  # stamps keep increasing: old results stay stale
+        self.last_full, self._render_ms = None, {}  # stamps keep increasing: old results stay stale
         self._update_model_label()
         self.breed.set_model(gen.layer_groups, gen.w_dim)
         self.adjust.set_transform_supported(gen.supports_input_transform)
@@ -272,7 +272,7 @@ class MainWindow(RenderRequests, QMainWindow):
         """Render the face with a blended generator (editor.model.blend), or the plain model (None)."""
         self.blend_gen = blended
         self._refresh_render_fn()
-        self.last_full, self._preview_ms = None, {}
+        self.last_full, self._render_ms = None, {}
         self._shown_stamp = next(self._stamps)  # anything rendered before now is of the other generator
         self._update_model_label()
         self._request(full=True)

@@ -135,10 +135,10 @@ class MeterPanel(QGroupBox):
         closed loop acts on full renders of a face at rest)."""
         if not result.images:
             return
-        now = time.perf_counter()
-        if not full and now - self._last_drag_measure < DRAG_MEASURE_INTERVAL_S:
-            return  # the next drag frame will do; the full render at rest is always measured
         if not full:
+            now = time.perf_counter()
+            if now - self._last_drag_measure < DRAG_MEASURE_INTERVAL_S:
+                return  # the next drag frame will do; the full render at rest is always measured
             self._last_drag_measure = now
         self._stamp, self._state, self._full = result.stamp, result.state, full
         self.worker.submit(result.stamp, result.images[0], self.reference_for(result.state))

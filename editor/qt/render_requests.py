@@ -34,23 +34,21 @@ class RenderRequests:
         """What a drag renders. An *exact* size (the full render's own area-downsample, e.g. MobileStyleGAN's
         half size from its wavelet low band) when the face on screen is at most EXACT_UPSCALE times larger
         than it: the same face without detail the screen could barely show (21% less render time, a quarter of the
-        pixels to convert and paint); also up to EXACT_UPSCALE_SLOW times larger when full renders are slower
-        than the drag budget (measured: 7.7-8.3 full frames/s at 1400x900 on 2 AVX512-BF16 cores, 10+ exact
-        ones). Else the largest *trusted* preview (measured faithful to the full
+        pixels to convert and paint); up to EXACT_UPSCALE_SLOW times larger when full renders are slower than
+        the drag budget (2 AVX512-BF16 cores at 1400x900: 7.7-8.3 full frames/s, 7.1-9.3 exact ones on a
+        noisier day). Else the largest *trusted* preview (measured faithful to the full
         render, editor.model.fidelity) whose recent render time fits the budget, else the fastest trusted
         one. None: drags render the full image (each frame the face the user will get; the last one stays
         on screen, with the busy sign, until the next is ready)."""
         shown = self.view.shown_pixels()
-        exact = [s for s in self.gen.exact_sizes if s * EXACT_UPSCALE >= shown]
+        full_keeps_up = self._render_ms.get(self.gen.resolution, float("inf")) <= PREVIEW_BUDGET_MS
+        upscale = EXACT_UPSCALE if full_keeps_up else EXACT_UPSCALE_SLOW
+        exact = [s for s in self.gen.exact_sizes if s * upscale >= shown]
         if exact:
             return min(exact)
-        if self._preview_ms.get(self.gen.resolution, float("inf")) > PREVIEW_BUDGET_MS:
-            exact = [s for s in self.gen.exact_sizes if s * EXACT_UPSCALE_SLOW >= shown]
-            if exact:
-                return max(exact)
         sizes = sorted((s for s in self.gen.trusted_preview_sizes if s <= PREVIEW_SIZE), reverse=True)
         for s in sizes:
-            if self._preview_ms.get(s, 0.0) <= PREVIEW_BUDGET_MS:
+            if self._render_ms.get(s, 0.0) <= PREVIEW_BUDGET_MS:
                 return s
         return sizes[-1] if sizes else None
 
@@ -155,8 +153,8 @@ class RenderRequests:
     def _note_ms(self, size: int, ms: float) -> None:
         """Running mean render time per size, full renders included: whether those keep up decides what a
         drag shows where the face is large (_preview_size)."""
-        old = self._preview_ms.get(size, ms)
-        self._preview_ms[size] = 0.7 * old + 0.3 * ms
+        old = self._render_ms.get(size, ms)
+        self._render_ms[size] = 0.7 * old + 0.3 * ms
 
     def current_full_render(self) -> RenderResult | None:
         """The full-resolution render of exactly the current state, if it is on screen."""
