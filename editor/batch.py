@@ -196,6 +196,11 @@ def run(args: argparse.Namespace) -> int:
     # Settle the precision once, here; every worker then uses it.
     gen = load_generator(args.model, device=args.device)
     workers = args.workers or max(1, (os.cpu_count() or 2) // 2)
+    if not args.ray:  # a cluster's memory is its own; here the workers share this machine's
+        from .model.render_memory import workers_that_fit
+        workers, why = workers_that_fit(gen.net, gen.device, workers)
+        if why:
+            print(f"note: {why}", file=sys.stderr)
     threads = max(1, (os.cpu_count() or 1) // workers)
     init_args = (args.model, args.device, str(gen.dtype).removeprefix("torch."), threads)
     name = gen.name

@@ -151,3 +151,27 @@ def test_the_gpu_figure_is_the_gpus_own(monkeypatch):
 def test_available_memory_is_read_here():
     free, label = render_memory.available_bytes(CPU)
     assert free is not None and free > 1e8 and label in ("free", "in all")
+
+
+def test_batch_workers_are_capped_to_what_memory_holds_together(free_memory):
+    from editor.model.render_memory import PROCESS_BYTES, weight_bytes, workers_that_fit
+    net = _mobile(6, 64)
+    per = PROCESS_BYTES + render_bytes(net) + 2 * weight_bytes(net)
+    free_memory(int(10.5 * per / 0.9))
+    assert workers_that_fit(net, CPU, 8) == (8, None)
+    n, why = workers_that_fit(net, CPU, 16)
+    assert n == 10 and "16 workers" in why and "using 10" in why
+    free_memory(per // 4)  # not even one fits: one still runs, and its own load check speaks for it
+    assert workers_that_fit(net, CPU, 4)[0] == 1
+
+
+def test_batch_runs_the_workers_that_fit(default_weights, tmp_path, free_memory, monkeypatch, capsys):
+    from editor import batch
+    from editor.cli import main
+    seen = {}
+    monkeypatch.setattr(batch, "_pool", lambda todo, init_args, workers: seen.update(workers=workers) or iter(()))
+    free_memory(int(2.2e9))  # the default model takes about 1 GB a worker by this estimate
+    assert main(["batch", "-o", str(tmp_path), "--seeds", "1-4", "--workers", "6", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert 1 <= seen["workers"] < 6
+    assert "6 workers would need" in err and f"using {seen['workers']}" in err
