@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 
 # --------------------------------------------------------------------------------------- directions
+LAYERS = (None, "freckles")  # image layers a direction's + side may paint (editor.freckle_layer)
+
 @dataclass(frozen=True, eq=False)
 class Direction:
     """A semantic direction. vector: [w_dim] (same for every row) or [num_ws, w_dim] (row-specific,
@@ -28,7 +30,9 @@ class Direction:
     range: the slider's reach, +-range sigma (measured per direction: how far it goes before breaking).
     holds: for a lockable attribute (another direction's name), how to hold it while this one moves: a
     calibrated table (amounts, compensation), the locked direction's amount in sigma that cancels the
-    measured mean drift of its attribute at each amount of this one (editor.directions.locks)."""
+    measured mean drift of its attribute at each amount of this one (editor.directions.locks).
+    layer: "freckles" - the + side is painted on the rendered image (editor.freckle_layer), not moved in
+    w+; the vector acts on the - side only."""
 
     name: str
     vector: np.ndarray = field(repr=False)
@@ -36,6 +40,7 @@ class Direction:
     scale: float = 1.0
     range: float = 3.0
     holds: Mapping[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict, repr=False)
+    layer: str | None = None
 
     def __post_init__(self) -> None:
         v = _frozen_array(self.vector, f"direction {self.name!r}")
@@ -55,6 +60,12 @@ class Direction:
                 raise ValueError(f"direction {self.name!r}: hold table for {k!r} needs rising amounts, one value each")
             holds[str(k)] = (xs, ys)
         object.__setattr__(self, "holds", holds)
+        if self.layer not in LAYERS:
+            raise ValueError(f"direction {self.name!r}: unknown layer {str(self.layer)[:40]!r} (known: freckles)")
+
+    def latent_amount(self, amount: float) -> float:
+        """How far the slider at `amount` moves w+: all of it, or the - side only for a painted layer."""
+        return min(amount, 0.0) if self.layer else amount
 
     def hold_amount(self, locked: str, amount: float) -> float:
         """Sigma of the locked direction that keeps its attribute where it was with this one at `amount`."""
@@ -104,6 +115,7 @@ def compose_wplus(w_a: Any, w_b: Any, state: EditState, w_avg: Any,
         if name not in directions:
             raise KeyError(name)
         direction = directions[name]
+        amount = direction.latent_amount(amount)
         locked = [k for k in state.locks if k != name and k in directions]
         # A calibrated hold moves the locked direction against the measured drift of its attribute; a lock
         # without one (user directions) falls back to projecting the locked vector out.

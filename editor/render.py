@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .edit import Direction, EditState, wplus_for
+from .freckle_layer import paint_freckles
 from .model import Generator, to_uint8
 from .model.interrupt import Superseded
 from .paint import paint
@@ -57,6 +58,15 @@ def _check_finite(img: torch.Tensor) -> None:
                               f"({100 * bad / img.numel():.1f}% of the image); try a smaller edit or truncation")
 
 
+def painted_layers(image: np.ndarray, state: EditState, directions: Mapping[str, Direction]) -> np.ndarray:
+    """The image with the layers of directions that paint their + side (freckles), at the state's amounts."""
+    for name, amount in state.directions:
+        d = directions.get(name)
+        if d is not None and d.layer == "freckles" and amount > 0:
+            image = paint_freckles(image, amount / d.range, state.noise_seed)
+    return image
+
+
 def render(gen: Generator, request: RenderRequest, directions: Mapping[str, Direction]) -> RenderResult:
     """Compose the edit's w+ and synthesise it. Never raises: a failure comes back as `error`."""
     t0 = time.perf_counter()
@@ -83,7 +93,7 @@ def render(gen: Generator, request: RenderRequest, directions: Mapping[str, Dire
                 img = gen.synthesis(torch.from_numpy(wplus)[None], noise=state.noise_mode,
                                     noise_strength=state.noise_strength, size=size)
             _check_finite(img)
-            image = to_uint8(img)[0]
+            image = painted_layers(to_uint8(img)[0], state, directions)
             # Painting is part of the edit, so previews, the full render and exports all show it.
             result.images = [paint(image, state.paint, state.paint_strength)]
             result.wplus = wplus

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from .library import RESOURCES, load_library, user_directions_dir
@@ -72,6 +73,9 @@ def add_parser(sub) -> None:
                    help="keep the labelled class-mean direction (red marks at 1:1) instead of recolouring its spots "
                         "brown and round (editor/directions/freckle_paint.py, ~15 min more on 2 CPU cores)")
     r.add_argument("--paint-steps", type=int, help="optimiser steps of the recolouring fit (default: 150)")
+    r.add_argument("--no-layer", action="store_true",
+                   help="the + side moves w+ as the - side does, instead of painting freckles on the render "
+                        "(editor/freckle_layer.py)")
     r.add_argument("--device")
     r.set_defaults(func=_freckles)
     x = dsub.add_parser("export", help="write a direction as an InterFaceGAN boundary .npy")
@@ -187,6 +191,7 @@ def _freckles_from_labels(gen, directions: dict, records: dict, bar) -> None:
     from .freckle_paint import painted_freckles
     labelled, records["freckles"] = fr.fit_freckles(gen, directions, progress=bar)
     directions["freckles"], painted = painted_freckles(gen, labelled, progress=bar)
+    directions["freckles"] = replace(directions["freckles"], layer="freckles")  # + paints (freckle_layer)
     records["freckles"].update(painted)
 
 
@@ -255,6 +260,8 @@ def _freckles(args) -> int:
         from .freckle_paint import PAINT_STEPS, painted_freckles
         direction, painted = painted_freckles(gen, direction, steps=args.paint_steps or PAINT_STEPS, progress=bar)
         record.update(painted)
+    if not args.no_layer:  # the + side painted on the render: this model's own spots are red dashes
+        direction = replace(direction, layer="freckles")
     if args.lock_n > 0:
         from .fit import FIT_SEED0
         from .locks import calibrate_holds

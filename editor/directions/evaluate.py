@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..edit import Direction
+from ..edit import Direction, EditState
 from ..model import Generator, to_uint8
 from .fit import EVAL_SEED0, Scorers
 from .locks import LOCKABLE, moved_wplus, score_moved
@@ -150,6 +150,19 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _tile(gen: Generator, w: torch.Tensor, directions: dict[str, Direction], name: str, amount: float,
+          size: int) -> np.ndarray:
+    """One face moved by `amount` as the app shows it (a painted layer drawn on the full render)."""
+    from ..render import painted_layers
+    state = EditState.new("", gen.num_ws, directions={name: amount})
+    image = painted_layers(to_uint8(gen.synthesis(moved_wplus(gen, w, directions, {name: amount})))[0], state,
+                           directions)
+    if size == image.shape[0]:
+        return image
+    from PIL import Image
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BOX))
+
+
 def strips(gen: Generator, directions: dict[str, Direction], folder: Path, seeds=(EVAL_SEED0, EVAL_SEED0 + 1),
            k: float | None = None, steps: int = 7, psi: float = 0.8, size: int = 256) -> list[Path]:
     """One image per direction: a row per face, -k .. +k left to right."""
@@ -161,7 +174,7 @@ def strips(gen: Generator, directions: dict[str, Direction], folder: Path, seeds
     for name, d in directions.items():
         rows = []
         for i in range(len(seeds)):
-            tiles = [to_uint8(gen.synthesis(moved_wplus(gen, w[i:i + 1], directions, {name: float(a)}), size=size))[0]
+            tiles = [_tile(gen, w[i:i + 1], directions, name, float(a), size)
                      for a in np.linspace(-(k or d.range), k or d.range, steps)]
             rows.append(np.concatenate(tiles, 1))
         path = folder / f"direction_{name}.png"

@@ -64,11 +64,16 @@ class Scorers:
         return out
 
 
-def render_for_scoring(gen: Generator, ws: torch.Tensor, preview: int | None = None) -> np.ndarray:
+def render_for_scoring(gen: Generator, ws: torch.Tensor, preview: int | None = None,
+                       paint: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """Full render shrunk to SCORE_SIZE: previews skip the last layers, which the fine-layer directions move.
     `preview` (e.g. 256) renders that preview instead: enough for age, gender, smile and pose (their chips
-    are 64² or less), several times cheaper, and used only where those are calibrated, never evaluated."""
+    are 64² or less), several times cheaper, and used only where those are calibrated, never evaluated.
+    `paint`: applied to each uint8 render before shrinking, as the app does (a direction's painted layer)."""
     img = gen.synthesis(ws, size=preview)
+    if paint is not None:
+        painted = np.stack([paint(im) for im in to_uint8(img)])
+        img = torch.from_numpy(painted).permute(0, 3, 1, 2).float().div(127.5).sub(1)
     if img.shape[-1] > SCORE_SIZE:
         img = torch.nn.functional.interpolate(img, size=(SCORE_SIZE, SCORE_SIZE), mode="area")
     return to_uint8(img)
@@ -202,6 +207,8 @@ def save_library(folder: Path, gen: Generator, directions: dict[str, Direction],
                  "range": d.range, "made_by": records.get(name, {})}
         if d.holds:
             entry["holds"] = {k: {"amounts": list(xs), "compensation": list(ys)} for k, (xs, ys) in d.holds.items()}
+        if d.layer:
+            entry["layer"] = d.layer
         if quality and name in quality:
             entry["quality"] = quality[name]
         entries.append(entry)

@@ -17,7 +17,10 @@ faces and smooths the skin instead, which the age model reads as older on some (
 
 At 1:1 that direction's spots are red dash- or cross-shaped marks on pinker skin: the model's own freckles
 are mostly red. The shipped direction is it recoloured (freckle_paint.py): a per-row edit fitted so that
-its +range draws round tan-brown spots where it drew red marks, on the face's own skin colour.
+its +range draws round tan-brown spots where it drew red marks, on the face's own skin colour. Even so
+they stayed red-brown or dash-shaped on most faces (8 of 20 freckle-like), so the shipped direction has
+layer "freckles": its + side paints round tan dots on the render instead (editor/freckle_layer.py; 19 of
+20 freckle-like), and only its - side moves w+.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..edit import Direction
+from ..edit import Direction, EditState
 from ..model import Generator, to_uint8
 from ..safe_read import loads_json, read_capped
 from .fit import EVAL_SEED0, condition, fit_normal
@@ -132,7 +135,12 @@ def render_pair(gen: Generator, direction: Direction, seeds, amount: float, psi:
     out = []
     for a in (0.0, amount):
         ws = moved_wplus(gen, w, dirs, {direction.name: a} if a else {})
-        out.append(np.concatenate([to_uint8(gen.synthesis(ws[i:i + 4])) for i in range(0, len(ws), 4)]))
+        images = np.concatenate([to_uint8(gen.synthesis(ws[i:i + 4])) for i in range(0, len(ws), 4)])
+        if a > 0 and direction.layer:  # the + side is painted, as the app paints it (noise seed 0)
+            from ..render import painted_layers
+            state = EditState.new("", gen.num_ws, directions={direction.name: a})
+            images = np.stack([painted_layers(im, state, dirs) for im in images])
+        out.append(images)
     return np.stack(out, 1)
 
 

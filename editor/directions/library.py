@@ -85,7 +85,7 @@ def load_folder(folder: Path, fingerprint: str, w_dim: int, num_ws: int) -> dict
             layers = tuple(e["layers"]) if e.get("layers") is not None else None
             holds = {k: (h["amounts"], h["compensation"]) for k, h in (e.get("holds") or {}).items()}
             d = Direction(e["name"], _load_vector(folder / e["file"], w_dim, num_ws),
-                          layers, float(e.get("scale", 1.0)), float(e.get("range", 3.0)), holds)
+                          layers, float(e.get("scale", 1.0)), float(e.get("range", 3.0)), holds, e.get("layer"))
             # A scale of 1e300 passes as finite and turns any slider move into a NaN render.
             if not (0 < abs(d.scale) <= MAX_LATENT_ABS and 0 < d.range <= AMOUNT_RANGE[1]):
                 raise ValueError(f"scale {d.scale:.3g} or range {d.range:.3g} is out of bounds")
@@ -218,6 +218,8 @@ def replace_in_library(folder: Path, gen, direction: Direction, record: dict,
              "scale": direction.scale, "range": direction.range, "made_by": record}
     if direction.holds:
         entry["holds"] = {k: {"amounts": list(xs), "compensation": list(ys)} for k, (xs, ys) in direction.holds.items()}
+    if direction.layer:
+        entry["layer"] = direction.layer
     if held_out_report:
         entry["quality"] = {"held_out": held_out_report}
     entries = [e for e in data["directions"] if e.get("name") != direction.name]

@@ -19,6 +19,7 @@ correct), which belongs in the renderer, not in a table.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -56,8 +57,14 @@ def score_moved(gen: Generator, w: torch.Tensor, directions: dict[str, Direction
                 scorers: Scorers, locks: tuple[str, ...] = (), batch: int = 8,
                 preview: int | None = None) -> dict[str, np.ndarray]:
     vals: dict[str, list] = {}
+    paint = None
+    if any(directions[k].layer and a > 0 for k, a in moves.items()):
+        from ..render import painted_layers
+        state = EditState.new("", gen.num_ws, psi=1.0, directions=moves, locks=locks)
+        paint = lambda image: painted_layers(image, state, directions)  # noqa: E731
     for start in range(0, len(w), batch):
-        images = render_for_scoring(gen, moved_wplus(gen, w[start:start + batch], directions, moves, locks), preview)
+        images = render_for_scoring(gen, moved_wplus(gen, w[start:start + batch], directions, moves, locks),
+                                    preview, paint)
         for k, v in scorers(images).items():
             vals.setdefault(k, []).append(v)
     return {k: np.concatenate(v) for k, v in vals.items()}
@@ -129,7 +136,7 @@ def calibrate_holds(gen: Generator, directions: dict[str, Direction], n: int = 3
             key, resp = LOCKABLE[lock], drift[lock][LOCKABLE[lock]]
             comp = [_invert(resp, amounts[lock], -x) for x in drift[name][key]]
             holds[lock] = (tuple(amounts[name].round(4)), tuple(np.round(comp, 4)))
-        out[name] = Direction(d.name, d.vector, d.layers, d.scale, d.range, unsaturated(holds, directions))
+        out[name] = replace(d, holds=unsaturated(holds, directions))
     # Second pass: with each lock on, what drift is left? Correct by it, through the locked direction's
     # mean slope (its response is near linear over the small corrections left).
     for name, lock in refine:
@@ -145,7 +152,7 @@ def calibrate_holds(gen: Generator, directions: dict[str, Direction], n: int = 3
                 fixed[i] = ys[i] - significant(got[key] - base[key]) / slope
             holds = dict(d.holds)
             holds[lock] = (xs, tuple(np.round(fixed, 4)))
-            out[name] = Direction(d.name, d.vector, d.layers, d.scale, d.range, holds)
+            out[name] = replace(d, holds=holds)
             done += steps - 1
             if progress:
                 progress("refining locks", done, total)

@@ -289,9 +289,9 @@ LOCKABLE = {"age": "age", "gender": "gender", "smile": "smile", "yaw": "yaw", "e
 DESCRIPTIONS = {
     "age": "Older (+) or younger (−): about 7 years per 2 σ (dlib age model).",
     "gender": "More male (+) or female (−) as the dlib gender model reads it.",
-    "freckles": "Freckles (+): small brown to red-brown spots on cheeks and nose, faint from about +3 σ, "
-                "plain at 1:1 from +4.5 σ (fitted on faces labelled by eye, then recoloured brown; fine "
-                "layers only). Use it from 0 up: (−) smooths the skin and turns it pinker.",
+    "freckles": "Freckles (+): round tan dots painted on the cheeks and nose of the render, more and darker "
+                "as you go (placed by the face's landmarks, kept to skin; Reseed gives another pattern). "
+                "(−): the model's own spot direction reversed: clearer, pinker skin (fine layers).",
     "smile": "Smile (+) or a closed, neutral mouth (−), as fer's emotion model reads 'happy'.",
     "eyeglasses": "Glasses appear (+, on most faces from about +4 σ; dark or sunglasses near the end) or "
                   "thin out (−) (coarse and middle layers).",
