@@ -48,12 +48,15 @@ at 1024²; machine shared, load 2-5, so only steps are compared):
     pixel 30                                            27.02 / 25.50 / 35.26     0.18 0.21 0.08  31.4 32.0 34.8
     pixel 30, locality 3                   (obama only) 26.47                     0.20            32.1
     pixel 30 + moments 5 (the new default)              26.67 / 25.17 / 34.98     0.20 0.25 0.09  33.0 34.0 36.5
-    the same at 59 steps (equal time is ~62, see below) 26.49 / 24.89 / 34.77     0.20 0.26 0.10  32.9 33.9 36.7
+    the same at 59 steps                                26.49 / 24.89 / 34.77     0.20 0.26 0.10  32.9 33.9 36.7
+    the same at 62 steps (equal time, see below)        26.58 / 25.04             0.20 0.26       32.9 34.0
+    moments 10 at 62 steps                              26.43 / 24.90             0.21 0.28       33.5 34.5
 The MSE weight buys PSNR (+0.9 dB on the photos) and costs locality (-0.4 to -1 dB), as any weaker
 regulariser would (Adam is scale-free: a bigger photo term is a smaller locality weight); the moments term
 buys locality back for ~10 ms a step: together +0.53 dB on the photos and +0.7 to +1.3 dB locality at equal
-steps; at equal time (59 steps, 3 fewer than fair) +0.30 dB on the photos, +0.6 to +1.5 dB locality; identity
-0.03 further on the photos (0.20 / 0.26 against 0.18 / 0.22). Cost, interleaved in one process (load 2):
+steps; at equal time (62 steps) +0.42 dB on the photos (+0.24 / +0.59), +0.6 / +1.2 dB locality; identity
+0.03 further on the photos (0.20 / 0.26 against 0.18 / 0.22). Doubling the moments weight moves along the
+same trade (+0.5 dB locality for -0.15 dB and identity 0.01-0.02 further), still short of 35 dB on the photos. Cost, interleaved in one process (load 2):
 setup 7.0 s against 2.3 s (the moments: 8 preview renders with hooks, ~3 steps), 1.51 against 1.54 s a step
 (the penalty and its gradient: 9-10 ms). (The 65-step rows above ran an earlier version of the term: 4096
 sampled pixels a layer instead of 1024, MSE weight added outside the best-step tracking.)
