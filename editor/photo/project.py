@@ -56,10 +56,11 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window: torch.Tensor) -> torch.Tensor
     return s.mean()
 
 
-def image_loss(img: torch.Tensor, target: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
-    """img, target: [1, 3, LOSS_SIZE, LOSS_SIZE] in [-1, 1]."""
+def image_loss(img: torch.Tensor, target: torch.Tensor, window: torch.Tensor,
+               pixel: float = 10.0) -> torch.Tensor:
+    """img, target: [1, 3, LOSS_SIZE, LOSS_SIZE] in [-1, 1]; `pixel` weighs the MSE against the SSIM terms."""
     a, b = (img + 1) / 2, (target + 1) / 2
-    loss = F.mse_loss(a, b) * 10
+    loss = F.mse_loss(a, b) * pixel
     for _ in range(3):
         loss = loss + (1 - ssim(a, b, window)) / 3
         a, b = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
