@@ -112,10 +112,12 @@ def test_tuning_fits_the_photo_better_than_the_pivot_and_cancel_keeps_the_best(t
                   locality=0.5, locality_every=2, moments=0, progress=lambda *a: seen.append(a[0]))
     assert result.steps == 20 and seen == list(range(1, 21)) and not result.cancelled
     assert result.psnr_db > result.pivot_psnr_db + 3
-    stop = iter([False] * 5 + [True] * 100)
+    done = []  # Cancel after 5 steps (should_stop is also asked during the set-up, before any step)
     cut = tune(tiny, photo, pivot, steps=20, lr=2e-2, lr_full=2e-2, full_below=300, full_fraction=1.0,
-               should_stop=lambda: next(stop))
+               progress=lambda *a: done.append(a[0]), should_stop=lambda: len(done) >= 5)
     assert cut.cancelled and cut.steps == 5 and cut.psnr_db > cut.pivot_psnr_db
+    early = tune(tiny, photo, pivot, steps=20, should_stop=lambda: True)  # Cancel during the set-up
+    assert early.cancelled and early.steps == 0
 
 
 def test_the_render_free_locality_term_keeps_other_faces_closer(tiny):

@@ -48,3 +48,19 @@ def test_the_last_layers_penalty_is_the_images_mean_squared_change_relative_to_i
             param.sub_(change)
         measured = float((after - before).square().sum()) / cells
         assert abs(float(m.penalty({name: (change,)})) * energy / measured - 1) < 1e-4, name
+
+
+def test_cancel_stops_the_moments_between_renders():
+    """The app's Cancel during tuning's set-up: no more renders start; what was collected is kept."""
+    net = tiny_net()
+    calls = []
+    original = net.synthesis
+    net.synthesis = lambda *a, **k: calls.append(1) or original(*a, **k)
+    asked = iter([False, True])
+    m = Moments(net, _latents(net), should_stop=lambda: next(asked))
+    assert len(calls) == 1 and m.terms  # one face rendered, then stopped
+    none = Moments(net, _latents(net), should_stop=lambda: True)
+    zero = WeightDelta.zeros_like(net, rank=2, full_below=300)
+    g = torch.Generator().manual_seed(1)
+    f = {k: tuple(t + 0.05 * torch.randn(t.shape, generator=g) for t in v) for k, v in zero.factors.items()}
+    assert none.terms == {} and float(none.penalty(f)) == 0.0

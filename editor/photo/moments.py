@@ -18,6 +18,7 @@ So it helps the render term (PTI's) and cannot replace it.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -111,13 +112,20 @@ def _hooks(net, accs: dict[str, _Acc]):
 class Moments:
     """Second moments of every tuned layer's inputs over some faces; `penalty(factors)` is the regulariser."""
 
-    def __init__(self, net, latents: torch.Tensor, size: int | None = 512):
+    def __init__(self, net, latents: torch.Tensor, size: int | None = 512,
+                 should_stop: Callable[[], bool] | None = None):
+        """should_stop: checked before each face's render (the app's Cancel); the moments of the faces
+        rendered so far are kept, none at all gives no penalty."""
         accs: dict[str, _Acc] = {}
         with torch.no_grad(), _hooks(net, accs):
             for ws in latents:
+                if should_stop is not None and should_stop():
+                    break
                 net.synthesis(ws[None], noise_mode="const", size=size if size in net.preview_sizes else None)
         self.terms = {}
         for name, a in accs.items():
+            if not a.count:
+                continue
             energy = a.out / a.count
             self.terms[name] = {k: getattr(a, k) / a.count / energy for k in ("m", "q") if getattr(a, k) is not None}
             if a.u is not None:

@@ -169,7 +169,8 @@ def tune(gen, photo: np.ndarray, wplus: np.ndarray, steps: int = 400, seconds: f
         pivot_db = psnr(render(ws, True, tuned=False), target)
     # The render-free locality term's moments, from the regulariser's own faces (editor.photo.moments).
     layer_moments = None if not moments else \
-        Moments(net, torch.cat([_locality_latent(gen, ws[0], k) for k in range(moment_faces)]))
+        Moments(net, torch.cat([_locality_latent(gen, ws[0], k) for k in range(moment_faces)]),
+                should_stop=should_stop)
 
     if seconds is None:
         done = lambda step: step / steps  # noqa: E731
