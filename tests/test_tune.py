@@ -116,7 +116,7 @@ def test_tuning_fits_the_photo_better_than_the_pivot_and_cancel_keeps_the_best(t
     cut = tune(tiny, photo, pivot, steps=20, lr=2e-2, lr_full=2e-2, full_below=300, full_fraction=1.0,
                progress=lambda *a: done.append(a[0]), should_stop=lambda: len(done) >= 5)
     assert cut.cancelled and cut.steps == 5 and cut.psnr_db > cut.pivot_psnr_db
-    early = tune(tiny, photo, pivot, steps=20, should_stop=lambda: True)  # Cancel during the set-up
+    early = tune(tiny, photo, pivot, steps=20, moments=5.0, should_stop=lambda: True)  # Cancel in the set-up
     assert early.cancelled and early.steps == 0
 
 
