@@ -20,10 +20,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..edit import Direction, EditState
+from ..edit import Direction
 from ..model import Generator, to_uint8
 from .fit import EVAL_SEED0, Scorers
-from .locks import LOCKABLE, moved_wplus, score_moved
+from .locks import LOCKABLE, layer_painter, moved_wplus, score_moved
 
 Progress = Callable[[str, int, int], None]
 # Mean |d| of the held score, in its units. Glasses: a quarter of the gap between a bare face (~5.7) and the
@@ -152,11 +152,13 @@ def format_table(report: dict) -> str:
 
 def _tile(gen: Generator, w: torch.Tensor, directions: dict[str, Direction], name: str, amount: float,
           size: int) -> np.ndarray:
-    """One face moved by `amount` as the app shows it (a painted layer drawn on the full render)."""
-    from ..render import painted_layers
-    state = EditState.new("", gen.num_ws, directions={name: amount})
-    image = painted_layers(to_uint8(gen.synthesis(moved_wplus(gen, w, directions, {name: amount})))[0], state,
-                           directions)
+    """One face moved by `amount` as the app shows it: a painted layer is drawn on the full render, then
+    shrunk; anything else renders at `size`."""
+    ws = moved_wplus(gen, w, directions, {name: amount})
+    paint = layer_painter(gen, directions, {name: amount})
+    if paint is None:
+        return to_uint8(gen.synthesis(ws, size=size))[0]
+    image = paint(to_uint8(gen.synthesis(ws))[0])
     if size == image.shape[0]:
         return image
     from PIL import Image

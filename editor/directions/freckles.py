@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..edit import Direction, EditState
+from ..edit import Direction
 from ..model import Generator, to_uint8
 from ..safe_read import loads_json, read_capped
 from .fit import EVAL_SEED0, condition, fit_normal
@@ -129,18 +129,15 @@ def fit_freckles(gen: Generator, directions: dict[str, Direction], labels: str |
 @torch.inference_mode()
 def render_pair(gen: Generator, direction: Direction, seeds, amount: float, psi: float = 0.8) -> np.ndarray:
     """uint8 [len(seeds), 2, H, W, 3]: each face at 0 and at `amount` sigma, full resolution."""
-    from .locks import moved_wplus
+    from .locks import layer_painter, moved_wplus
     w = gen.mapping(torch.cat([gen.z_from_seed(int(s)) for s in seeds]), psi=psi)
     dirs = {direction.name: direction}
     out = []
     for a in (0.0, amount):
-        ws = moved_wplus(gen, w, dirs, {direction.name: a} if a else {})
-        images = np.concatenate([to_uint8(gen.synthesis(ws[i:i + 4])) for i in range(0, len(ws), 4)])
-        if a > 0 and direction.layer:  # the + side is painted, as the app paints it (noise seed 0)
-            from ..render import painted_layers
-            state = EditState.new("", gen.num_ws, directions={direction.name: a})
-            images = np.stack([painted_layers(im, state, dirs) for im in images])
-        out.append(images)
+        moves = {direction.name: a} if a else {}
+        images = np.concatenate([to_uint8(gen.synthesis(ws)) for ws in moved_wplus(gen, w, dirs, moves).split(4)])
+        paint = layer_painter(gen, dirs, moves)  # the + side painted, as the app paints it
+        out.append(images if paint is None else np.stack([paint(im) for im in images]))
     return np.stack(out, 1)
 
 

@@ -53,15 +53,22 @@ def moved_wplus(gen: Generator, w: torch.Tensor, directions: dict[str, Direction
     return torch.from_numpy(np.stack(out)).to(w.device)
 
 
+def layer_painter(gen: Generator, directions: dict[str, Direction], moves: dict[str, float],
+                  locks: tuple[str, ...] = ()) -> Callable[[np.ndarray], np.ndarray] | None:
+    """What the app paints on a uint8 render with these moves (a direction whose + side is a painted layer,
+    editor.render.painted_layers), or None when nothing is painted."""
+    if not any(directions[k].layer and a > 0 for k, a in moves.items()):
+        return None
+    from ..render import painted_layers
+    state = EditState.new("", gen.num_ws, psi=1.0, directions=moves, locks=locks)
+    return lambda image: painted_layers(image, state, directions)
+
+
 def score_moved(gen: Generator, w: torch.Tensor, directions: dict[str, Direction], moves: dict[str, float],
                 scorers: Scorers, locks: tuple[str, ...] = (), batch: int = 8,
                 preview: int | None = None) -> dict[str, np.ndarray]:
     vals: dict[str, list] = {}
-    paint = None
-    if any(directions[k].layer and a > 0 for k, a in moves.items()):
-        from ..render import painted_layers
-        state = EditState.new("", gen.num_ws, psi=1.0, directions=moves, locks=locks)
-        paint = lambda image: painted_layers(image, state, directions)  # noqa: E731
+    paint = layer_painter(gen, directions, moves, locks)
     for start in range(0, len(w), batch):
         images = render_for_scoring(gen, moved_wplus(gen, w[start:start + batch], directions, moves, locks),
                                     preview, paint)

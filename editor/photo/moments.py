@@ -48,13 +48,18 @@ class _Acc:
 
 
 def _dw_layer(acc: _Acc, mod, x, w, coarse):
+    """coarse (the preview's half-resolution last block): the pointwise input is made with the coarse kernel
+    the render uses; the depthwise term `q` still charges a kernel change as if it acted on the patches
+    directly (the coarse kernel is a fixed linear map of it: an approximation for that one block)."""
+    from ..model.mobilestylegan import coarse_kernel
     s = mod.affine(w)[0]                                              # [C_in]
+    kernel = coarse_kernel(mod.weight_dw) if coarse else mod.weight_dw
     # 3x3 patches of the depthwise input at every `step`-th pixel: [P, C_in, 9]; the depthwise output there.
     step = _stride(x.shape[-1])
     pad = F.pad(x, (1, 1, 1, 1))
     h, wd = x.shape[-2:]
     p = _sample(torch.stack([pad[..., dy:dy + h:step, dx:dx + wd:step] for dy in range(3) for dx in range(3)], 2), 1)
-    u = torch.einsum("pci,ci->pc", p, mod.weight_dw.reshape(-1, 9)) * s  # [P, C_in]
+    u = torch.einsum("pci,ci->pc", p, kernel.reshape(-1, 9)) * s      # [P, C_in]
     wpw = mod.weight_pw[:, :, 0, 0]
     out = u @ wpw.T + mod.bias
     gain = s.square() * wpw.square().sum(0)                           # what channel c's change reaches the outputs with
