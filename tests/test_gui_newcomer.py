@@ -104,6 +104,7 @@ def test_sliders_double_click_resets_groove_steps_a_tenth_and_arrow_runs_are_one
     age = w.directions_panel.sliders["age"]
     assert "σ" in age.toolTip() and "older" in age.toolTip().lower()
     assert all("σ" in s.toolTip() for s in w.directions_panel.sliders.values())
+    assert "Also moves age by -0.39 σ per σ" in w.directions_panel.sliders["gender"].toolTip()  # its built-in hold
     span = age.slider.maximum() - age.slider.minimum()
     assert age.slider.pageStep() == span // 10  # a groove click moves a tenth of the range
     age.slider.setFocus()

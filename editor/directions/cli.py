@@ -23,6 +23,7 @@ def add_parser(sub) -> None:
     f.add_argument("--sheet", help="contact sheet of the 8 highest and lowest freckle scores (PNG)")
     f.add_argument("--cache", help="keep the renders in this .npz and reuse them next time (same model, seeds, psi)")
     f.add_argument("--lock-n", type=int, default=32, help="faces to calibrate the locks on (0: no locks)")
+    f.add_argument("--carry-n", type=int, default=384, help="faces to fit the age gender carries on (0: none)")
     f.add_argument("--device")
     f.set_defaults(func=_fit)
     g = dsub.add_parser("fit-looks", help="fit the eyeglasses and hair-lightness directions into a library")
@@ -40,6 +41,16 @@ def add_parser(sub) -> None:
     c.add_argument("--out", help="library folder holding a manifest (default: the model's own)")
     c.add_argument("--device")
     c.set_defaults(func=_calibrate)
+    y = dsub.add_parser("carry", help="bake a hold into a direction: the amount of another direction moved with "
+                                      "it that zeroes the mean drift of that one's attribute (gender carries age)")
+    y.add_argument("--moved", default="gender")
+    y.add_argument("--held", default="age")
+    y.add_argument("--n", type=int, default=384, help="fitting faces (the shipped carry: 384)")
+    y.add_argument("--psi", type=float, default=0.8)
+    y.add_argument("--model")
+    y.add_argument("--out", help="library folder holding a manifest (default: the model's own)")
+    y.add_argument("--device")
+    y.set_defaults(func=_carry)
     e = dsub.add_parser("evaluate", help="measure every direction on held-out seeds")
     e.add_argument("--only", nargs="+", metavar="NAME", help="just these directions")
     e.add_argument("--model")
@@ -110,6 +121,11 @@ def _fit(args) -> int:
                                cache=Path(args.cache) if args.cache else None)
     directions, records = fit_directions(gen, samples)
     _freckles_from_labels(gen, directions, records, bar)
+    if args.carry_n > 0:  # gender carries age (editor.directions.carry); before the locks, which see it
+        from .carry import fit_carry, with_carry
+        per_sigma, records["gender"]["carry"] = fit_carry(gen, directions, "gender", "age", n=args.carry_n,
+                                                          psi=args.psi, progress=bar)
+        directions = with_carry(directions, "gender", "age", per_sigma)
     if args.lock_n > 0:
         from .locks import calibrate_holds
         directions = calibrate_holds(gen, directions, n=args.lock_n, psi=args.psi, progress=bar)
@@ -178,6 +194,35 @@ def _calibrate(args) -> int:
     return 0
 
 
+def _carry(args) -> int:
+    from ..io import atomic_write_json
+    from ..progress import Bar
+    from .carry import fit_carry
+    from .locks import LOCKABLE
+
+    bar = Bar()
+    gen, folder, library = _open_library(args, bar)
+    if args.moved not in library or args.held not in library or args.held not in LOCKABLE or args.moved == args.held:
+        bar.close()
+        print(f"need two different directions, the held one lockable ({', '.join(LOCKABLE)}); "
+              f"this library has: {', '.join(sorted(library))}")
+        return 1
+    per_sigma, record = fit_carry(gen, library, args.moved, args.held, n=args.n, psi=args.psi, progress=bar)
+    bar.close()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for entry in manifest["directions"]:
+        if entry["name"] == args.moved:
+            entry["carry"] = {**(entry.get("carry") or {}), args.held: per_sigma}
+            entry.setdefault("made_by", {})["carry"] = record
+    atomic_write_json(folder / "manifest.json", manifest)
+    print(f"{args.moved} now carries {per_sigma:+.4f} sigma of {args.held} per sigma: mean change of "
+          f"{record['score']} over its range {record['mean_change']['free']:+.2f} -> {record['mean_change']['carried']:+.2f}, "
+          f"per face {record['mean_abs_change']['free']:.2f} -> {record['mean_abs_change']['carried']:.2f} "
+          f"({args.n} fitting faces)")
+    print("the lock tables of every direction need measuring again: python -m editor directions calibrate")
+    return 0
+
+
 def _freckles_from_labels(gen, directions: dict, records: dict, bar) -> None:
     """For the model the shipped freckle labels were made on, the freckle direction comes from them (the
     score-fitted one shows no freckles at 1:1), recoloured brown (freckle_paint); other models keep the score fit."""
@@ -213,11 +258,11 @@ def _evaluate(args) -> int:
         if unknown:
             print(f"no direction {', '.join(unknown)}; there are: {', '.join(sorted(directions))}")
             return 1
-        directions = {n: directions[n] for n in args.only}
-    report = evaluate(gen, directions, n=args.n, k=args.k, steps=args.steps, locks=not args.no_locks, progress=bar)
+    report = evaluate(gen, directions, n=args.n, k=args.k, steps=args.steps, locks=not args.no_locks, progress=bar,
+                      only=args.only)
     bar.close()
     if args.strips:
-        for p in strips(gen, directions, Path(args.strips), k=args.k, steps=args.steps):
+        for p in strips(gen, directions, Path(args.strips), k=args.k, steps=args.steps, only=args.only):
             report.setdefault("strips", []).append(str(p))
     if args.save_quality:
         _save_quality(_default_folder(gen), report)
@@ -323,4 +368,7 @@ def _export(args) -> int:
         out[rows.start:rows.stop] = vec[rows.start:rows.stop] if vec.ndim == 2 else vec
     atomic_write_npy(args.output, out)
     print(f"wrote {args.output} {out.shape} (one sigma = {d.scale:.4f} in w units)")
+    for k, per_sigma in d.carry.items():  # a boundary is one vector: what the editor moves with it is left out
+        print(f"note: in this editor {args.name} also moves {per_sigma:+.4f} sigma of {k} per sigma; the file holds "
+              f"{args.name} alone")
     return 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -33,19 +33,21 @@ LOCK_TARGETS = {"age": 4.0, "gender": 0.1, "smile": 0.1, "yaw": 5.0, "eyeglasses
 
 def evaluate(gen: Generator, directions: dict[str, Direction], n: int = 50, k: float | None = None,
              steps: int = 7, psi: float = 0.8, seed0: int = EVAL_SEED0, batch: int = 8,
-             locks: bool = True, progress: Progress | None = None) -> dict:
-    """Each direction over its own slider reach (`Direction.range`) unless k is given; then, for every
-    lock a direction has a calibrated hold for, its two ends again with the lock on."""
+             locks: bool = True, progress: Progress | None = None, only: Iterable[str] | None = None) -> dict:
+    """Each direction (of `only`, else all) over its own slider reach (`Direction.range`) unless k is
+    given; then, for every lock a direction has a calibrated hold for, its two ends again with the lock on.
+    Faces are moved with the whole library, as in the app: a direction may carry another (Direction.carry)."""
     scorers = Scorers()
     with_identity = functools.partial(scorers, identity=True)  # the same models, dlib's descriptor too
     seeds = np.arange(seed0, seed0 + n)
     z = torch.cat([gen.z_from_seed(int(s)) for s in seeds])
     w = gen.mapping(z, psi=psi)
     report = {"seeds": [int(seeds[0]), int(seeds[-1])], "psi": psi, "directions": {}}
-    pairs = [(name, lock) for name, d in directions.items() for lock in d.holds if locks and lock in directions]
-    total, done = (len(directions) * (steps - 1) + 2 * len(pairs)) * n, 0
+    chosen = {name: directions[name] for name in (only or directions)}
+    pairs = [(name, lock) for name, d in chosen.items() for lock in d.holds if locks and lock in directions]
+    total, done = (len(chosen) * (steps - 1) + 2 * len(pairs)) * n, 0
     base = score_moved(gen, w, directions, {}, with_identity, batch=batch)
-    for name, d in directions.items():
+    for name, d in chosen.items():
         amounts = np.linspace(-(k or d.range), k or d.range, steps)
         per_step = {key: [] for key in Scorers.KEYS}  # each [steps][n]
         identity = []  # dlib distance of each end to the face before the edit, [2][n]
@@ -166,15 +168,16 @@ def _tile(gen: Generator, w: torch.Tensor, directions: dict[str, Direction], nam
 
 
 def strips(gen: Generator, directions: dict[str, Direction], folder: Path, seeds=(EVAL_SEED0, EVAL_SEED0 + 1),
-           k: float | None = None, steps: int = 7, psi: float = 0.8, size: int = 256) -> list[Path]:
-    """One image per direction: a row per face, -k .. +k left to right."""
+           k: float | None = None, steps: int = 7, psi: float = 0.8, size: int = 256,
+           only: Iterable[str] | None = None) -> list[Path]:
+    """One image per direction (of `only`, else all): a row per face, -k .. +k left to right."""
     from PIL import Image
     folder.mkdir(parents=True, exist_ok=True)
     z = torch.cat([gen.z_from_seed(int(s)) for s in seeds])
     w = gen.mapping(z, psi=psi)
     paths = []
-    for name, d in directions.items():
-        rows = []
+    for name in only or directions:
+        d, rows = directions[name], []
         for i in range(len(seeds)):
             tiles = [_tile(gen, w[i:i + 1], directions, name, float(a), size)
                      for a in np.linspace(-(k or d.range), k or d.range, steps)]

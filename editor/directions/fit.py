@@ -209,6 +209,8 @@ def save_library(folder: Path, gen: Generator, directions: dict[str, Direction],
             entry["holds"] = {k: {"amounts": list(xs), "compensation": list(ys)} for k, (xs, ys) in d.holds.items()}
         if d.layer:
             entry["layer"] = d.layer
+        if d.carry:
+            entry["carry"] = dict(d.carry)
         if quality and name in quality:
             entry["quality"] = quality[name]
         entries.append(entry)

@@ -1,7 +1,8 @@
 """The direction library: shipped directions under resources/directions/<model>/ and the user's own.
 
 A folder holds `manifest.json` ({"model_fingerprint", "directions": [{"name", "file", "layers": [start, stop],
-"scale", "range", optional "holds": {locked name: {"amounts", "compensation"}}, ...}]}) and one `.npy` per
+"scale", "range", optional "holds": {locked name: {"amounts", "compensation"}}, optional "carry": {other name:
+sigma per sigma}, ...}]}) and one `.npy` per
 direction ([w_dim] or [num_ws, w_dim]). A folder made for another
 model is refused by fingerprint: a direction only means something in the W space it was fitted in.
 """
@@ -19,6 +20,8 @@ import numpy as np
 from ..edit import AMOUNT_RANGE, Direction
 from ..io import MAX_LATENT_ABS, atomic_write_json, atomic_write_npy
 from ..safe_read import bounded, loads_json, read_capped, read_npy, read_npz
+
+MAX_CARRY = 10.0  # sigma of the carried direction per sigma; a shipped carry is 1/3
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "directions"
 MAX_VECTOR_BYTES = 1 << 20     # a per-row direction [num_ws, w_dim] float64 is ~100 kB
@@ -85,10 +88,13 @@ def load_folder(folder: Path, fingerprint: str, w_dim: int, num_ws: int) -> dict
             layers = tuple(e["layers"]) if e.get("layers") is not None else None
             holds = {k: (h["amounts"], h["compensation"]) for k, h in (e.get("holds") or {}).items()}
             d = Direction(e["name"], _load_vector(folder / e["file"], w_dim, num_ws),
-                          layers, float(e.get("scale", 1.0)), float(e.get("range", 3.0)), holds, e.get("layer"))
+                          layers, float(e.get("scale", 1.0)), float(e.get("range", 3.0)), holds, e.get("layer"),
+                          dict(e.get("carry") or {}))
             # A scale of 1e300 passes as finite and turns any slider move into a NaN render.
             if not (0 < abs(d.scale) <= MAX_LATENT_ABS and 0 < d.range <= AMOUNT_RANGE[1]):
                 raise ValueError(f"scale {d.scale:.3g} or range {d.range:.3g} is out of bounds")
+            if any(abs(v) > MAX_CARRY for v in d.carry.values()):
+                raise ValueError(f"carry {d.carry} is out of bounds (at most {MAX_CARRY:g} sigma per sigma)")
             out[e["name"]] = d
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise DirectionError(manifest, f"bad entry {str(e)[:80]}: {str(exc)[:200]}") from None
@@ -220,6 +226,8 @@ def replace_in_library(folder: Path, gen, direction: Direction, record: dict,
         entry["holds"] = {k: {"amounts": list(xs), "compensation": list(ys)} for k, (xs, ys) in direction.holds.items()}
     if direction.layer:
         entry["layer"] = direction.layer
+    if direction.carry:
+        entry["carry"] = dict(direction.carry)
     if held_out_report:
         entry["quality"] = {"held_out": held_out_report}
     entries = [e for e in data["directions"] if e.get("name") != direction.name]

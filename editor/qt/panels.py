@@ -288,7 +288,8 @@ LOCKABLE = {"age": "age", "gender": "gender", "smile": "smile", "yaw": "yaw", "e
             "hair_lightness": "hair colour"}  # direction -> the checkbox's words
 DESCRIPTIONS = {
     "age": "Older (+) or younger (−): about 7 years per 2 σ (dlib age model).",
-    "gender": "More male (+) or female (−) as the dlib gender model reads it.",
+    "gender": "More male (+) or female (−) as the dlib gender model reads it; faces keep their age on average "
+              "(a single face can still read a few years older or younger: Keep age corrects it).",
     "freckles": "Freckles (+): round tan dots painted on the cheeks and nose of the render, more and darker "
                 "as you go (placed by the face's landmarks, kept to skin; Reseed gives another pattern). "
                 "(−): the model's own spot direction reversed: clearer, pinker skin (fine layers).",
@@ -349,6 +350,8 @@ class DirectionsPanel(QGroupBox):
             d = directions[name]
             rows = d.rows(len(self.doc.state.mix))
             what = getattr(d, "tooltip", "") or DESCRIPTIONS.get(name, f"Moves the face along '{name}'.")
+            for k, per_sigma in getattr(d, "carry", {}).items():
+                what += f"\nAlso moves {k.replace('_', ' ')} by {per_sigma:+.2f} σ per σ (a hold built in)."
             s = FloatSlider(name.replace("_", " ").capitalize(), -reach, reach, 0.0, default=0.0,
                             tooltip=f"{what}\nUnits: σ, standard deviations of the model's faces along this "
                                     f"direction; reach ±{reach:g} σ, measured: beyond it faces break or stop "
