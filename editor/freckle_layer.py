@@ -85,19 +85,37 @@ def paint_freckles(image: np.ndarray, strength: float, seed: int) -> np.ndarray:
     gate = np.random.default_rng(seed + 1).uniform(0, 1, len(dots))
     chosen = np.flatnonzero(gate < keep_p)[:max(1, int(DOTS * strength))]
     scale = w / 1024
-    mask = np.zeros(density.shape, np.float32)
-    for i in chosen:
-        x, y, (rf, a, aspect, angle) = px[i], py[i], dots[i, 2:]
-        r = scale * RADIUS_PX * rf
-        bx0, bx1, by0, by1 = int(x - r - 2), int(x + r + 3), int(y - r - 2), int(y + r + 3)
-        if bx0 < 0 or by0 < 0 or bx1 > mask.shape[1] or by1 > mask.shape[0]:
-            continue
-        dx, dy = xx[by0:by1, bx0:bx1] - x0 - x, yy[by0:by1, bx0:bx1] - y0 - y
-        u = (dx * np.cos(angle) + dy * np.sin(angle)) / aspect
-        v = -dx * np.sin(angle) + dy * np.cos(angle)
-        t = np.clip((r + 0.6 - np.hypot(u, v)) / 1.2, 0, 1)  # a soft edge a pixel wide
-        mask[by0:by1, bx0:bx1] = np.maximum(mask[by0:by1, bx0:bx1], a * t * t * (3 - 2 * t))
+    mask = _dot_mask(density.shape, px[chosen], py[chosen], dots[chosen, 2:], scale * RADIUS_PX)
     mask *= skin * (0.5 + 0.5 * strength)
     out = image.copy()
     out[y0:y1, x0:x1] = np.clip(crop * (1 - mask[..., None] * (1 - BROWN)) + 0.5, 0, 255).astype(np.uint8)
     return out
+
+
+def _dot_mask(shape: tuple[int, int], x: np.ndarray, y: np.ndarray, params: np.ndarray, radius: float) -> np.ndarray:
+    """The dots' opacity [H, W]: each a soft-edged ellipse, overlaps keep the stronger. All dots at once on
+    a fixed patch around each (a Python loop over 480 dots cost ~9 ms a 512² drag frame). A dot whose box
+    would leave the crop is dropped, as the cheeks' edge is."""
+    rf, a, aspect, angle = params.T
+    r = radius * rf
+    (bx0, bx1), (by0, by1) = (((v - r - 2).astype(int), (v + r + 3).astype(int)) for v in (x, y))
+    ok = (bx0 >= 0) & (by0 >= 0) & (bx1 <= shape[1]) & (by1 <= shape[0])
+    x, y, r, a, aspect, angle = x[ok], y[ok], r[ok], a[ok], aspect[ok], angle[ok]
+    mask = np.zeros(shape, np.float32)
+    if not len(x):
+        return mask
+    half = int(np.ceil(r.max() + 0.6)) + 1  # past r + 0.6 (over the aspect, farther still) a dot is 0
+    offs = np.arange(-half, half + 1, dtype=np.float32)
+    cx, cy = np.floor(x), np.floor(y)
+    gx = cx[:, None, None] + offs[None, None, :]  # [n, 1, p]: pixel columns
+    gy = cy[:, None, None] + offs[None, :, None]  # [n, p, 1]: pixel rows
+    dx, dy = gx - x[:, None, None], gy - y[:, None, None]
+    c, s = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
+    u = (dx * c + dy * s) / aspect[:, None, None]
+    v = -dx * s + dy * c
+    t = np.clip((r[:, None, None] + 0.6 - np.hypot(u, v)) / 1.2, 0, 1)  # a soft edge a pixel wide
+    val = (a[:, None, None] * t * t * (3 - 2 * t)).astype(np.float32)
+    gx, gy = np.broadcast_to(gx, val.shape), np.broadcast_to(gy, val.shape)
+    keep = (val > 0) & (gx >= 0) & (gy >= 0) & (gx < shape[1]) & (gy < shape[0])
+    np.maximum.at(mask, (gy[keep].astype(int), gx[keep].astype(int)), val[keep])
+    return mask
