@@ -5,9 +5,9 @@ the 20 held-out faces, +7.4 y on 384 fitting faces: the male end reads older). T
 with *Keep age* on, and projecting the age direction out of gender (InterFaceGAN's conditioning, done at
 fit time) changes nothing measurable: the drift is not along the age normal. Carrying a fixed amount of
 the age direction that zeroes the *mean* drift over the fitting faces (-0.388 sigma per sigma, 384 faces)
-brought the per-face change on fresh faces from 8.96 to 6.38 y (220 held-out faces); what is left is each face's own scatter (SD ~9 y,
-not predicted by w: cross-validated R^2 <= 0 on 192 faces), which only the closed loop of *Keep age*
-(editor.directions.hold_loop) can follow. Restricting gender's rows instead (rows 0-7: 6.7 y, with a
+brought the per-face change on fresh faces from 8.96 to 6.38 y (220 held-out faces); what is left is each
+face's own scatter (SD ~9 y, not predicted by w: cross-validated R^2 <= 0 on 192 faces), which only the
+closed loop of *Keep age* (editor.directions.hold_loop) can follow. Restricting gender's rows instead (rows 0-7: 6.7 y, with a
 smaller carry 6.4 y) weakened the flip of P(male) for no clear gain.
 """
 
@@ -25,6 +25,7 @@ from .fit import FIT_SEED0, Scorers
 from .locks import LOCKABLE, score_moved
 
 Progress = Callable[[str, int, int], None]
+MAX_FIT = 3.0  # sigma per sigma: a carry beyond this would be the held direction, not a hold
 
 
 def with_carry(directions: dict[str, Direction], moved: str, held: str, per_sigma: float) -> dict[str, Direction]:
@@ -73,6 +74,3 @@ def fit_carry(gen: Generator, directions: dict[str, Direction], moved: str = "ge
               "mean_abs_change": {"free": round(float(np.abs(tried[0.0]).mean()), 3),
                                   "carried": round(float(np.abs(tried[best]).mean()), 3)}}
     return round(best, 4), record
-
-
-MAX_FIT = 3.0  # sigma per sigma: a carry beyond this would be the held direction, not a hold

@@ -167,9 +167,9 @@ def _fit_looks(args) -> int:
 
 
 def _calibrate(args) -> int:
-    from ..io import atomic_write_json
     from ..progress import Bar
     from .fit import FIT_SEED0
+    from .library import holds_json
     from .locks import calibrate_holds
 
     bar = Bar()
@@ -182,20 +182,18 @@ def _calibrate(args) -> int:
     if args.only:
         directions = {k: d for k, d in directions.items() if k in args.only}
     bar.close()
-    manifest = json.loads((folder / "manifest.json").read_text())
-    for entry in manifest["directions"]:
+    def write(entry: dict) -> None:
         d = directions.get(entry["name"])
         if d is not None:
-            entry["holds"] = {k: {"amounts": list(xs), "compensation": list(ys)} for k, (xs, ys) in d.holds.items()}
+            entry["holds"] = holds_json(d.holds)
             entry.setdefault("made_by", {})["locks_calibrated_on"] = {"seeds": [FIT_SEED0, FIT_SEED0 + args.n - 1],
                                                                       "psi": args.psi}
-    atomic_write_json(folder / "manifest.json", manifest)
+    _edit_entries(folder, write)
     print(f"calibrated the locks of {', '.join(sorted(directions))} in {folder / 'manifest.json'}")
     return 0
 
 
 def _carry(args) -> int:
-    from ..io import atomic_write_json
     from ..progress import Bar
     from .carry import fit_carry
     from .locks import LOCKABLE
@@ -209,12 +207,11 @@ def _carry(args) -> int:
         return 1
     per_sigma, record = fit_carry(gen, library, args.moved, args.held, n=args.n, psi=args.psi, progress=bar)
     bar.close()
-    manifest = json.loads((folder / "manifest.json").read_text())
-    for entry in manifest["directions"]:
+    def write(entry: dict) -> None:
         if entry["name"] == args.moved:
             entry["carry"] = {**(entry.get("carry") or {}), args.held: per_sigma}
             entry.setdefault("made_by", {})["carry"] = record
-    atomic_write_json(folder / "manifest.json", manifest)
+    _edit_entries(folder, write)
     print(f"{args.moved} now carries {per_sigma:+.4f} sigma of {args.held} per sigma: mean change of "
           f"{record['score']} over its range {record['mean_change']['free']:+.2f} -> {record['mean_change']['carried']:+.2f}, "
           f"per face {record['mean_abs_change']['free']:.2f} -> {record['mean_abs_change']['carried']:.2f} "
@@ -333,16 +330,23 @@ def _freckles(args) -> int:
 
 
 def _save_quality(folder: Path, report: dict) -> None:
-    from ..io import atomic_write_json
-    manifest = folder / "manifest.json"
-    data = json.loads(manifest.read_text())
-    for entry in data["directions"]:
+    def write(entry: dict) -> None:
         r = report["directions"].get(entry["name"])
         if r:
             kept = {k: v for k, v in (entry.get("quality") or {}).items() if k == "held_out"}  # freckles' 0 -> +range
             entry["quality"] = {**kept, "held_out_seeds": report["seeds"], "amounts": r["amounts"],
                                 "mean": r["mean"], "mean_abs_change": r["mean_abs_change"], "from_zero": r["from_zero"],
                                 "locks": r.get("locks", {}), "targets": report["verdict"].get(entry["name"], {})}
+    _edit_entries(folder, write)
+
+
+def _edit_entries(folder: Path, write) -> None:
+    """Rewrite the library's manifest with `write(entry)` applied to each direction's entry, atomically."""
+    from ..io import atomic_write_json
+    manifest = folder / "manifest.json"
+    data = json.loads(manifest.read_text())
+    for entry in data["directions"]:
+        write(entry)
     atomic_write_json(manifest, data)
 
 

@@ -21,6 +21,7 @@ import torch
 from ..edit import Direction
 from ..io import atomic_write_json, atomic_write_npy
 from ..model import Generator, to_uint8
+from .library import manifest_entry
 from .pose import head_pose
 from .scorers import AgeGender, freckle_score
 from .smile import Smile
@@ -202,15 +203,7 @@ def save_library(folder: Path, gen: Generator, directions: dict[str, Direction],
     entries = []
     for name, d in sorted(directions.items()):
         atomic_write_npy(folder / f"{name}.npy", d.vector)
-        rows = d.rows(gen.num_ws)
-        entry = {"name": name, "file": f"{name}.npy", "layers": [rows.start, rows.stop], "scale": d.scale,
-                 "range": d.range, "made_by": records.get(name, {})}
-        if d.holds:
-            entry["holds"] = {k: {"amounts": list(xs), "compensation": list(ys)} for k, (xs, ys) in d.holds.items()}
-        if d.layer:
-            entry["layer"] = d.layer
-        if d.carry:
-            entry["carry"] = dict(d.carry)
+        entry = manifest_entry(d, gen.num_ws, f"{name}.npy", records.get(name, {}))
         if quality and name in quality:
             entry["quality"] = quality[name]
         entries.append(entry)

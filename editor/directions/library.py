@@ -21,7 +21,7 @@ from ..edit import AMOUNT_RANGE, Direction
 from ..io import MAX_LATENT_ABS, atomic_write_json, atomic_write_npy
 from ..safe_read import bounded, loads_json, read_capped, read_npy, read_npz
 
-MAX_CARRY = 10.0  # sigma of the carried direction per sigma; a shipped carry is 1/3
+MAX_CARRY = 10.0  # sigma of the carried direction per sigma; the shipped gender carries -0.39 of age
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "directions"
 MAX_VECTOR_BYTES = 1 << 20     # a per-row direction [num_ws, w_dim] float64 is ~100 kB
@@ -151,9 +151,7 @@ def save_user_directions(model_name: str, fingerprint: str, items: list[tuple[Di
             atomic_write_npy(folder / file, direction.vector)
             written.append(folder / file)
             in_use.add(file)
-            rows = direction.rows(num_ws)
-            kept.append({"name": direction.name, "file": file, "layers": [rows.start, rows.stop],
-                         "scale": direction.scale, "range": direction.range, "made_by": made_by})
+            kept.append(manifest_entry(direction, num_ws, file, made_by))
         atomic_write_json(manifest, {**data, "directions": kept})
     except BaseException:
         for p in written:
@@ -209,6 +207,25 @@ def import_ganspace(path: str | Path, model_name: str, fingerprint: str, w_dim: 
     return out
 
 
+def holds_json(holds) -> dict:
+    """A direction's hold tables as the manifest stores them."""
+    return {k: {"amounts": list(xs), "compensation": list(ys)} for k, (xs, ys) in holds.items()}
+
+
+def manifest_entry(direction: Direction, num_ws: int, file: str, made_by: dict | str) -> dict:
+    """A direction's manifest entry (what load_folder reads back), without its quality report."""
+    rows = direction.rows(num_ws)
+    entry = {"name": direction.name, "file": file, "layers": [rows.start, rows.stop], "scale": direction.scale,
+             "range": direction.range, "made_by": made_by}
+    if direction.holds:
+        entry["holds"] = holds_json(direction.holds)
+    if direction.layer:
+        entry["layer"] = direction.layer
+    if direction.carry:
+        entry["carry"] = dict(direction.carry)
+    return entry
+
+
 def replace_in_library(folder: Path, gen, direction: Direction, record: dict,
                        held_out_report: dict | None = None) -> Path:
     """Write the direction's .npy and its manifest entry (same format as fit.save_library), leaving the
@@ -219,15 +236,7 @@ def replace_in_library(folder: Path, gen, direction: Direction, record: dict,
         "units": "sigma of the model's w distribution (psi = 1) along the direction", "directions": []}
     if data.get("model_fingerprint") != gen.fingerprint:
         raise DirectionError(manifest, f"belongs to model {data.get('model_fingerprint')!r}, not {gen.fingerprint!r}")
-    rows = direction.rows(gen.num_ws)
-    entry = {"name": direction.name, "file": f"{direction.name}.npy", "layers": [rows.start, rows.stop],
-             "scale": direction.scale, "range": direction.range, "made_by": record}
-    if direction.holds:
-        entry["holds"] = {k: {"amounts": list(xs), "compensation": list(ys)} for k, (xs, ys) in direction.holds.items()}
-    if direction.layer:
-        entry["layer"] = direction.layer
-    if direction.carry:
-        entry["carry"] = dict(direction.carry)
+    entry = manifest_entry(direction, gen.num_ws, f"{direction.name}.npy", record)
     if held_out_report:
         entry["quality"] = {"held_out": held_out_report}
     entries = [e for e in data["directions"] if e.get("name") != direction.name]
