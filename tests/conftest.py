@@ -1,4 +1,8 @@
 import editor  # noqa: F401 - first, so its OpenMP settings precede the torch import
+import faulthandler
+import gc
+import sys
+
 import pytest
 import torch
 
@@ -41,6 +45,45 @@ def _close_without_asking(request, monkeypatch):
     monkeypatch.setattr(MainWindow, "ask_unsaved", lambda self: "discard")
     # A modal question would hang an offscreen run: plain images are declined unless a test says otherwise.
     monkeypatch.setattr(FileActions, "offer_photo_import", lambda self, path: False)
+
+
+# The longest test takes ~25 s on 2 cores; one past this has hung (a deadlock, or a modal dialog offscreen).
+HANG_S = 600
+
+
+@pytest.fixture(autouse=True)
+def _a_hung_test_ends_the_run(request):
+    """Print every thread's stack and exit, instead of waiting silently until CI's own limit kills the run
+    with nothing to show (as happened once, at the 80th minute). Written where pytest's faulthandler writes:
+    the terminal, not the test's captured stderr, which is lost on exit."""
+    from _pytest.faulthandler import fault_handler_stderr_fd_key
+    fd = request.config.stash.get(fault_handler_stderr_fd_key, None)
+    faulthandler.dump_traceback_later(HANG_S, exit=True, file=sys.stderr if fd is None else fd)
+    yield
+    faulthandler.cancel_dump_traceback_later()
+
+
+@pytest.fixture(autouse=True)
+def _collect_in_the_main_thread(request):
+    """As in the app (editor.qt.gui_gc): during a GUI test no automatic collection runs, since it would run on
+    whichever worker thread allocates and free Qt objects there. At teardown, after pytest-qt has closed the
+    test's windows (their threads stopped), every top-level widget is deleted and the garbage collected here:
+    a window's signal connections keep it, and its generator, alive until its C++ side is gone (each one
+    leaked 100-700 MB before, 12 GB at the suite's peak). Tests without Qt keep Python's automatic collection."""
+    gui = "qtbot" in request.fixturenames
+    if gui:
+        gc.disable()
+    else:
+        gc.enable()
+    yield
+    if not gui:
+        return
+    from PySide6.QtWidgets import QApplication
+    from editor.qt.main_window import MainWindow
+    for widget in QApplication.topLevelWidgets():
+        if isinstance(widget, MainWindow) and widget.isVisible():
+            widget.close()  # one a test did not hand to qtbot: its threads stop here
+    gc.collect()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from .. import io
 from ..edit import EditState
 from ..safe_read import describe
 from .files import ModelLoader, autosave_path
+from .gui_gc import collect_in_gui_thread
 from .main_window import MainWindow
 from .widgets import dismiss_progress
 
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     previous_hook = install_excepthook()
+    collect_in_gui_thread()  # the model loads on a thread: no collection may run there
     app.setApplicationName("Face editor")
     app.setOrganizationName("face-editor")
     settings = QSettings("face-editor", "face-editor")

@@ -20,6 +20,7 @@ from .direction_tools import FitDirectionsRunner, SefaPanel, TeachPanel
 from .document import Document
 from .files import FileActions
 from .gallery import Gallery
+from .gui_gc import collect_in_gui_thread
 from .photo_import import PhotoImporter
 from .background import BackgroundWorker
 from .blend_panel import BlendPanel
@@ -45,6 +46,7 @@ class MainWindow(RenderRequests, QMainWindow):
 
     def __init__(self, gen, state: EditState | None = None, settings: QSettings | None = None):
         super().__init__()
+        collect_in_gui_thread()  # before any worker thread starts allocating
         self.setWindowTitle("Face editor")
         self.settings = settings or QSettings("face-editor", "face-editor")
         self.gen = gen
