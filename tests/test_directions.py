@@ -345,6 +345,23 @@ def test_hold_loop_brings_a_face_back_to_its_target_with_its_own_slope():
     assert next_amount(spent, 0.0, 50.0, reach=6.0) is None
 
 
+def test_hold_loop_steps_probabilities_on_their_logit():
+    """Smile and gender are probabilities: a sigmoid response, flat near 0 and 1, where a step in probability
+    units would overshoot or crawl. On the logit the same secant converges."""
+    from editor.directions.hold_loop import LOOP_STEPS, Hold, next_amount
+    sigmoid = lambda x: 1.0 / (1.0 + np.exp(-x))  # noqa: E731
+    for target_logit, push, slope in ((0.0, 2.5, 1.4), (-2.0, 1.2, 0.5), (1.5, -2.5, 0.9)):  # within reach
+        response = lambda amount: float(sigmoid(target_logit + push + slope * amount))  # noqa: E731
+        target = float(sigmoid(target_logit))
+        hold, amount = Hold.of("smile", target), 0.0
+        while (new := next_amount(hold, amount, response(amount), reach=3.0)) is not None:
+            amount = new
+        assert abs(response(amount) - target) <= hold.tolerance, (target_logit, push, slope)
+        assert hold.steps <= 3 < LOOP_STEPS  # a linear response on the logit: the secant is exact from step 2
+    # A reading of exactly 0 or 1 (the model's floor) does not break the step.
+    assert np.isfinite(next_amount(Hold.of("gender", 0.5), 0.0, 1.0, reach=3.0))
+
+
 def test_the_closed_loop_holds_age_where_the_table_does_not(default_fp32):
     """`directions hold` on one held-out face (the README's figure uses 20): gender from -3 to +3 sigma ages
     this face by ~10 y free and with the lock's table alone; the closed loop brings it within a few years."""

@@ -119,25 +119,26 @@ def test_save_dialogs_suggest_a_name_from_the_edit(window):
     assert "/" not in stem and ":" not in stem and " " not in stem and stem.endswith("psi0.50")
 
 
-def test_keep_age_holds_this_face_and_one_undo_takes_back_both(qtbot, window):
-    from editor.directions.hold_loop import LOOP_STEPS
-    doc = window.doc
-    doc.set_state(doc.state.with_lock("age", True))
-    qtbot.waitUntil(lambda: "age" in window.lock_loop.holds, timeout=60_000)  # target: this face's age
-    target = window.lock_loop.holds["age"].target
+@pytest.mark.parametrize("locked, moved, amount", [("age", "gender", 3.0), ("smile", "eyeglasses", 6.0)])
+def test_a_looped_lock_holds_this_face_and_one_undo_takes_back_both(qtbot, window, locked, moved, amount):
+    from editor.directions.hold_loop import LOOP_STEPS, LOOPED
+    doc, key = window.doc, LOOPED[locked].key
+    doc.set_state(doc.state.with_lock(locked, True))
+    qtbot.waitUntil(lambda: locked in window.lock_loop.holds, timeout=60_000)  # target: this face's reading
+    target = window.lock_loop.holds[locked].target
     start, steps = doc.state, doc.undo_stack.count()
-    doc.set_state(start.with_direction("gender", 3.0), "gender")
+    doc.set_state(start.with_direction(moved, amount), moved)
 
     def settled():
-        hold = window.lock_loop.holds.get("age")
+        hold = window.lock_loop.holds.get(locked)
         m = window.meters
         return (hold is not None and m._state == doc.state and m.values and window.current_full_render()
-                and (abs(m.values["age"] - target) <= hold.tolerance or hold.steps >= LOOP_STEPS))
+                and (abs(m.values[key] - target) <= hold.tolerance or hold.steps >= LOOP_STEPS))
     qtbot.waitUntil(settled, timeout=120_000)
     qtbot.wait(500)  # no further correction after the loop is done
-    assert doc.state.direction_amount("gender") == 3.0
-    assert doc.state.direction_amount("age") != 0.0  # the age slider moved to hold the age
-    assert window.directions_panel.sliders["age"].value() == pytest.approx(doc.state.direction_amount("age"))
-    assert doc.undo_stack.count() == steps + 1  # the correction is part of the gender step
+    assert doc.state.direction_amount(moved) == amount
+    assert doc.state.direction_amount(locked) != 0.0  # the locked attribute's slider moved to hold it
+    assert window.directions_panel.sliders[locked].value() == pytest.approx(doc.state.direction_amount(locked))
+    assert doc.undo_stack.count() == steps + 1  # the correction is part of the moving step
     doc.undo_stack.undo()
     assert doc.state == start

@@ -66,7 +66,7 @@ def add_parser(sub) -> None:
     h = dsub.add_parser("hold", help="measure a lock's closed loop (as the app runs it) on held-out faces")
     h.add_argument("--model")
     h.add_argument("--moved", default="gender")
-    h.add_argument("--locked", default="age", choices=["age", "yaw"])
+    h.add_argument("--locked", default="age", choices=["age", "yaw", "smile", "gender"])
     h.add_argument("--n", type=int, default=20, help="held-out faces")
     h.add_argument("--device")
     h.set_defaults(func=_hold)
@@ -281,10 +281,10 @@ def _hold(args) -> int:
         return 1
     r = evaluate_loop(gen, directions, args.moved, args.locked, args.n, progress=bar)
     bar.close()
-    unit = LOOPED[args.locked][3]
+    spec = LOOPED[args.locked]
     print(f"{args.moved} over ±{directions[args.moved].range:g} σ with Keep {args.locked}, {r['faces']} held-out faces "
-          f"(seeds {r['seeds'][0]}-{r['seeds'][1]}, ψ {r['psi']}): mean |Δ {args.locked}| per face free "
-          f"{r['free']:.2f}{unit}, table {r['table']:.2f}{unit}, closed loop {r['loop']:.2f}{unit} "
+          f"(seeds {r['seeds'][0]}-{r['seeds'][1]}, ψ {r['psi']}): mean |Δ {spec.key}| per face free "
+          f"{r['free']:.2f}{spec.unit}, table {r['table']:.2f}{spec.unit}, closed loop {r['loop']:.2f}{spec.unit} "
           f"({r['mean_steps']:.1f} correction renders a move)")
     return 0
 

@@ -7,18 +7,32 @@ locked attribute's own slider by (target - measured) / slope, up to LOOP_STEPS t
 slope re-estimated from the face's own response once two measurements exist. The correction is an ordinary
 slider value in the edit (the user sees the age slider move, exports reproduce it).
 
-Attributes with a roughly linear response in their own slider take part: age (years) and yaw (degrees).
+Attributes with a roughly linear response in their own slider take part: age (years) and yaw (degrees), and
+the two probabilities, smile (P(happy)) and gender (P(male)), whose responses are sigmoids: for them the
+step is taken on the logit, where the response is roughly linear too, and the tolerance is in probability.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-# attribute -> (meter key, its change per sigma of its own direction (shipped default model: age 14.9 -> 55.0 y
-# and yaw -13.5 -> +15.1 degrees over +-6 / +-3 sigma on held-out faces), tolerance, units)
-LOOPED = {"age": ("age", 3.3, 1.5, "y"), "yaw": ("yaw", 4.8, 2.0, "°")}
+
+class Looped(NamedTuple):
+    key: str  # the meter's reading
+    slope: float  # its change per sigma of its own direction, on the loop's scale (the start of the secant)
+    tolerance: float  # close enough, in the meter's units
+    unit: str
+    logit: bool = False  # step on log(p / (1 - p)): a probability
+
+
+# Slopes of the shipped default model on held-out faces: age 14.9 -> 55.0 y over +-6 sigma, yaw -13.5 -> +15.1
+# degrees over +-3, P(happy) 0.10 -> 0.85 over +-3 (logit -2.2 -> +1.7), P(male) 0.06 -> 0.94 over +-3.
+LOOPED = {"age": Looped("age", 3.3, 1.5, " y"), "yaw": Looped("yaw", 4.8, 2.0, "°"),
+          "smile": Looped("smile", 0.65, 0.04, "", logit=True),
+          "gender": Looped("p_male", 0.92, 0.04, "", logit=True)}
 LOOP_STEPS = 5  # measured: 3 steps left 4.65 y mean |d age| on 20 held-out faces, 5 steps 2.99 y
 MIN_SLOPE_FRACTION = 0.25  # a face's measured slope is trusted only if at least this share of the default
 
@@ -29,13 +43,20 @@ class Hold:
     target: float
     slope: float
     tolerance: float
-    last: tuple[float, float] | None = None  # (amount, measured) of the previous step
+    last: tuple[float, float] | None = None  # (amount, measured on the loop's scale) of the previous step
     steps: int = 0
+    logit: bool = False
 
     @classmethod
     def of(cls, attribute: str, target: float) -> Hold:
-        _key, slope, tolerance, _unit = LOOPED[attribute]
-        return cls(target, slope, tolerance)
+        spec = LOOPED[attribute]
+        return cls(target, spec.slope, spec.tolerance, logit=spec.logit)
+
+    def scale(self, value: float) -> float:
+        if not self.logit:
+            return value
+        p = min(max(value, 0.01), 0.99)  # a reading of 0 or 1 is as far as the slider can tell apart
+        return float(np.log(p / (1.0 - p)))
 
 
 def next_amount(hold: Hold, amount: float, measured: float, reach: float) -> float | None:
@@ -43,15 +64,16 @@ def next_amount(hold: Hold, amount: float, measured: float, reach: float) -> flo
     close enough or the loop has run its steps. Updates `hold` (slope from the face's own response)."""
     if hold.steps >= LOOP_STEPS or not np.isfinite(measured):
         return None
+    now = hold.scale(measured)
     if hold.last is not None and abs(amount - hold.last[0]) > 1e-6:
-        slope = (measured - hold.last[1]) / (amount - hold.last[0])
+        slope = (now - hold.last[1]) / (amount - hold.last[0])
         if abs(slope) >= MIN_SLOPE_FRACTION * abs(hold.slope) and np.sign(slope) == np.sign(hold.slope):
             hold.slope = slope
-    hold.last = (amount, measured)
+    hold.last = (amount, now)
     if abs(measured - hold.target) <= hold.tolerance:
         return None
     hold.steps += 1
-    return float(np.clip(amount + (hold.target - measured) / hold.slope, -reach, reach))
+    return float(np.clip(amount + (hold.scale(hold.target) - now) / hold.slope, -reach, reach))
 
 
 def evaluate_loop(gen, directions: dict, moved: str = "gender", locked: str = "age", n: int = 20,
@@ -63,7 +85,7 @@ def evaluate_loop(gen, directions: dict, moved: str = "gender", locked: str = "a
 
     from .fit import EVAL_SEED0, Scorers, render_for_scoring
     from .locks import moved_wplus
-    key = LOOPED[locked][0]
+    key = LOOPED[locked].key
     scorers = Scorers(freckles=False)
     reach, k = directions[locked].range, directions[moved].range
     seeds = range(EVAL_SEED0 if seed0 is None else seed0, (EVAL_SEED0 if seed0 is None else seed0) + n)

@@ -10,6 +10,7 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox,
                                QToolButton, QVBoxLayout, QWidget)
 
+from ..directions.hold_loop import LOOPED
 from ..edit import Direction, EditState, Source
 from .document import Document
 from .gallery import A_COLOUR, B_COLOUR, rgb_to_qimage
@@ -322,8 +323,10 @@ class DirectionsPanel(QGroupBox):
         self.locks: dict[str, QCheckBox] = {}
         for i, (name, words) in enumerate(LOCKABLE.items()):
             box = QCheckBox(f"Keep {words}")
+            loop = (f", and after each render the meters' reading is brought back by moving the {name} slider "
+                    "(up to five renders)") if name in LOOPED else ""
             box.setToolTip(f"While other sliders move, hold the {words} where it is: each shipped direction "
-                           f"carries a measured correction along {name} (README: Directions)")
+                           f"carries a measured correction along {name}{loop} (README: Directions)")
             box.toggled.connect(lambda on, n=name: doc.set_state(doc.state.with_lock(n, on),
                                                                  f"{'Keep' if on else 'Release'} {n}"))
             locks.addWidget(box, i // 2, i % 2)
