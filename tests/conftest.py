@@ -67,9 +67,9 @@ def _a_hung_test_ends_the_run(request):
 def _collect_in_the_main_thread(request):
     """As in the app (editor.qt.gui_gc): during a GUI test no automatic collection runs, since it would run on
     whichever worker thread allocates and free Qt objects there. At teardown, after pytest-qt has closed the
-    test's windows (their threads stopped), every top-level widget is deleted and the garbage collected here:
-    a window's signal connections keep it, and its generator, alive until its C++ side is gone (each one
-    leaked 100-700 MB before, 12 GB at the suite's peak). Tests without Qt keep Python's automatic collection."""
+    test's windows (their threads stopped), each main window is deleted and the garbage collected here: a
+    window's signal connections keep it, and its generator, alive until its C++ side is gone (100-700 MB a
+    window; the suite peaked at 12 GB before). Tests without Qt keep Python's automatic collection."""
     gui = "qtbot" in request.fixturenames
     if gui:
         gc.disable()
@@ -80,9 +80,14 @@ def _collect_in_the_main_thread(request):
         return
     from PySide6.QtWidgets import QApplication
     from editor.qt.main_window import MainWindow
+    from PySide6.QtCore import QCoreApplication, QEvent
     for widget in QApplication.topLevelWidgets():
-        if isinstance(widget, MainWindow) and widget.isVisible():
-            widget.close()  # one a test did not hand to qtbot: its threads stop here
+        if isinstance(widget, MainWindow):
+            if widget.isVisible():
+                widget.close()  # one a test did not hand to qtbot: its threads stop here
+            widget.doc.undo_stack.clear()  # as closeEvent does (one never shown was never closed)
+            widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
     gc.collect()
 
 

@@ -333,6 +333,10 @@ class MainWindow(RenderRequests, QMainWindow):
         if self.animation_dialog is not None:
             self.animation_dialog.stop()  # an export under way is cancelled; its partial file removed
         self.meters.stop()
+        # Drop the undo history while every command is alive: left for the garbage collector, the stack
+        # could be destroyed after some of its (Python) commands and delete them again (a segfault, seen
+        # when test windows were deleted).
+        self.doc.undo_stack.clear()
         super().closeEvent(event)
 
     def ask_unsaved(self) -> str:
