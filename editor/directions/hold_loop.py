@@ -14,6 +14,7 @@ step is taken on the logit, where the response is roughly linear too, and the to
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -26,13 +27,17 @@ class Looped(NamedTuple):
     tolerance: float  # close enough, in the meter's units
     unit: str
     logit: bool = False  # step on log(p / (1 - p)): a probability
+    max_step: float = math.inf  # sigma a step may move the slider
 
 
 # Slopes of the shipped default model on held-out faces: age 14.9 -> 55.0 y over +-6 sigma, yaw -13.5 -> +15.1
 # degrees over +-3, P(happy) 0.10 -> 0.85 over +-3 (logit -2.2 -> +1.7), P(male) 0.06 -> 0.94 over +-3.
+# Probabilities step at most 1 sigma at a time: near 0 or 1 a small change in the face is a long way on the
+# logit, and one full step overshot (a smile held at 0.97 after glasses took it to 0.77: +3 sigma, a far
+# broader grin than the face had, where +1 already read 0.99 and looked like the start).
 LOOPED = {"age": Looped("age", 3.3, 1.5, " y"), "yaw": Looped("yaw", 4.8, 2.0, "°"),
-          "smile": Looped("smile", 0.65, 0.04, "", logit=True),
-          "gender": Looped("p_male", 0.92, 0.04, "", logit=True)}
+          "smile": Looped("smile", 0.65, 0.04, "", logit=True, max_step=1.0),
+          "gender": Looped("p_male", 0.92, 0.04, "", logit=True, max_step=1.0)}
 LOOP_STEPS = 5  # measured: 3 steps left 4.65 y mean |d age| on 20 held-out faces, 5 steps 2.99 y
 MIN_SLOPE_FRACTION = 0.25  # a face's measured slope is trusted only if at least this share of the default
 
@@ -46,11 +51,12 @@ class Hold:
     last: tuple[float, float] | None = None  # (amount, measured on the loop's scale) of the previous step
     steps: int = 0
     logit: bool = False
+    max_step: float = math.inf
 
     @classmethod
     def of(cls, attribute: str, target: float) -> Hold:
         spec = LOOPED[attribute]
-        return cls(target, spec.slope, spec.tolerance, logit=spec.logit)
+        return cls(target, spec.slope, spec.tolerance, logit=spec.logit, max_step=spec.max_step)
 
     def scale(self, value: float) -> float:
         if not self.logit:
@@ -73,7 +79,8 @@ def next_amount(hold: Hold, amount: float, measured: float, reach: float) -> flo
     if abs(measured - hold.target) <= hold.tolerance:
         return None
     hold.steps += 1
-    return float(np.clip(amount + (hold.scale(hold.target) - now) / hold.slope, -reach, reach))
+    step = float(np.clip((hold.scale(hold.target) - now) / hold.slope, -hold.max_step, hold.max_step))
+    return float(np.clip(amount + step, -reach, reach))
 
 
 def evaluate_loop(gen, directions: dict, moved: str = "gender", locked: str = "age", n: int = 20,
