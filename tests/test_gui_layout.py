@@ -142,3 +142,12 @@ def test_a_looped_lock_holds_this_face_and_one_undo_takes_back_both(qtbot, windo
     assert doc.undo_stack.count() == steps + 1  # the correction is part of the moving step
     doc.undo_stack.undo()
     assert doc.state == start
+
+
+def test_a_lock_without_a_reading_holds_nothing(window):
+    """No emotion model installed: the smile meter reads NaN, and Keep smile must neither hold NaN nor move."""
+    doc = window.doc
+    state = doc.state.with_lock("smile", True)
+    doc.set_state(state)
+    window.lock_loop._on_measured(state, {"age": 30.0, "p_male": 0.5, "smile": float("nan"), "yaw": 0.0})
+    assert "smile" not in window.lock_loop.holds and doc.state == state

@@ -5,6 +5,7 @@ folded into the edit step that caused it, so one undo takes back both."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from PySide6.QtCore import QObject
@@ -49,8 +50,8 @@ class LockLoop(QObject):
             if name not in LOOPED or name not in self.w.directions:
                 continue
             measured = values.get(LOOPED[name].key)
-            if measured is None:
-                continue
+            if measured is None or not math.isfinite(measured):
+                continue  # no reading (the emotion model is not installed): nothing to hold to
             hold = self.holds.get(name)
             if hold is None:
                 self.holds[name] = Hold.of(name, measured)  # what this lock holds from now on
