@@ -1,7 +1,7 @@
-"""Keep age / yaw / smile / gender hold each face (editor.directions.hold_loop): after the face settles, the meters'
-reading of a locked attribute is compared with what it was before the other sliders moved, and the locked
-attribute's own slider is moved to bring it back (a secant step, up to five renders). The correction is
-folded into the edit step that caused it, so one undo takes back both."""
+"""Keep age / yaw / smile / gender hold each face (editor.directions.hold_loop): after the face settles,
+the meters' reading of a locked attribute is compared with what it was before the other sliders moved, and
+the locked attribute's own slider is moved to bring it back (a secant step, up to five renders). The
+correction is folded into the edit step that caused it, so one undo takes back both."""
 
 from __future__ import annotations
 
@@ -49,7 +49,8 @@ class LockLoop(QObject):
         for name in state.locks:
             if name not in LOOPED or name not in self.w.directions:
                 continue
-            measured = values.get(LOOPED[name].key)
+            spec = LOOPED[name]
+            measured = values.get(spec.key)
             if measured is None or not math.isfinite(measured):
                 continue  # no reading (the emotion model is not installed): nothing to hold to
             hold = self.holds.get(name)
@@ -61,7 +62,7 @@ class LockLoop(QObject):
             if new is not None and abs(new - amount) >= 0.01:
                 self._own = state.with_direction(name, round(new, 2))
                 doc.amend(self._own, f"Keep {name}")
-                spec, digits = LOOPED[name], 2 if LOOPED[name].logit else 1
+                digits = 2 if spec.logit else 1
                 self.w.statusBar().showMessage(
                     f"Keep {name}: {name} slider {amount:+.2f} -> {new:+.2f} σ to hold {hold.target:.{digits}f}"
                     f"{spec.unit} (measured {measured:.{digits}f})", 4000)
