@@ -165,6 +165,44 @@ def test_a_drag_frame_under_way_is_stopped_for_a_waiting_full_render_not_for_ano
         worker.stop()
 
 
+def _long_work(entered: threading.Event, seconds: float = 30.0):
+    """Work that takes `seconds` between network blocks, as a big model's render or a photo import does."""
+    from editor.model.interrupt import checkpoint
+    entered.set()
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        checkpoint()
+        time.sleep(0.01)
+    return "finished"
+
+
+def test_closing_stops_long_renders_and_background_jobs_at_their_next_block(qtbot):
+    """A 20 s render of a big model, or a 90 s photo import, must not hold the closing window: stop() stops
+    the work under way at its next network block and nothing is reported."""
+    from editor.qt.background import BackgroundWorker
+    entered = threading.Event()
+    worker = RenderWorker(lambda request: _long_work(entered))
+    results = []
+    worker.rendered.connect(results.append)
+    worker.submit(view(1))  # a full render: never stopped for frames, but stopped for closing
+    qtbot.waitUntil(entered.is_set)
+    t0 = time.perf_counter()
+    worker.stop()
+    assert time.perf_counter() - t0 < 2.0 and worker.stopped_stamps == [1]
+
+    entered.clear()
+    jobs = BackgroundWorker(lambda: None)
+    reported = []
+    jobs.done.connect(lambda *a: reported.append(a))
+    jobs.submit("project", 1, lambda gen: _long_work(entered))
+    qtbot.waitUntil(entered.is_set)
+    t0 = time.perf_counter()
+    jobs.stop()
+    assert time.perf_counter() - t0 < 2.0
+    QCoreApplication.processEvents()
+    assert results == [] and reported == []
+
+
 def test_worker_stop_while_rendering(qtbot, fake_worker):
     fn, worker, results = fake_worker(block={1})
     worker.submit(view(1))

@@ -18,6 +18,8 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QMutex, QMutexLocker, QThread, QWaitCondition, Signal
 
+from ..model.interrupt import Superseded, interruptible
+
 BACKGROUND_NICE = 10
 
 
@@ -69,7 +71,12 @@ class BackgroundWorker(QThread):
                 self.running = name
             value, error = None, None
             try:
-                value = job(self._gen_of())  # a job that needs no gradients says so (torch.no_grad)
+                # Closing the window stops a long job (a 90 s photo import) at its next network block,
+                # instead of freezing the closing window until it ends.
+                with interruptible(lambda: self._abort):
+                    value = job(self._gen_of())  # a job that needs no gradients says so (torch.no_grad)
+            except Superseded:
+                pass  # stopped for good: nothing to report
             except Exception as exc:  # noqa: BLE001 - reported to the user, the app stays up
                 traceback.print_exc()
                 error = f"{type(exc).__name__}: {exc}"[:500]

@@ -45,7 +45,7 @@ class RenderWorker(QThread):
             self.start()
 
     def stop(self) -> None:
-        """Finish the render under way (if any), drop the rest, and end the thread."""
+        """Stop the render under way at its next network block, drop the rest, and end the thread."""
         with QMutexLocker(self._mutex):
             self._abort = True
             self._pending.clear()
@@ -55,13 +55,15 @@ class RenderWorker(QThread):
     def _superseded_check(self, request: RenderRequest):
         """A drag frame (a view render below full size) is stopped between network blocks once a full
         render of the view waits: the slider was released or rested, so the frame would never be shown.
-        Frames are never stopped for other frames, or a fast drag would show nothing at all."""
+        Frames are never stopped for other frames, or a fast drag would show nothing at all. Any render
+        stops once the worker is stopped (the window is closing: a 20 s render of a big model must not hold
+        it open)."""
         if request.kind != "view" or request.size is None:
-            return lambda: False
+            return lambda: self._abort
 
         def check() -> bool:
             waiting = self._pending.get("view")  # a dict read under the GIL: no lock needed to peek
-            return waiting is not None and waiting.size is None
+            return self._abort or (waiting is not None and waiting.size is None)
         return check
 
     def run(self) -> None:
