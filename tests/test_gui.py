@@ -188,7 +188,7 @@ def test_closing_stops_long_renders_and_background_jobs_at_their_next_block(qtbo
     qtbot.waitUntil(entered.is_set)
     t0 = time.perf_counter()
     worker.stop()
-    assert time.perf_counter() - t0 < 2.0 and worker.stopped_stamps == [1]
+    assert time.perf_counter() - t0 < 5.0 and worker.stopped_stamps == [1]  # the work alone takes 30 s
 
     entered.clear()
     jobs = BackgroundWorker(lambda: None)
@@ -198,7 +198,7 @@ def test_closing_stops_long_renders_and_background_jobs_at_their_next_block(qtbo
     qtbot.waitUntil(entered.is_set)
     t0 = time.perf_counter()
     jobs.stop()
-    assert time.perf_counter() - t0 < 2.0
+    assert time.perf_counter() - t0 < 5.0
     QCoreApplication.processEvents()
     assert results == [] and reported == []
 
