@@ -115,3 +115,28 @@ def test_a_bad_walk_keyframe_is_reported_in_the_dialog(qtbot, gen, make_window):
     d.walk_seeds.setText("1, two, 3")
     d.preview()
     assert d.job is None and "keyframes must be seeds" in d.status.text()
+
+
+def test_cancel_stops_an_export_inside_its_frame_and_leaves_no_file(qtbot, tmp_path, monkeypatch):
+    """A frame of a big model takes seconds on a CPU: Cancel stops it at its next network block, not after it,
+    and the partial file goes, as for a cancel between frames."""
+    import time
+
+    from tests.test_gui import _long_work
+    entered = threading.Event()
+
+    def slow(gen, frames, directions, size, writer, progress, cancelled, on_frame):
+        with writer:
+            writer.write(np.zeros((size, size, 3), np.uint8))
+            _long_work(entered)  # the second frame: 30 s between checkpoints
+        return 2
+    monkeypatch.setattr(animation_dialog, "render_animation", slow)
+    path = tmp_path / "walk.gif"
+    job = animation_dialog.AnimationJob(None, {}, lambda gen: [None, None], 64, 12.0, str(path))
+    job.start()
+    qtbot.waitUntil(entered.is_set, timeout=10_000)
+    t0 = time.perf_counter()
+    with qtbot.waitSignal(job.cancelled, timeout=5_000):
+        job.cancel()
+    assert job.wait(5_000) and time.perf_counter() - t0 < 5.0
+    assert list(tmp_path.iterdir()) == []

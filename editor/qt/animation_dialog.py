@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QF
                                QStackedWidget, QVBoxLayout, QWidget)
 
 from ..edit import EditState, Source
+from ..model.interrupt import Superseded, interruptible
 from ..motion import timeline
 from ..motion.frames import Cancelled, render_animation
 from ..motion.writers import open_writer
@@ -75,13 +76,16 @@ class AnimationJob(QThread):
                 step = max(1, math.ceil(len(frames) / PREVIEW_FRAMES))
                 frames = frames[::step]
             writer = _Frames() if self.path is None else open_writer(self.path, self.size, self.fps)
-            n = render_animation(self.gen, frames, self.directions, self.size, writer,
-                                 progress=lambda i, total: self.progress.emit(i, total),
-                                 cancelled=self._stop.is_set,
-                                 on_frame=lambda i, image: self.frame_ready.emit(i, image))
+            # Cancel (or closing the window) stops the frame under way at its next network block too: a
+            # frame of a big model on the CPU takes seconds. The writer removes the partial file either way.
+            with interruptible(self._stop.is_set):
+                n = render_animation(self.gen, frames, self.directions, self.size, writer,
+                                     progress=lambda i, total: self.progress.emit(i, total),
+                                     cancelled=self._stop.is_set,
+                                     on_frame=lambda i, image: self.frame_ready.emit(i, image))
             what = "Preview" if self.path is None else f"Exported {self.path}"
             self.done.emit(f"{what}: {n} frames, {self.size}² in {time.perf_counter() - t0:.0f} s")
-        except Cancelled:
+        except (Cancelled, Superseded):
             self.cancelled.emit()
         except Exception as exc:  # noqa: BLE001 - reported in the dialog; the app stays up
             self.failed.emit(f"{type(exc).__name__}: {str(exc)[:400]}")
