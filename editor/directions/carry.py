@@ -21,7 +21,7 @@ import torch
 
 from ..edit import Direction
 from ..model import Generator
-from .fit import FIT_SEED0, Scorers
+from .fit import FIT_SEED0, SCORE_BATCH, Scorers
 from .locks import LOCKABLE, score_moved
 
 Progress = Callable[[str, int, int], None]
@@ -34,7 +34,7 @@ def with_carry(directions: dict[str, Direction], moved: str, held: str, per_sigm
 
 
 def fit_carry(gen: Generator, directions: dict[str, Direction], moved: str = "gender", held: str = "age",
-              n: int = 384, psi: float = 0.8, seed0: int = FIT_SEED0, batch: int = 8,
+              n: int = 384, psi: float = 0.8, seed0: int = FIT_SEED0, batch: int = SCORE_BATCH,
               progress: Progress | None = None) -> tuple[float, dict]:
     """The sigma of `held` per sigma of `moved` that zeroes the mean change of held's score between the
     ends of moved's range on n fitting faces (full renders), by secant steps on that mean (it is near

@@ -22,7 +22,7 @@ import torch
 
 from ..edit import Direction
 from ..model import Generator, to_uint8
-from .fit import EVAL_SEED0, Scorers
+from .fit import EVAL_SEED0, SCORE_BATCH, Scorers
 from .locks import LOCKABLE, layer_painter, moved_wplus, score_moved
 
 Progress = Callable[[str, int, int], None]
@@ -32,7 +32,7 @@ LOCK_TARGETS = {"age": 4.0, "gender": 0.1, "smile": 0.1, "yaw": 5.0, "eyeglasses
 
 
 def evaluate(gen: Generator, directions: dict[str, Direction], n: int = 50, k: float | None = None,
-             steps: int = 7, psi: float = 0.8, seed0: int = EVAL_SEED0, batch: int = 8,
+             steps: int = 7, psi: float = 0.8, seed0: int = EVAL_SEED0, batch: int = SCORE_BATCH,
              locks: bool = True, progress: Progress | None = None, only: Iterable[str] | None = None) -> dict:
     """Each direction (of `only`, else all) over its own slider reach (`Direction.range`) unless k is
     given; then, for every lock a direction has a calibrated hold for, its two ends again with the lock on.

@@ -28,6 +28,11 @@ from .smile import Smile
 
 Progress = Callable[[str, int, int], None]
 SCORE_SIZE = 512  # freckles need >= 512²; age and gender read chips cut from the same render
+# Faces rendered at a time when sampling and scoring: two at 1024² were fastest on 2-core CPUs (rendering 8 faces:
+# AVX2 fp32 1.3-1.4 s in twos against 2.8-3.8 s in one batch, AVX512-BF16 bf16 0.7 against 0.95-1.2 s; rendering
+# and scoring 16: AVX2 3.0 against 4.1-5.2 s, AVX512-BF16 about even) and hold a quarter of the memory of eight
+# (a test scoring eight at once was the suite's largest step up, 2.7 GB). The scores are the same.
+SCORE_BATCH = 2
 FIT_SEED0 = 100_000  # fitting seeds start here; evaluation uses EVAL_SEED0 so the two never overlap
 EVAL_SEED0 = 900_000
 
@@ -80,7 +85,7 @@ def render_for_scoring(gen: Generator, ws: torch.Tensor, preview: int | None = N
     return to_uint8(img)
 
 
-def sample_and_score(gen: Generator, n: int, psi: float = 0.8, seed0: int = FIT_SEED0, batch: int = 8,
+def sample_and_score(gen: Generator, n: int, psi: float = 0.8, seed0: int = FIT_SEED0, batch: int = SCORE_BATCH,
                      progress: Progress | None = None, keep_thumbs: bool = False,
                      cache: Path | None = None) -> Samples:
     """Render and score n seeded faces. `cache` (.npz) keeps the renders, so refitting with other scorers

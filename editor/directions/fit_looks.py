@@ -23,7 +23,8 @@ import torch
 
 from ..edit import Direction
 from ..model import Generator
-from .fit import FIT_SEED0, SCORE_SIZE, _logit, condition, cross_validated_normal, render_for_scoring
+from .fit import (FIT_SEED0, SCORE_BATCH, SCORE_SIZE, _logit, condition, cross_validated_normal,
+                  render_for_scoring)
 from .library import replace_in_library
 from .looks import looks
 from .scorers import AgeGender
@@ -35,7 +36,7 @@ SPEC = {"eyeglasses": ("eyeglasses", (0, 10), 6.0, ("age", "gender", "smile")),
         "hair_lightness": ("hair_lightness", (4, 23), 3.0, ("age", "gender"))}
 
 
-def sample_looks(gen: Generator, n: int, psi: float = 0.8, seed0: int = FIT_SEED0, batch: int = 4,
+def sample_looks(gen: Generator, n: int, psi: float = 0.8, seed0: int = FIT_SEED0, batch: int = SCORE_BATCH,
                  progress: Progress | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(w [n, w_dim], scores) of n seeded faces: age, p_male, smile, eyeglasses, hair_lightness."""
     ws, scores = [], {}

@@ -27,7 +27,7 @@ import torch
 
 from ..edit import Direction, EditState, compose_wplus
 from ..model import Generator
-from .fit import FIT_SEED0, Scorers, render_for_scoring
+from .fit import FIT_SEED0, SCORE_BATCH, Scorers, render_for_scoring
 
 Progress = Callable[[str, int, int], None]
 # A lock on a direction holds the attribute that direction was fitted to move, as the scorers read it.
@@ -65,7 +65,7 @@ def layer_painter(gen: Generator, directions: dict[str, Direction], moves: dict[
 
 
 def score_moved(gen: Generator, w: torch.Tensor, directions: dict[str, Direction], moves: dict[str, float],
-                scorers: Scorers, locks: tuple[str, ...] = (), batch: int = 8,
+                scorers: Scorers, locks: tuple[str, ...] = (), batch: int = SCORE_BATCH,
                 preview: int | None = None) -> dict[str, np.ndarray]:
     vals: dict[str, list] = {}
     paint = layer_painter(gen, directions, moves, locks)
