@@ -44,22 +44,28 @@ MIN_SLOPE_FRACTION = 0.25  # a face's measured slope is trusted only if at least
 
 @dataclass
 class Hold:
-    """The loop's memory for one locked attribute of one face."""
+    """The loop's memory for one locked attribute of one face: its target and what it learnt of the face."""
     target: float
-    slope: float
-    tolerance: float
+    spec: Looped
+    slope: float  # the face's own response on the loop's scale, starting from the spec's
     last: tuple[float, float] | None = None  # (amount, measured on the loop's scale) of the previous step
     steps: int = 0
-    logit: bool = False
-    max_step: float = math.inf
 
     @classmethod
     def of(cls, attribute: str, target: float) -> Hold:
         spec = LOOPED[attribute]
-        return cls(target, spec.slope, spec.tolerance, logit=spec.logit, max_step=spec.max_step)
+        return cls(target, spec, spec.slope)
+
+    @property
+    def tolerance(self) -> float:
+        return self.spec.tolerance
+
+    @property
+    def max_step(self) -> float:
+        return self.spec.max_step
 
     def scale(self, value: float) -> float:
-        if not self.logit:
+        if not self.spec.logit:
             return value
         p = min(max(value, 0.01), 0.99)  # a reading of 0 or 1 is as far as the slider can tell apart
         return float(np.log(p / (1.0 - p)))
