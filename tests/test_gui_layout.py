@@ -41,6 +41,14 @@ def test_window_fits_and_the_face_gets_most_of_it(qtbot, window, size):
     # Before: the window could not be narrower than 1154 px and the face got 296 px at 1024x700.
     assert face >= (420 if size[0] == 1024 else 600), face
     assert window.view.width() >= 0.42 * size[0]
+    # The meters sit in one line under the face, in sight whichever slider is dragged (in the controls column
+    # they were scrolled out of view at both sizes).
+    meters = window.meters
+    assert meters.isVisible() and not scroll.isAncestorOf(meters)
+    top_left = meters.mapTo(window, meters.rect().topLeft())
+    assert top_left.y() >= window.view.mapTo(window, window.view.rect().bottomLeft()).y()
+    assert top_left.y() + meters.height() <= window.statusBar().mapTo(window, window.statusBar().rect().topLeft()).y()
+    assert meters.sizeHint().width() <= window.view.width() and meters.height() <= 40
 
 
 def test_result_is_shown_beside_its_parents_and_compare_shows_a(qtbot, window):
@@ -151,3 +159,18 @@ def test_a_lock_without_a_reading_holds_nothing(window):
     doc.set_state(state)
     window.lock_loop._on_measured(state, {"age": 30.0, "p_male": 0.5, "smile": float("nan"), "yaw": 0.0})
     assert "smile" not in window.lock_loop.holds and doc.state == state
+
+
+def test_view_meters_hides_the_line_and_the_faces_are_still_measured(qtbot, window):
+    action = next(a for m in window.menuBar().findChildren(type(window.menuBar().actions()[0].menu()))
+                  for a in m.actions() if a.text() == "&Meters")
+    assert action.isChecked() and window.meters.isVisible()
+    action.trigger()
+    assert not action.isChecked() and not window.meters.isVisible()
+    window.meters.values = {}
+    window.mix.groups["coarse"].slider.setValue(window.mix.groups["coarse"].slider.maximum())
+    qtbot.waitUntil(lambda: window.last_full is not None and window.last_full.state == window.doc.state, timeout=60_000)
+    qtbot.waitUntil(lambda: bool(window.meters.values), timeout=60_000)  # locks hold with these figures
+    assert 0 < window.meters.values["age"] < 100
+    action.trigger()
+    assert window.meters.isVisible()

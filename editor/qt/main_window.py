@@ -73,8 +73,14 @@ class MainWindow(RenderRequests, QMainWindow):
         self._rest.timeout.connect(lambda: self._request(full=True))
 
         self.view = FaceView(gen.resolution)
-        self.setCentralWidget(self.view)
         self._build_controls()
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.view, 1)
+        column.addWidget(self.meters)  # beside the face: in sight whichever control is dragged
+        self.setCentralWidget(central)
         self._build_gallery()
         self._build_status()
         self.lock_loop = LockLoop(self)
@@ -132,7 +138,7 @@ class MainWindow(RenderRequests, QMainWindow):
         self.sefa.directions_changed.connect(self._set_sefa)
         self.teach = TeachPanel(self)
         self.fit_runner = FitDirectionsRunner(self)
-        for w in (self.source_a, self.source_b, self.mix, self.breed, self.adjust, self.directions_panel, self.meters,
+        for w in (self.source_a, self.source_b, self.mix, self.breed, self.adjust, self.directions_panel,
                   self.paint, self.blend, self.sefa, self.teach):
             layout.addWidget(w)
         layout.addStretch(1)

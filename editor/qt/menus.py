@@ -83,4 +83,9 @@ def build_menus(w) -> None:
     compare.setCheckable(True)
     w.compare_action = compare
     m.addAction(w.gallery_dock.toggleViewAction())
+    meters = QAction("&Meters", w, checkable=True, checked=True)
+    meters.setStatusTip("The line of read-outs under the face (age, P(male), smile, yaw, identity); "
+                        "locks keep working while it is hidden")
+    meters.toggled.connect(w.meters.setVisible)
+    m.addAction(meters)
 

@@ -1,6 +1,8 @@
 """Live meters: estimated age, P(male), smile and head yaw of the face on screen, measured after each
 full render on a thread of their own (never the GUI thread, never the render worker), newest image wins.
-They show what a slider does to the other attributes: drag gender and watch age.
+They show what a slider does to the other attributes: drag gender and watch age. They sit in one line under
+the face, so they stay in sight while a slider far down the controls is dragged (in the controls column they
+were scrolled out of view at 1400×900).
 
 With a photo as source A or B, an identity row shows how far the render is from that photo (dlib's
 face-recognition distance, editor.photo.identity): below 0.6 the same person, at or above it the row turns
@@ -12,7 +14,7 @@ import time
 
 import numpy as np
 from PySide6.QtCore import QMutex, QMutexLocker, QThread, QWaitCondition, Signal
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel
 
 WARNING_STYLE = "color: #c62828; font-weight: bold;"
 # During a drag the read-outs follow at about 3 a second, not every frame: measuring each frame (11 ms, on the
@@ -100,8 +102,9 @@ def _identity(image: np.ndarray, reference: np.ndarray) -> float:
     return distance(image, reference)
 
 
-class MeterPanel(QGroupBox):
-    """Four read-outs, and identity when a photo is in the edit; each names its unit and model in a tooltip."""
+class MeterPanel(QFrame):
+    """A line of read-outs under the face: four, and identity when a photo is in the edit; each names its unit
+    and model in a tooltip."""
 
     measured = Signal(object, dict)  # the EditState of the render measured, its figures (locks hold with them)
 
@@ -114,14 +117,28 @@ class MeterPanel(QGroupBox):
              "Distance to the imported photo (dlib face recognition): below 0.6 the same person"))
 
     def __init__(self, parent=None):
-        super().__init__("Meters (after each render)", parent)
-        form = QFormLayout(self)
+        super().__init__(parent)
+        self.setObjectName("meters")
+        self.setToolTip("Measured on the face on screen after each render (a few times a second while dragging)")
+        line = QHBoxLayout(self)
+        line.setContentsMargins(10, 3, 10, 3)
+        line.setSpacing(6)
         self.labels: dict[str, QLabel] = {}
-        for key, name, _fmt, tip in self.ROWS:
-            label = QLabel("–")
-            label.setToolTip(tip)
-            form.addRow(name, label)
-            self.labels[key] = label
+        self.titles: dict[str, QLabel] = {}
+        for i, (key, name, _fmt, tip) in enumerate(self.ROWS):
+            if i:
+                line.addSpacing(14)
+            title, label = QLabel(name), QLabel("–")
+            bold = label.font()
+            bold.setBold(True)
+            label.setFont(bold)
+            for part in (title, label):
+                part.setToolTip(tip)
+                line.addWidget(part)
+            self.labels[key], self.titles[key] = label, title
+        for part in (self.labels["identity"], self.titles["identity"]):
+            part.hide()  # until a render with a photo in the edit is measured
+        line.addStretch(1)
         self.values: dict[str, float] = {}
         self.photos: dict = {}  # Source -> the descriptor of the photo it was made from (memory only)
         self._stamp, self._state, self._full = 0, None, True
@@ -177,6 +194,8 @@ class MeterPanel(QGroupBox):
     def _show_identity(self, v: float) -> None:
         from ..photo.identity import SAME_PERSON
         label = self.labels["identity"]
+        for part in (label, self.titles["identity"]):
+            part.setVisible(bool(np.isfinite(v)))  # only an edit with a photo in it has an identity to keep
         if not np.isfinite(v):
             label.setText("– (no photo)")
             label.setStyleSheet("")
