@@ -557,9 +557,11 @@ def test_direction_sliders_locks_sefa_and_teaching(qtbot, gen, make_window):
 
     # Teach: five faces with the trait, five without -> a new slider, saved in the user's library.
     assert not w.teach.fit_button.isEnabled()
+    assert w.teach.counts.text() == "has it: none yet · lacks it: none yet (at least 5 each)"
     for seed, has in [(s, True) for s in (1, 2, 3, 8, 11)] + [(s, False) for s in (0, 4, 5, 7, 9)]:
         w.source_a.seed.setValue(seed)
         (w.teach.has_button if has else w.teach.lacks_button).click()
+    assert w.teach.counts.text().startswith("has it: 5 (seeds 1, 2, 3, 8, 11) · lacks it: 5 (seeds 0, 4, 5, 7, 9)")
     assert w.teach.fit_button.isEnabled()
     w.teach.name.setText("manly")
     w.teach.fit_button.click()

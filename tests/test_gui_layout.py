@@ -174,3 +174,16 @@ def test_view_meters_hides_the_line_and_the_faces_are_still_measured(qtbot, wind
     assert 0 < window.meters.values["age"] < 100
     action.trigger()
     assert window.meters.isVisible()
+
+
+def test_render_time_plot_reads_from_zero(qtbot):
+    from editor.qt.viewer import RenderTimePlot
+    plot = RenderTimePlot()
+    qtbot.addWidget(plot)
+    plot.add("full", 189.4)  # alone, it was spread over 189.0-189.8
+    low, high = plot.getViewBox().viewRange()[1]
+    assert low == 0.0 and 189.4 < high < 250
+    plot.add("preview", 60.0)
+    plot.add("preview", 420.0)
+    low, high = plot.getViewBox().viewRange()[1]
+    assert low == 0.0 and 420.0 < high < 550

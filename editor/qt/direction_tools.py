@@ -179,6 +179,14 @@ def teach_direction(gen, name: str, has: list[int], lacks: list[int], hold: list
     return Direction(name, v, None, scale, 3.0)
 
 
+def _marked(seeds: list[int], shown: int = 6) -> str:
+    """'none yet', or the count and the newest seeds, e.g. '8 (seeds …, 4, 7, 9, 11, 12, 15)'."""
+    if not seeds:
+        return "none yet"
+    more = "…, " if len(seeds) > shown else ""
+    return f"{len(seeds)} (seed{'s' if len(seeds) > 1 else ''} {more}{', '.join(map(str, seeds[-shown:]))})"
+
+
 class TeachPanel(QGroupBox):
     """Mark faces (as source A) as having or lacking a trait; with five of each, fit and keep it."""
 
@@ -230,8 +238,8 @@ class TeachPanel(QGroupBox):
     def _update(self) -> None:
         self.has = list(dict.fromkeys(self.has))
         self.lacks = list(dict.fromkeys(self.lacks))
-        self.counts.setText(f"has it: {len(self.has)} {self.has[-6:]} · lacks it: {len(self.lacks)} "
-                            f"{self.lacks[-6:]} (at least {MIN_MARKED} each)")
+        self.counts.setText(f"has it: {_marked(self.has)} · lacks it: {_marked(self.lacks)} "
+                            f"(at least {MIN_MARKED} each)")
         self.fit_button.setEnabled(len(self.has) >= MIN_MARKED and len(self.lacks) >= MIN_MARKED)
 
     def fit(self) -> None:

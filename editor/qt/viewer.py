@@ -68,8 +68,7 @@ class RenderTimePlot(pg.PlotWidget):
         self.setBackground(None)
         self.hideAxis("bottom")
         self.addLegend(offset=(-4, 2), labelTextSize="8pt")
-        self.getAxis("left").setWidth(40)
-        self.setLabel("left", "ms")
+        self.getAxis("left").setWidth(40)  # no axis title: the box says ms, and the title overlapped the ticks
         self.getAxis("left").setStyle(tickTextOffset=4)
         self.getAxis("left").setTextPen("#444")
         self.setMouseEnabled(False, False)
@@ -84,3 +83,7 @@ class RenderTimePlot(pg.PlotWidget):
     def add(self, kind: str, ms: float) -> None:
         self.times[kind].append(ms)
         self.curves[kind].setData(np.asarray(self.times[kind], dtype=float))
+        # From 0, so previews and full renders compare at a glance (auto-range spread one 189 ms render
+        # over 189.0-189.8).
+        top = max(max(t, default=0.0) for t in self.times.values())
+        self.setYRange(0.0, max(top, 1.0) * 1.15, padding=0)
