@@ -140,3 +140,23 @@ def test_cancel_stops_an_export_inside_its_frame_and_leaves_no_file(qtbot, tmp_p
         job.cancel()
     assert job.wait(5_000) and time.perf_counter() - t0 < 5.0
     assert list(tmp_path.iterdir()) == []
+
+
+def test_each_kind_shows_its_own_rows_in_the_dialogs_one_form(qtbot, gen, make_window):
+    """The kinds' rows share the dialog's label column and only the chosen kind's show (nested pages had a
+    label column of their own and left the tallest page's height empty under the others)."""
+    dialog = animation_dialog.open_animation_dialog(make_window(new_state(gen, 1, 2)))
+    form = dialog.form
+    labels = {form.labelForField(w).text(): form.labelForField(w) for rows in dialog.kind_rows for _, w in rows
+              if form.labelForField(w) is not None and form.labelForField(w).text()}
+    assert {"Order", "Direction or slider", "Keyframes", "Noise strength"} <= set(labels)
+    column = form.labelForField(dialog.frames).x()
+    heights = []
+    for index, rows in enumerate(dialog.kind_rows):
+        dialog.kind.setCurrentIndex(index)
+        qtbot.wait(50)
+        for i, others in enumerate(dialog.kind_rows):
+            assert all(w.isVisible() == (i == index) for _, w in others), (index, i)
+        assert all(label.x() == column for label in labels.values() if label.isVisible())
+        heights.append(dialog.height())
+    assert heights[3] < heights[1]  # the noise loop's one row is shorter than the sweep's four

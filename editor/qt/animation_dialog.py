@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PySide6.QtCore import QThread, QTimer, Signal
+from PySide6.QtCore import Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox,
-                               QStackedWidget, QVBoxLayout, QWidget)
+                               QVBoxLayout)
 
 from ..edit import EditState, Source
 from ..model.interrupt import Superseded, interruptible
@@ -107,12 +107,9 @@ class AnimationDialog(QDialog):
         self.kind = QComboBox()
         for key, text in KINDS.items():
             self.kind.addItem(text, key)
-        self.pages = QStackedWidget()
-        self.pages.addWidget(self._morph_page())
-        self.pages.addWidget(self._sweep_page())
-        self.pages.addWidget(self._walk_page())
-        self.pages.addWidget(self._noise_page())
-        self.kind.currentIndexChanged.connect(self.pages.setCurrentIndex)
+        # Each kind's own rows live in the one form, shown for that kind only: nested in a stack of pages
+        # they had a label column of their own and the tallest page's height under every kind.
+        self.kind_rows = [self._morph_rows(), self._sweep_rows(), self._walk_rows(), self._noise_rows()]
 
         self.frames = QSpinBox(minimum=1, maximum=10_000, value=48)
         self.fps = QDoubleSpinBox(minimum=1, maximum=120, value=24, decimals=1)
@@ -124,14 +121,22 @@ class AnimationDialog(QDialog):
         self.easing.setCurrentText("ease-in-out")
         common = QFormLayout()
         common.addRow("Animation", self.kind)
-        common.addRow(self.pages)
+        for rows in self.kind_rows:
+            for label, widget in rows:
+                common.addRow(label, widget)
+        self.form = common
+        self.kind.currentIndexChanged.connect(self._show_kind_rows)
+        self._show_kind_rows(self.kind.currentIndex())
         common.addRow("Frames", self.frames)
         common.addRow("Frames a second", self.fps)
         common.addRow("Size (px)", self.size)
         common.addRow("Easing", self.easing)
 
-        self.picture = QLabel("Preview: a dozen of the frames, played in a loop")
-        self.picture.setMinimumSize(PREVIEW_SIZE, PREVIEW_SIZE)
+        self.picture = QLabel("Preview shows a dozen of the frames here, played in a loop")
+        self.picture.setFixedSize(PREVIEW_SIZE, PREVIEW_SIZE)
+        self.picture.setWordWrap(True)
+        self.picture.setAlignment(Qt.AlignCenter)
+        self.picture.setStyleSheet("QLabel { background: #202124; color: #bdc1c6; }")  # the view's colours
         self.bar = QProgressBar()
         self.status = QLabel()
         self.status.setWordWrap(True)
@@ -152,45 +157,43 @@ class AnimationDialog(QDialog):
         left.addWidget(self.bar)
         left.addWidget(self.status)
         layout.addLayout(left)
-        layout.addWidget(self.picture)
+        layout.addWidget(self.picture, 0, Qt.AlignTop)
 
-    # ---------------------------------------------------------------------------------- pages
-    def _page(self, *rows) -> QWidget:
-        page = QWidget()
-        form = QFormLayout(page)
-        form.setContentsMargins(0, 0, 0, 0)
-        for label, widget in rows:
-            form.addRow(label, widget)
-        return page
+    # ---------------------------------------------------------------------------------- each kind's rows
+    def _show_kind_rows(self, index: int) -> None:
+        for i, rows in enumerate(self.kind_rows):
+            for _label, widget in rows:
+                self.form.setRowVisible(widget, i == index)
+        self.adjustSize()
 
-    def _morph_page(self) -> QWidget:
+    def _morph_rows(self) -> list:
         self.order = QComboBox()
         self.order.addItems(list(timeline.MORPH_ORDERS))
         self.order.setToolTip("coarse-first: pose and shape, then features, then colour and texture")
         self.morph_loop = QCheckBox("there and back (A → B → A)")
-        return self._page(("Order", self.order), ("", self.morph_loop))
+        return [("Order", self.order), ("", self.morph_loop)]
 
-    def _sweep_page(self) -> QWidget:
+    def _sweep_rows(self) -> list:
         self.target = QComboBox()
         self.sweep_from = QDoubleSpinBox(minimum=-20, maximum=20, decimals=2, singleStep=0.1)
         self.sweep_to = QDoubleSpinBox(minimum=-20, maximum=20, decimals=2, singleStep=0.1)
         self.sweep_loop = QCheckBox("there and back")
         self.target.currentTextChanged.connect(self._target_changed)
-        return self._page(("Direction or slider", self.target), ("From", self.sweep_from), ("To", self.sweep_to),
-                          ("", self.sweep_loop))
+        return [("Direction or slider", self.target), ("From", self.sweep_from), ("To", self.sweep_to),
+                ("", self.sweep_loop)]
 
-    def _walk_page(self) -> QWidget:
+    def _walk_rows(self) -> list:
         self.walk_seeds = QLineEdit()
         self.walk_seeds.setPlaceholderText("seeds, e.g. 1, 2, 3 (empty: sources A and B)")
         self.walk_space = QComboBox()
         self.walk_space.addItems(["z", "w"])
         self.walk_space.setToolTip("z: great circles between the seeds' z; w: a smooth spline through their w "
                                    "(latents and photos need w)")
-        return self._page(("Keyframes", self.walk_seeds), ("Space", self.walk_space))
+        return [("Keyframes", self.walk_seeds), ("Space", self.walk_space)]
 
-    def _noise_page(self) -> QWidget:
+    def _noise_rows(self) -> list:
         self.noise_strength = QDoubleSpinBox(minimum=0, maximum=5, value=1.0, decimals=2, singleStep=0.1)
-        return self._page(("Noise strength", self.noise_strength))
+        return [("Noise strength", self.noise_strength)]
 
     def showEvent(self, event) -> None:
         self.refresh_targets()
