@@ -1,5 +1,5 @@
-"""The Qt layer: render worker, document/undo and the panels bound to it, the main window on the real
-default model, file actions (good and bad files) and `main.py --screenshot`.
+"""The main window on the real default model: renders and mixing, export and reopen, latents, bad files,
+recent files, `main.py --screenshot`, the direction tools, photo import and SeFa.
 
 Run offscreen (QT_QPA_PLATFORM=offscreen). Nothing here sleeps: waits are on signals or conditions.
 Every test gets its own XDG data/config folders, so autosave, settings and user directions stay in tmp.
@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,338 +19,20 @@ import pytest
 from PIL import Image
 
 pytest.importorskip("pytestqt")
-from PySide6.QtCore import QCoreApplication, QSettings  # noqa: E402
 from PySide6.QtWidgets import QProgressDialog  # noqa: E402
 
 from editor import io  # noqa: E402
-from editor.edit import EditState  # noqa: E402
 from editor.paint import paint  # noqa: E402
 from editor.photo.delta import WeightDelta  # noqa: E402
-from editor.qt.document import Document  # noqa: E402
 from editor.qt.main_window import MainWindow  # noqa: E402
-from editor.qt.panels import AdjustPanel, MixPanel, ModelInfo, SourcePanel  # noqa: E402
-from editor.qt.render_worker import RenderWorker  # noqa: E402
-from editor.qt.widgets import STEPS_PER_UNIT, FloatSlider  # noqa: E402
-from editor.render import RenderRequest, RenderResult  # noqa: E402
+
+from tests.gui_support import (ALL_ROWS, GROUPS, NUM_WS, drag, full_render, gen, make_window,  # noqa: E402,F401
+                                new_state, private_home)
 
 ROOT = Path(__file__).resolve().parents[1]
-NUM_WS = 23
-GROUPS = {"coarse": range(0, 4), "middle": range(4, 10), "fine": range(10, NUM_WS)}
-ALL_ROWS = range(NUM_WS)
-
-
-@pytest.fixture(autouse=True)
-def private_home(tmp_path, monkeypatch):
-    """Autosave, QSettings and user directions go to tmp, never to the real home."""
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-
-
-def drag(slider: FloatSlider, *values: float) -> None:
-    """What QSlider does for a mouse drag of its handle: press, moves (valueChanged each), release."""
-    s = slider.slider
-    s.setSliderDown(True)  # emits sliderPressed
-    for v in values:
-        s.setSliderPosition(round(v * STEPS_PER_UNIT))  # tracking on: emits valueChanged
-    s.setSliderDown(False)  # emits sliderReleased
-
-
-# =========================================================================================== worker
-class FakeRender:
-    """A render fn without a model. Stamps in `block` wait on `gate` until the test opens it."""
-
-    def __init__(self, block=()):
-        self.block = set(block)
-        self.gate = threading.Event()
-        self.entered = threading.Event()
-
-    def __call__(self, request: RenderRequest) -> RenderResult:
-        if request.stamp in self.block:
-            self.entered.set()
-            if not self.gate.wait(20):
-                raise RuntimeError("the test never opened the gate")
-        return RenderResult(request.stamp, request.kind, request.state, request.size or 8, seeds=request.seeds)
-
-
-FAKE_STATE = EditState.new("fake", NUM_WS)
-
-
-def view(stamp: int) -> RenderRequest:
-    return RenderRequest(stamp, FAKE_STATE, None)
-
-
-def gallery(stamp: int) -> RenderRequest:
-    return RenderRequest(stamp, FAKE_STATE, 64, "gallery", (0, 1, 2))
-
-
-@pytest.fixture
-def fake_worker(qtbot):
-    made = []
-
-    def make(block=()):
-        fn = FakeRender(block)
-        worker = RenderWorker(fn)
-        results: list[RenderResult] = []
-        worker.rendered.connect(lambda r: results.append(r))
-        made.append((fn, worker))
-        return fn, worker, results
-
-    yield make
-    for fn, worker in made:
-        fn.gate.set()
-        worker.stop()
-
-
-def test_worker_drops_the_middle_request(qtbot, fake_worker):
-    fn, worker, results = fake_worker(block={1})
-    worker.submit(view(1))
-    qtbot.waitUntil(fn.entered.is_set)  # stamp 1 is being rendered; the worker is busy
-    worker.submit(view(2))
-    worker.submit(view(3))  # replaces 2, which never started
-    fn.gate.set()
-    qtbot.waitUntil(lambda: any(r.stamp == 3 for r in results))
-    assert worker.rendered_stamps == [1, 3]
-    assert [r.stamp for r in results] == [1, 3]
-
-
-def test_worker_view_and_gallery_slots_are_independent(qtbot, fake_worker):
-    fn, worker, results = fake_worker(block={1})
-    worker.submit(view(1))
-    qtbot.waitUntil(fn.entered.is_set)
-    worker.submit(gallery(2))
-    worker.submit(view(3))     # must not replace the gallery request
-    worker.submit(gallery(4))  # replaces gallery 2 only
-    fn.gate.set()
-    qtbot.waitUntil(lambda: len(results) == 3)
-    # The view slot goes first even though a gallery request was submitted before it.
-    assert worker.rendered_stamps == [1, 3, 4]
-    assert [(r.kind, r.stamp) for r in results] == [("view", 1), ("view", 3), ("gallery", 4)]
-    assert results[2].seeds == (0, 1, 2)
-
-
-class BlockwiseRender(FakeRender):
-    """Like a network: a checkpoint between 'blocks' (here: gate polls) where a render may be stopped."""
-
-    def __call__(self, request: RenderRequest) -> RenderResult:
-        from editor.model.interrupt import checkpoint
-        if request.stamp in self.block:
-            self.entered.set()
-            while not self.gate.wait(0.01):
-                checkpoint()
-        return RenderResult(request.stamp, request.kind, request.state, request.size or 8, seeds=request.seeds)
-
-
-@pytest.mark.parametrize("then", ["full", "frame"])
-def test_a_drag_frame_under_way_is_stopped_for_a_waiting_full_render_not_for_another_frame(qtbot, then):
-    fn = BlockwiseRender(block={1})
-    worker = RenderWorker(fn)
-    results: list[RenderResult] = []
-    worker.rendered.connect(results.append)
-    try:
-        worker.submit(RenderRequest(1, FAKE_STATE, 32))  # a drag frame, held at its checkpoints
-        qtbot.waitUntil(fn.entered.is_set)
-        worker.submit(RenderRequest(2, FAKE_STATE, None if then == "full" else 32))
-        if then == "full":  # released: the frame is dropped mid-render, the full render comes at once
-            qtbot.waitUntil(lambda: [r.stamp for r in results] == [2], timeout=5000)
-            assert worker.stopped_stamps == [1] and worker.rendered_stamps == [2]
-        else:  # still dragging: the frame under way finishes and is shown, then the next
-            qtbot.wait(100)
-            assert results == [] and worker.stopped_stamps == []
-            fn.gate.set()
-            qtbot.waitUntil(lambda: [r.stamp for r in results] == [1, 2], timeout=5000)
-    finally:
-        fn.gate.set()
-        worker.stop()
-
-
-def _long_work(entered: threading.Event, seconds: float = 30.0):
-    """Work that takes `seconds` between network blocks, as a big model's render or a photo import does."""
-    from editor.model.interrupt import checkpoint
-    entered.set()
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        checkpoint()
-        time.sleep(0.01)
-    return "finished"
-
-
-def test_closing_stops_long_renders_and_background_jobs_at_their_next_block(qtbot):
-    """A 20 s render of a big model, or a 90 s photo import, must not hold the closing window: stop() stops
-    the work under way at its next network block and nothing is reported."""
-    from editor.qt.background import BackgroundWorker
-    entered = threading.Event()
-    worker = RenderWorker(lambda request: _long_work(entered))
-    results = []
-    worker.rendered.connect(results.append)
-    worker.submit(view(1))  # a full render: never stopped for frames, but stopped for closing
-    qtbot.waitUntil(entered.is_set)
-    t0 = time.perf_counter()
-    worker.stop()
-    assert time.perf_counter() - t0 < 5.0 and worker.stopped_stamps == [1]  # the work alone takes 30 s
-
-    entered.clear()
-    jobs = BackgroundWorker(lambda: None)
-    reported = []
-    jobs.done.connect(lambda *a: reported.append(a))
-    jobs.submit("project", 1, lambda gen: _long_work(entered))
-    qtbot.waitUntil(entered.is_set)
-    t0 = time.perf_counter()
-    jobs.stop()
-    assert time.perf_counter() - t0 < 5.0
-    QCoreApplication.processEvents()
-    assert results == [] and reported == []
-
-
-def test_worker_stop_while_rendering(qtbot, fake_worker):
-    fn, worker, results = fake_worker(block={1})
-    worker.submit(view(1))
-    qtbot.waitUntil(fn.entered.is_set)
-    worker.submit(view(2))  # pending when stop comes: must be dropped
-
-    stopped_at = []
-    stopper = threading.Thread(target=lambda: (worker.stop(), stopped_at.append(time.perf_counter())))
-    stopper.start()  # stop() waits for the render under way, so it runs beside the test
-    qtbot.waitUntil(lambda: worker._abort)  # stop() has flagged the worker and is now waiting
-    assert stopper.is_alive(), "stop() returned while a render was still running"
-    released_at = time.perf_counter()
-    fn.gate.set()
-    stopper.join(10)
-    assert not stopper.is_alive(), "stop() did not return after the render finished"
-    assert stopped_at[0] - released_at < 2.0
-    assert worker.isFinished()
-
-    QCoreApplication.processEvents()  # deliver anything the worker might have queued
-    assert worker.rendered_stamps == [1]  # 2 was never rendered
-    assert results == []                  # and the result of 1 was not emitted after stop
-
-    worker.submit(view(5))  # a stopped worker ignores new work and does not start again
-    QCoreApplication.processEvents()
-    assert not worker.isRunning()
-    assert worker.rendered_stamps == [1] and results == []
-
-
-# ============================================================================= document and panels
-INFO = ModelInfo("fake", "fake", NUM_WS, tuple(2 ** (2 + i // 2) for i in range(NUM_WS)), dict(GROUPS),
-                 "cpu", "float32")
-
-
-@pytest.fixture
-def panels(qtbot):
-    """The panels bound to one document, wired as MainWindow wires them (doc.changed -> sync)."""
-    doc = Document(FAKE_STATE)
-    mix, source, adjust = MixPanel(doc, INFO), SourcePanel("a", doc), AdjustPanel(doc)
-    for p in (mix, source, adjust):
-        qtbot.addWidget(p)
-        doc.changed.connect(p.sync)
-    return SimpleNamespace(doc=doc, stack=doc.undo_stack, mix=mix, coarse=mix.groups["coarse"],
-                           source=source, adjust=adjust)
-
-
-def test_slider_drag_is_one_undo_step(panels):
-    p = panels
-    drag(p.coarse, 0.1, 0.3, 0.5)
-    expected = FAKE_STATE.with_group_mix(GROUPS["coarse"], 0.5)
-    assert p.stack.count() == 1
-    assert p.doc.state == expected
-    assert not p.doc.dragging
-
-    p.stack.undo()
-    assert p.doc.state == FAKE_STATE
-    assert p.coarse.value() == 0.0 and p.mix.layers[0].value() == 0.0
-    p.stack.redo()
-    assert p.doc.state == expected
-    assert p.coarse.value() == 0.5 and all(p.mix.layers[i].value() == 0.5 for i in GROUPS["coarse"])
-    assert p.mix.layers[4].value() == 0.0
-    assert p.stack.count() == 1  # syncing the widgets pushed nothing
-
-
-def test_two_drags_are_two_undo_steps(panels):
-    p = panels
-    drag(p.coarse, 0.2, 0.4)
-    drag(p.coarse, 0.6, 0.8)
-    drag(p.adjust.psi, 0.9, 1.1)
-    assert p.stack.count() == 3
-    s1 = FAKE_STATE.with_group_mix(GROUPS["coarse"], 0.4)
-    s2 = s1.with_group_mix(GROUPS["coarse"], 0.8)
-    s3 = s2.with_psi(1.1)
-    assert p.doc.state == s3
-    p.stack.undo()
-    assert p.doc.state == s2 and p.adjust.psi.value() == 0.7 and p.coarse.value() == 0.8
-    p.stack.undo()
-    assert p.doc.state == s1 and p.coarse.value() == 0.4
-    p.stack.undo()
-    assert p.doc.state == FAKE_STATE and p.coarse.value() == 0.0
-    for _ in range(3):
-        p.stack.redo()
-    assert p.doc.state == s3 and p.coarse.value() == 0.8 and p.adjust.psi.value() == 1.1
-
-
-def test_seed_changes_are_separate_steps(panels):
-    p = panels
-    for seed in (5, 6, 7):
-        p.source.seed.setValue(seed)
-    assert p.stack.count() == 3
-    assert p.doc.state.source_a.seed == 7
-    p.stack.undo()
-    assert p.doc.state.source_a.seed == 6 and p.source.seed.value() == 6
-    p.stack.undo()
-    assert p.doc.state.source_a.seed == 5 and p.source.seed.value() == 5
-    p.stack.redo()
-    assert p.doc.state.source_a.seed == 6 and p.source.seed.value() == 6
-    assert p.doc.state == FAKE_STATE.with_source("a", FAKE_STATE.source_a.from_seed(6))
-    assert p.stack.count() == 3
-
-
-def test_document_drives_the_widgets_without_echo(panels):
-    p = panels
-    seen = []
-    p.doc.changed.connect(seen.append)
-    new = (FAKE_STATE.with_group_mix(GROUPS["middle"], 0.75).with_layer_mix(12, 0.25).with_psi(0.9)
-           .with_noise(mode="off", strength=1.5).with_source("a", FAKE_STATE.source_a.from_seed(42)))
-    p.doc.set_state(new, "Load")
-    assert p.stack.count() == 1 and seen == [new]  # one command, one change: the widgets did not echo
-    assert p.doc.state == new
-    assert p.mix.groups["middle"].value() == 0.75 and p.coarse.value() == 0.0
-    assert p.mix.layers[12].value() == 0.25 and p.mix.layers[5].value() == 0.75
-    assert p.mix.groups["fine"].value() == round(0.25 / 13, 2)  # the mean of its rows
-    assert p.adjust.psi.value() == 0.9 and p.adjust.strength.value() == 1.5
-    assert p.adjust.noise_mode.currentText() == "off"
-    assert p.source.seed.value() == 42
-    p.stack.undo()
-    assert p.doc.state == FAKE_STATE and len(seen) == 2 and p.stack.count() == 1
-    assert p.mix.groups["middle"].value() == 0.0 and p.adjust.noise_mode.currentText() == "const"
-    assert p.source.seed.value() == 0
 
 
 # ===================================================================== main window on the real model
-@pytest.fixture(scope="module")
-def gen(default_weights):
-    from editor.model import load_generator
-    return load_generator(default_weights, device="cpu")
-
-
-@pytest.fixture
-def make_window(qtbot, gen, tmp_path):
-    def make(state: EditState | None = None, settings_file: str = "s.ini") -> MainWindow:
-        window = MainWindow(gen, state, QSettings(str(tmp_path / settings_file), QSettings.IniFormat))
-        qtbot.addWidget(window)  # closed at teardown, which stops its render worker
-        window.show()
-        return window
-    return make
-
-
-def full_render(qtbot, window: MainWindow, action=lambda: None, timeout: int = 60_000) -> RenderResult:
-    """Do `action`, then wait until the full-resolution render of the (then) current state is on screen."""
-    with qtbot.waitSignal(window.full_render_shown, timeout=timeout,
-                          check_params_cb=lambda r: r.state == window.doc.state) as blocker:
-        action()
-    return blocker.args[0]
-
-
-def new_state(gen, a: int, b: int) -> EditState:
-    return EditState.new(gen.fingerprint, gen.num_ws, seed_a=a, seed_b=b)
-
 
 def test_window_renders_and_the_mix_slider_changes_the_face(qtbot, gen, make_window):
     assert gen.num_ws == NUM_WS and dict(gen.layer_groups) == GROUPS
@@ -653,3 +334,4 @@ def test_sefa_rows_are_the_users_and_each_component_gets_a_measured_reach(qtbot,
     assert w.directions[next(iter(reaches))].range == reaches[next(iter(reaches))]  # the renderer has them too
     w.sefa.group.setCurrentText("fine")
     assert w.sefa.rows() == gen.layer_groups["fine"]
+

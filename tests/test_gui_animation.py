@@ -16,7 +16,7 @@ from PySide6.QtCore import QThread  # noqa: E402
 from editor.motion import frames as motion_frames  # noqa: E402
 from editor.qt import animation_dialog  # noqa: E402
 from editor.render import RenderRequest, render  # noqa: E402
-from tests.test_gui import full_render, gen, make_window, new_state, private_home  # noqa: E402,F401 - fixtures
+from tests.gui_support import full_render, gen, make_window, new_state, private_home  # noqa: E402,F401 - fixtures
 
 
 @pytest.fixture
@@ -122,13 +122,13 @@ def test_cancel_stops_an_export_inside_its_frame_and_leaves_no_file(qtbot, tmp_p
     and the partial file goes, as for a cancel between frames."""
     import time
 
-    from tests.test_gui import _long_work
+    from tests.gui_support import long_work
     entered = threading.Event()
 
     def slow(gen, frames, directions, size, writer, progress, cancelled, on_frame):
         with writer:
             writer.write(np.zeros((size, size, 3), np.uint8))
-            _long_work(entered)  # the second frame: 30 s between checkpoints
+            long_work(entered)  # the second frame: 30 s between checkpoints
         return 2
     monkeypatch.setattr(animation_dialog, "render_animation", slow)
     path = tmp_path / "walk.gif"

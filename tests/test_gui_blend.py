@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.test_gui import full_render, gen, make_window, new_state, private_home  # noqa: F401 - fixtures
+from tests.gui_support import full_render, gen, make_window, new_state, private_home  # noqa: F401 - fixtures
 
 from editor.model import Generator  # noqa: E402
 from editor.model.blend import BlendSettings, blend  # noqa: E402
