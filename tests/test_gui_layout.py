@@ -48,7 +48,15 @@ def test_window_fits_and_the_face_gets_most_of_it(qtbot, window, size):
     top_left = meters.mapTo(window, meters.rect().topLeft())
     assert top_left.y() >= window.view.mapTo(window, window.view.rect().bottomLeft()).y()
     assert top_left.y() + meters.height() <= window.statusBar().mapTo(window, window.statusBar().rect().topLeft()).y()
-    assert meters.sizeHint().width() <= window.view.width() and meters.height() <= 40
+    assert meters.height() <= 40
+    # With identity too (a photo in the edit) the line wraps instead of widening the window: one line of all
+    # five needed 571 px where a 1024 px window leaves the face 508.
+    meters._show_identity(0.71)
+    qtbot.wait(50)
+    assert window.width() == size[0] and meters.height() <= 60
+    item = meters.items["identity"]
+    assert item.isVisible() and meters.rect().contains(item.geometry())
+    assert all(meters.rect().contains(meters.items[k].geometry()) for k in meters.items)
 
 
 def test_result_is_shown_beside_its_parents_and_compare_shows_a(qtbot, window):
@@ -187,3 +195,27 @@ def test_render_time_plot_reads_from_zero(qtbot):
     plot.add("preview", 420.0)
     low, high = plot.getViewBox().viewRange()[1]
     assert low == 0.0 and 420.0 < high < 550
+
+
+def test_flow_layout_wraps_items_onto_lines_as_text_does(qtbot):
+    from editor.qt.flow_layout import FlowLayout, flow_size_policy
+    box = QWidget()
+    qtbot.addWidget(box)
+    flow = FlowLayout(box, spacing=10, line_spacing=4)
+    flow.setContentsMargins(0, 0, 0, 0)
+    box.setSizePolicy(flow_size_policy())
+    parts = []
+    for _ in range(3):
+        part = QWidget()
+        part.setFixedSize(100, 20)
+        flow.addWidget(part)
+        parts.append(part)
+    assert flow.sizeHint().width() == 320 and flow.minimumSize().width() == 100
+    assert flow.heightForWidth(320) == 20 and flow.heightForWidth(250) == 44 and flow.heightForWidth(100) == 68
+    box.resize(250, flow.heightForWidth(250))
+    box.show()
+    qtbot.wait(20)
+    assert [(p.x(), p.y()) for p in parts] == [(0, 0), (110, 0), (0, 24)]
+    parts[1].hide()  # a hidden item takes no room
+    qtbot.wait(20)
+    assert flow.heightForWidth(250) == 20 and (parts[2].x(), parts[2].y()) == (110, 0)

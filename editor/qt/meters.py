@@ -1,8 +1,8 @@
 """Live meters: estimated age, P(male), smile and head yaw of the face on screen, measured after each
 full render on a thread of their own (never the GUI thread, never the render worker), newest image wins.
-They show what a slider does to the other attributes: drag gender and watch age. They sit in one line under
-the face, so they stay in sight while a slider far down the controls is dragged (in the controls column they
-were scrolled out of view at 1400×900).
+They show what a slider does to the other attributes: drag gender and watch age. They sit in a line under
+the face (two in a narrow window), in sight whichever slider is dragged (in the controls column they were
+scrolled out of view at 1400×900).
 
 With a photo as source A or B, an identity row shows how far the render is from that photo (dlib's
 face-recognition distance, editor.photo.identity): below 0.6 the same person, at or above it the row turns
@@ -14,7 +14,9 @@ import time
 
 import numpy as np
 from PySide6.QtCore import QMutex, QMutexLocker, QThread, QWaitCondition, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QWidget
+
+from .flow_layout import FlowLayout, flow_size_policy
 
 WARNING_STYLE = "color: #c62828; font-weight: bold;"
 # During a drag the read-outs follow at about 3 a second, not every frame: measuring each frame (11 ms, on the
@@ -120,25 +122,27 @@ class MeterPanel(QFrame):
         super().__init__(parent)
         self.setObjectName("meters")
         self.setToolTip("Measured on the face on screen after each render (a few times a second while dragging)")
-        line = QHBoxLayout(self)
+        line = FlowLayout(self, spacing=16)  # one line when there is room, two in a narrow window
         line.setContentsMargins(10, 3, 10, 3)
-        line.setSpacing(6)
+        self.setSizePolicy(flow_size_policy())
         self.labels: dict[str, QLabel] = {}
         self.titles: dict[str, QLabel] = {}
-        for i, (key, name, _fmt, tip) in enumerate(self.ROWS):
-            if i:
-                line.addSpacing(14)
+        self.items: dict[str, QWidget] = {}
+        for key, name, _fmt, tip in self.ROWS:
+            item = QWidget()
+            pair = QHBoxLayout(item)
+            pair.setContentsMargins(0, 0, 0, 0)
+            pair.setSpacing(5)
             title, label = QLabel(name), QLabel("–")
             bold = label.font()
             bold.setBold(True)
             label.setFont(bold)
             for part in (title, label):
                 part.setToolTip(tip)
-                line.addWidget(part)
-            self.labels[key], self.titles[key] = label, title
-        for part in (self.labels["identity"], self.titles["identity"]):
-            part.hide()  # until a render with a photo in the edit is measured
-        line.addStretch(1)
+                pair.addWidget(part)
+            line.addWidget(item)
+            self.labels[key], self.titles[key], self.items[key] = label, title, item
+        self.items["identity"].hide()  # until a render with a photo in the edit is measured
         self.values: dict[str, float] = {}
         self.photos: dict = {}  # Source -> the descriptor of the photo it was made from (memory only)
         self._stamp, self._state, self._full = 0, None, True
@@ -194,8 +198,7 @@ class MeterPanel(QFrame):
     def _show_identity(self, v: float) -> None:
         from ..photo.identity import SAME_PERSON
         label = self.labels["identity"]
-        for part in (label, self.titles["identity"]):
-            part.setVisible(bool(np.isfinite(v)))  # only an edit with a photo in it has an identity to keep
+        self.items["identity"].setVisible(bool(np.isfinite(v)))  # only an edit with a photo has one to keep
         if not np.isfinite(v):
             label.setText("– (no photo)")
             label.setStyleSheet("")
