@@ -219,3 +219,20 @@ def test_flow_layout_wraps_items_onto_lines_as_text_does(qtbot):
     parts[1].hide()  # a hidden item takes no room
     qtbot.wait(20)
     assert flow.heightForWidth(250) == 20 and (parts[2].x(), parts[2].y()) == (110, 0)
+
+
+def test_a_closed_gallery_and_hidden_meters_stay_so_when_the_app_is_opened_again(qtbot, make_default_window):
+    def meters_action(w):
+        return next(a for a in w.findChildren(type(w.compare_action)) if a.text() == "&Meters")
+    first = make_default_window()
+    first.gallery_dock.close()
+    meters_action(first).trigger()
+    first.close()
+    again = make_default_window()  # the same settings file, as the next start of the app
+    assert not again.gallery_dock.isVisible() and not again.meters.isVisible()
+    assert not meters_action(again).isChecked()
+    meters_action(again).trigger()
+    again.gallery_dock.toggleViewAction().trigger()
+    again.close()
+    third = make_default_window()
+    assert third.gallery_dock.isVisible() and third.meters.isVisible() and meters_action(third).isChecked()

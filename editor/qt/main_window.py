@@ -106,6 +106,9 @@ class MainWindow(RenderRequests, QMainWindow):
             self.resize(1400, 900)
         # Docks at their narrowest useful width: the face gets the rest of the window.
         self.resizeDocks([self.gallery_dock, self.controls_dock], [GALLERY_WIDTH, CONTROLS_WIDTH], Qt.Horizontal)
+        state = self.settings.value("window/state")
+        if state is not None:
+            self.restoreState(state)  # the docks as the user left them: a closed gallery stays closed
 
     # ---------------------------------------------------------------------------------- building
     def _render_fn(self):
@@ -333,6 +336,7 @@ class MainWindow(RenderRequests, QMainWindow):
                 event.ignore()  # cancel: the edit, and its autosave, stay
                 return
         self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
         self.files.clean_exit()  # saved or discarded: nothing to recover next time
         self.worker.stop()  # waits for at most the render under way
         self.background.stop()

@@ -83,9 +83,12 @@ def build_menus(w) -> None:
     compare.setCheckable(True)
     w.compare_action = compare
     m.addAction(w.gallery_dock.toggleViewAction())
-    meters = QAction("&Meters", w, checkable=True, checked=True)
+    shown = w.settings.value("view/meters", True, type=bool)  # as the user left it
+    meters = QAction("&Meters", w, checkable=True, checked=shown)
     meters.setStatusTip("The line of read-outs under the face (age, P(male), smile, yaw, identity); "
                         "locks keep working while it is hidden")
+    w.meters.setVisible(shown)
     meters.toggled.connect(w.meters.setVisible)
+    meters.toggled.connect(lambda on: w.settings.setValue("view/meters", on))
     m.addAction(meters)
 
