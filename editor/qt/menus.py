@@ -70,7 +70,7 @@ def build_menus(w) -> None:
         "Ctrl+D")
 
     m = w.menuBar().addMenu("&Directions")
-    act(m, "&Fit age, gender and freckles for this model…", w.fit_runner.start, None,
+    act(m, "&Fit age, gender, freckles, smile and yaw for this model…", w.fit_runner.start, None,
         "Sample, render and score faces, then fit the directions (a few minutes)")
     act(m, "Import &InterFaceGAN boundary…", f.import_direction_dialog)
     act(m, "Import &GANSpace components…", f.import_ganspace_dialog)
