@@ -57,12 +57,13 @@ def test_variations_adopt_undo_and_history(qtbot, gen, make_window):
     qtbot.waitUntil(lambda: len(d.children) == 8, timeout=120_000)
     assert isinstance(d, VariationsDialog) and len(d.children) == 8
     assert all(not b.icon().isNull() for b in d.buttons)
+    assert not d.adopted.isVisible()  # nothing adopted yet
     assert len({c.source_a for c in d.children}) == 8  # eight different children
     child = d.children[2]
     with qtbot.waitSignal(d.children_shown, timeout=120_000):
         d.buttons[2].click()
     assert w.doc.state == child and child.source_a.kind == "latent" and child.mix == (0.0,) * gen.num_ws
-    assert d.history == [original, child] and len(d.history_buttons) == 2
+    assert d.history == [original, child] and len(d.history_buttons) == 2 and d.adopted.isVisible()
     assert d.children[0] != child  # new children, around the adopted face
     w.doc.undo_stack.undo()
     assert w.doc.state == original

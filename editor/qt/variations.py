@@ -83,7 +83,9 @@ class VariationsDialog(QDialog):
         grid.addWidget(self.centre, 1, 1)
         self.status = QLabel()
         self.strip = QHBoxLayout()
-        self.strip.addWidget(QLabel("Adopted:"))
+        self.adopted = QLabel("Adopted:")
+        self.adopted.hide()  # until a face is adopted: a bare "Adopted:" read as something missing
+        self.strip.addWidget(self.adopted)
         self.strip.addStretch(1)
         self.history_buttons: list[QToolButton] = []
         layout = QVBoxLayout(self)
@@ -142,6 +144,7 @@ class VariationsDialog(QDialog):
         self.history.append(state)
         b.clicked.connect(lambda _=False: self.go_back(k))
         self.strip.insertWidget(self.strip.count() - 1, b)
+        self.adopted.show()
         self.history_buttons.append(b)
 
     def go_back(self, index: int) -> None:
