@@ -223,6 +223,9 @@ def test_direction_sliders_locks_sefa_and_teaching(qtbot, gen, make_window):
     with qtbot.waitSignal(w.sefa.directions_changed, timeout=30_000):
         w.sefa.compute.click()
     assert len(w.sefa.sliders) == 5
+    qtbot.wait(50)  # laid out: each component's slider is about as long as a direction's (its Save button
+    widths = [s.slider.width() for s in w.sefa.sliders.values()]  # left it 25 px of the directions' 93)
+    assert min(widths) >= 0.8 * w.directions_panel.sliders["age"].slider.width(), widths
     first = next(iter(w.sefa.sliders))
     moved = full_render(qtbot, w, lambda: drag(w.sefa.sliders[first], 2.5))
     assert not np.array_equal(moved.images[0], older.images[0])

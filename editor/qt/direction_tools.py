@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PySide6.QtCore import QProcess, Signal
 from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QProgressDialog,
-                               QPushButton, QSpinBox, QVBoxLayout)
+                               QPushButton, QSpinBox, QToolButton, QVBoxLayout)
 
 from ..directions import DirectionError, save_user_direction
 from ..edit import Direction, _held
@@ -24,7 +24,7 @@ MIN_MARKED = 5
 
 
 class SefaPanel(QGroupBox):
-    """'Component 1..K' sliders from SeFa on a chosen range of w+ rows; any one can be named and saved.
+    """'SeFa 1..K' sliders from SeFa on a chosen range of w+ rows; any one can be named and saved.
     Each component's reach is measured after it appears (editor.directions.reach, on the background
     thread: the face being edited keeps rendering): until then its slider spans a cautious ±PROVISIONAL σ."""
 
@@ -110,13 +110,13 @@ class SefaPanel(QGroupBox):
         self.directions = directions
         doc = self.w.doc
         for i, (name, d) in enumerate(directions.items()):
-            s = FloatSlider(f"Component {i + 1}", -d.range, d.range, 0.0, default=0.0, label_width=90,
+            s = FloatSlider(f"SeFa {i + 1}", -d.range, d.range, 0.0, default=0.0, label_width=52,
                             tooltip=f"SeFa component {i + 1} of w+ rows {d.layers.start}–{d.layers.stop - 1}, in σ. "
                                     f"Reach: measuring… (±{d.range:g} σ until then)")
             s.valueChanged.connect(lambda v, n=name: doc.set_state(doc.state.with_direction(n, v), n, f"dir:{n}"))
             s.pressed.connect(doc.begin_gesture)
             s.released.connect(doc.end_gesture)
-            save = QPushButton("Save…")
+            save = QToolButton(text="Save…", autoRaise=False)  # a push button's width left the slider 25 px
             save.setToolTip("Name this component and keep it in your direction library (with its reach)")
             save.clicked.connect(lambda _=False, n=name: self.save(n))
             s.layout().addWidget(save)
