@@ -41,6 +41,14 @@ def test_window_fits_and_the_face_gets_most_of_it(qtbot, window, size):
     # Before: the window could not be narrower than 1154 px and the face got 296 px at 1024x700.
     assert face >= (420 if size[0] == 1024 else 600), face
     assert window.view.width() >= 0.42 * size[0]
+    from editor.qt.widgets import FloatSlider
+    window.mix.layers_toggle.click()  # every row a slider of its own
+    window.breed.add_seed.click()  # a third parent's three
+    qtbot.wait(50)
+    assert len([s for s in scroll.widget().findChildren(FloatSlider) if s.isVisibleTo(scroll.widget())]) > 30
+    squeezed = {s.label.text(): s.slider.width() for s in scroll.widget().findChildren(FloatSlider)
+                if s.isVisibleTo(scroll.widget()) and s.slider.width() < 70}
+    assert squeezed == {}, squeezed  # a slider too short to drag finely (SeFa's were 25 px)
     # The meters sit in one line under the face, in sight whichever slider is dragged (in the controls column
     # they were scrolled out of view at both sizes).
     meters = window.meters
