@@ -91,3 +91,14 @@ def test_render_paints_the_view_but_not_the_latent(default_fp32):
     assert a.error is None and b.error is None
     assert np.array_equal(a.wplus, b.wplus)
     assert np.array_equal(b.images[0], paint(a.images[0], "ink"))
+
+
+def test_oil_strokes_follow_the_forms():
+    """The oil's brush strokes run along edges, not across them: over horizontal bands they change slowly
+    along a row and fast down a column (and the other way round over vertical bands)."""
+    from editor.paint import _strokes
+    y = np.arange(512, dtype=np.float32)[:, None]
+    bands = np.repeat(128 + 100 * np.sign(np.sin(y / 9)), 512, axis=1).astype(np.uint8)
+    for grey, along, across in ((bands, 1, 0), (bands.T.copy(), 0, 1)):
+        s = _strokes(grey, 0.5)
+        assert np.abs(np.diff(s, axis=along)).mean() < 0.5 * np.abs(np.diff(s, axis=across)).mean()
