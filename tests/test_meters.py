@@ -92,3 +92,25 @@ def test_drag_frames_are_measured_at_most_every_interval_full_renders_always(qtb
     assert sent == [1, 4, 7]  # every meters.DRAG_MEASURE_INTERVAL_S (0.3 s)
     panel.measure(RenderResult(8, "view", None, 1024, frame))  # released: the full render, at once
     assert sent[-1] == 8
+
+
+def test_readings_of_any_width_leave_the_line_where_it_is(qtbot):
+    """During a drag the figures change width ("5 y" -> "100 y", "+3°" -> "-45°"): the items keep their places."""
+    from editor.qt import meters
+    panel = meters.MeterPanel()
+    qtbot.addWidget(panel)
+    panel.resize(900, 40)
+    panel.show()
+    panel._full = False  # no lock to tell
+
+    def places(values):
+        panel._show(panel._stamp, values)
+        qtbot.wait(20)
+        return [panel.items[k].geometry().topLeft().toTuple() for k in ("p_male", "smile", "yaw")]
+    try:
+        narrow = places({"age": 5.0, "p_male": 0.5, "smile": 0.5, "yaw": 3.0})
+        wide = places({"age": 100.0, "p_male": 0.5, "smile": 0.5, "yaw": -45.0})
+        assert panel.labels["age"].text() == "100 y" and panel.labels["yaw"].text() == "-45°"
+        assert narrow == wide
+    finally:
+        panel.stop()

@@ -104,6 +104,9 @@ def _identity(image: np.ndarray, reference: np.ndarray) -> float:
     return distance(image, reference)
 
 
+WIDEST = {"age": "100 y", "p_male": "0.00", "smile": "0.00", "yaw": "+90°", "identity": "0.00 another person?"}
+
+
 class MeterPanel(QFrame):
     """A line of read-outs under the face: four, and identity when a photo is in the edit; each names its unit
     and model in a tooltip."""
@@ -137,6 +140,8 @@ class MeterPanel(QFrame):
             bold = label.font()
             bold.setBold(True)
             label.setFont(bold)
+            # As wide as its widest reading: during a drag the items must not shift as digits come and go.
+            label.setMinimumWidth(label.fontMetrics().boundingRect(WIDEST[key]).width() + 4)
             for part in (title, label):
                 part.setToolTip(tip)
                 pair.addWidget(part)
