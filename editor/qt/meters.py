@@ -4,9 +4,10 @@ They show what a slider does to the other attributes: drag gender and watch age.
 the face (two in a narrow window), in sight whichever slider is dragged (in the controls column they were
 scrolled out of view at 1400×900).
 
-With a photo as source A or B, an identity row shows how far the render is from that photo (dlib's
-face-recognition distance, editor.photo.identity): below 0.6 the same person, at or above it the row turns
-red, the edit has made someone else. The photo's descriptor is kept in memory only, like the photo."""
+With a photo as source A or B, an identity reading joins the line: how far the render is from that photo
+(dlib's face-recognition distance, editor.photo.identity): below 0.6 the same person, at or above it the
+reading turns red: the edit has made someone else. The photo's descriptor is kept in memory only, like
+the photo."""
 
 from __future__ import annotations
 
