@@ -34,6 +34,9 @@ def _grain(h: int, w: int, seed: int, blur: float) -> np.ndarray:
     return n
 
 
+STROKE = 10  # px each way at 1024²
+
+
 def _strokes(grey: np.ndarray, k: float) -> np.ndarray:
     """Brush strokes that follow the forms, unit std: fixed noise smeared along the image's edges (a line
     integral convolution over the structure tensor's tangent field, traced STROKE px each way)."""
@@ -67,9 +70,6 @@ def _strokes(grey: np.ndarray, k: float) -> np.ndarray:
             py += sign * cv2.remap(ty, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
             acc += cv2.remap(noise, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     return acc / acc.std()
-
-
-STROKE = 10  # px each way at 1024²
 
 
 def _oil(bgr: np.ndarray, k: float) -> np.ndarray:

@@ -58,12 +58,12 @@ def test_identity_row_measures_against_the_photo_in_the_edit_and_warns_for_anoth
         panel.measure(RenderResult(1, "view", state, 512, [me]))  # no photo known yet: no identity figure
         qtbot.waitUntil(lambda: bool(panel.values), timeout=60_000)
         assert "identity" not in panel.values and "no photo" in label.text()
-        assert not label.isVisibleTo(panel) and not panel.titles["identity"].isVisibleTo(panel)  # nothing to keep
+        assert not label.isVisibleTo(panel) and not panel.items["identity"].isVisibleTo(panel)  # nothing to keep
         panel.remember_photo(photo, descriptor(me))
         panel.measure(RenderResult(2, "view", state, 512, [me]))
         qtbot.waitUntil(lambda: "identity" in panel.values, timeout=60_000)
         assert panel.values["identity"] < 0.1 and "same person" in label.text() and label.styleSheet() == ""
-        assert label.isVisibleTo(panel) and panel.titles["identity"].isVisibleTo(panel)
+        assert label.isVisibleTo(panel) and panel.items["identity"].isVisibleTo(panel)
         # B takes over when the mix leans to it; a seed B has no photo, so A's photo is still the reference.
         assert panel.reference_for(state.with_group_mix(range(g.num_ws), 1.0)) is panel.photos[photo]
         panel.values = {}

@@ -130,8 +130,7 @@ class MeterPanel(QFrame):
         line.setContentsMargins(10, 3, 10, 3)
         self.setSizePolicy(flow_size_policy())
         self.labels: dict[str, QLabel] = {}
-        self.titles: dict[str, QLabel] = {}
-        self.items: dict[str, QWidget] = {}
+        self.items: dict[str, QWidget] = {}  # each reading's name and value, shown or hidden together
         for key, name, _fmt, tip in self.ROWS:
             item = QWidget()
             pair = QHBoxLayout(item)
@@ -147,7 +146,7 @@ class MeterPanel(QFrame):
                 part.setToolTip(tip)
                 pair.addWidget(part)
             line.addWidget(item)
-            self.labels[key], self.titles[key], self.items[key] = label, title, item
+            self.labels[key], self.items[key] = label, item
         self.items["identity"].hide()  # until a render with a photo in the edit is measured
         self.values: dict[str, float] = {}
         self.photos: dict = {}  # Source -> the descriptor of the photo it was made from (memory only)
