@@ -114,7 +114,7 @@ def _cmd_project(args) -> int:
         return 2
     bar = Bar()
     gen = load_generator(args.model, device=args.device, progress=bar)
-    steps = (args.steps, args.tune_steps) if args.steps else None
+    steps = (args.steps, args.tune_steps, args.detail_steps) if args.steps else None
     result = import_face(gen, face, seconds=args.seconds, mode=args.mode, tuning=args.tune, started=started,
                          steps=steps, progress=lambda stage, i, n, loss, _img: bar(stage, i, n))
     bar.close()
@@ -124,9 +124,9 @@ def _cmd_project(args) -> int:
         result.delta.save(beside)
     elif beside.is_file():
         beside.unlink()  # an older run's tuned weights would no longer belong to this latent
-    print(f"wrote {args.output}" + (f" and {beside} ({result.delta.nbytes // 1024} kB of tuned weights)"
+    print(f"wrote {args.output}" + (f" and {beside} ({result.delta.nbytes // 1024} kB of tuned weights and detail maps)"
                                    if result.delta is not None else "")
-          + f": {args.mode}, {result.steps[0]} + {result.steps[1]} steps in {result.seconds:.0f} s, "
+          + f": {args.mode}, {' + '.join(map(str, result.steps))} steps in {result.seconds:.0f} s, "
           f"PSNR {result.pivot_psnr_db:.1f} -> {result.psnr_db:.1f} dB at 256²")
     return 0
 
@@ -221,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--seconds", type=float, default=90.0, help="time budget for the whole import (default 90)")
     j.add_argument("--steps", type=int, default=None, help="projection steps instead of the time budget")
     j.add_argument("--tune-steps", type=int, default=100, help="with --steps: tuning steps")
+    j.add_argument("--detail-steps", type=int, default=60, help="with --steps: detail-map steps (0: none)")
     j.add_argument("--no-tune", dest="tune", action="store_false",
                    help="projection only: no tuned weights (a latent any copy of the model renders the same)")
     j.add_argument("--mode", choices=("w", "w+"), default="w+")
@@ -235,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--generated", type=int, default=3, help="generated faces too, true latent known")
     q.add_argument("--seconds", type=float, default=90.0, help="time budget a face, alignment included")
     q.add_argument("--no-tune", dest="tune", action="store_false", help="projection only, no pivotal tuning")
-    q.add_argument("--steps", type=int, nargs=2, metavar=("PIVOT", "TUNE"), default=None,
+    q.add_argument("--steps", type=int, nargs=3, metavar=("PIVOT", "TUNE", "DETAIL"), default=None,
                    help="fixed step counts instead of the time budget (quality independent of machine load)")
     q.add_argument("--no-edits", dest="edits", action="store_false", help="skip the age/gender edit checks")
     q.add_argument("--mode", choices=("w", "w+"), default="w+")

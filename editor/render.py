@@ -87,7 +87,7 @@ def render(gen: Generator, request: RenderRequest, directions: Mapping[str, Dire
             state = request.state
             wplus = wplus_for(state, gen, directions)
             # A face from a photo renders with its tuned weights, per layer as much as the mix takes of it.
-            with torch.random.fork_rng(devices=[]), applied(gen, source_deltas(state)), \
+            with torch.random.fork_rng(devices=[]), applied(gen, source_deltas(state, wplus)), \
                     gen.transformed(*state.input_transform):
                 torch.manual_seed(state.noise_seed)  # 'random' noise is reproducible per reseed
                 img = gen.synthesis(torch.from_numpy(wplus)[None], noise=state.noise_mode,

@@ -272,7 +272,7 @@ def test_import_photo_projects_into_source_b_without_writing_anything(qtbot, gen
     qtbot.waitUntil(lambda: w.photos.dialog is not None, timeout=60_000)
     dialog = w.photos.dialog
     dialog.which.setCurrentText("B")
-    dialog.seconds.setValue(16)  # the whole import: a few projection steps, then a few tuning steps
+    dialog.seconds.setValue(16)  # the whole import: a few projection, tuning and detail steps
     dialog.start_button.click()
     # Editing stays live while the photo projects: a new A is rendered and shown meanwhile.
     qtbot.waitUntil(lambda: w.background.running == "project", timeout=30_000)
@@ -281,7 +281,8 @@ def test_import_photo_projects_into_source_b_without_writing_anything(qtbot, gen
     qtbot.waitUntil(lambda: w.doc.state.source_b.kind == "latent", timeout=90_000)
     src = w.doc.state.source_b
     assert src.display_name == "photo: me.jpg" and isinstance(src.delta, WeightDelta)
-    assert dialog.bar.value() >= 1 and "tuning" in dialog.status.text()
+    assert dialog.bar.value() >= 1 and "fitting the detail" in dialog.status.text()  # the last stage
+    assert src.delta.maps  # the detail maps travel with the tuned weights
     assert w.meters.photos[src].shape == (128,)  # the identity meter's reference, in memory
     w.files.autosave_now()
     # The photo's latent is not written behind the user's back (an autosave of the edit before it may stay).

@@ -12,8 +12,7 @@ from editor.render import RenderRequest, render
 from tests.test_mobilestylegan import tiny_net
 
 
-@pytest.fixture
-def tiny():
+def tiny_generator() -> Generator:
     net = tiny_net()
     with torch.no_grad():  # gentler weights than the port's tests use: renders not saturated at +-1
         for name, p in net.named_parameters():
@@ -21,6 +20,11 @@ def tiny():
                 p.mul_(0.4)
     return Generator(net, w_avg=torch.zeros(net.w_dim), name="tiny", fingerprint="tiny-1", device="cpu",
                      dtype=torch.float32)
+
+
+@pytest.fixture
+def tiny():
+    return tiny_generator()
 
 
 def _random_delta(gen, seed, scale=0.05):
@@ -164,7 +168,7 @@ def test_project_writes_the_delta_beside_the_latent_and_render_shows_the_tuned_f
     Image.fromarray(face).save(tmp_path / "me.png")
     npz = tmp_path / "me.npz"
     assert main(["project", str(tmp_path / "me.png"), "--aligned", "-o", str(npz), "--steps", "2",
-                 "--tune-steps", "2", "--device", "cpu"]) == 0
+                 "--tune-steps", "2", "--detail-steps", "2", "--device", "cpu"]) == 0
     delta = WeightDelta.load(latent_delta_path(npz), g.net)
     # fp32 as the reference below: on a CPU with fast bf16 the CLI would otherwise render in bf16 (mean
     # difference ~1 level, seen on AVX512-BF16), which says nothing about the delta.

@@ -143,10 +143,18 @@ class NoisyBiasAct(nn.Module):
         super().__init__()
         self.register_buffer("noise_const", torch.zeros(1, 1, size, size))  # traced map x learned strength
         self.register_buffer("noise_std", torch.zeros(()))  # the learned strength, for fresh maps
+        # A photo's detail map [1, 1, size, size] (editor.photo.detail), set only while rendering that
+        # photo: a per-image input like the noise, but kept whatever the noise mode or strength.
+        self.detail: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor, noise_mode: str, strength: float) -> torch.Tensor:
         """At the layer's own size, or (preview tails) at a coarser one: the constant map averaged over
         each cell, fresh noise with the standard deviation such an average has."""
+        if self.detail is not None:
+            detail = self.detail
+            if detail.shape[-1] != x.shape[-1]:
+                detail = F.adaptive_avg_pool2d(detail, x.shape[-2:])
+            x = x + detail  # not in place: the map may need its gradient (fitting it)
         if noise_mode == "const" and strength != 0:
             const = self.noise_const
             if const.shape[-1] != x.shape[-1]:

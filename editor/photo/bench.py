@@ -44,6 +44,7 @@ class Row:
     w_dist: float | None = None    # generated only: 0 = the true latent, 1 = as far as another random face
     locality_db: float | None = None
     edits: dict | None = None      # age_span (y), p_male_span, identity_at_2sigma (worst of +-2 sigma)
+    tuned_db: float | None = None  # the tuned weights alone, before the detail maps
 
 
 def _latent_scale(gen, samples: int = 256) -> float:
@@ -60,30 +61,37 @@ def _render(gen, wplus: np.ndarray, delta) -> torch.Tensor:
 
 
 def locality_db(gen, delta) -> float:
-    """Mean PSNR of LOCALITY_SEEDS rendered with the delta against the untouched model."""
+    """Mean PSNR of LOCALITY_SEEDS rendered with the delta's weights against the untouched model (its
+    detail maps are the photo's own inputs, never added to another face: zero weights)."""
     from ..model import psnr
     from .delta import applied
     ws = gen.mapping(torch.cat([gen.z_from_seed(s) for s in LOCALITY_SEEDS]), psi=PSI)
     before = gen.synthesis(ws)
-    with applied(gen, [(delta, np.ones(gen.num_ws))]):
+    with applied(gen, [(delta, np.ones(gen.num_ws), np.zeros(gen.num_ws))]):
         after = gen.synthesis(ws)
     return float(np.mean([psnr(after[i:i + 1], before[i:i + 1]) for i in range(len(ws))]))
 
 
 def edit_checks(gen, scorer, wplus: np.ndarray, delta, target: np.ndarray) -> dict | None:
-    """Do the shipped age and gender sliders still work on this face? None without those directions."""
+    """Do the shipped age and gender sliders still work on this face? None without those directions. The
+    faces are rendered as the app renders them (editor.render): the detail maps fade with the edit."""
     from ..directions.library import load_library
-    from ..edit import EditState, Source, wplus_for
-    from ..model import to_uint8
+    from ..edit import EditState, Source
+    from ..render import RenderRequest, render
     from .identity import distance
     dirs = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)[0]
     if "age" not in dirs or "gender" not in dirs:
         return None
-    state = EditState.new(gen.fingerprint, gen.num_ws).with_source("a", Source.from_latent(wplus, "photo"))
+    state = EditState.new(gen.fingerprint, gen.num_ws).with_source("a", Source.from_latent(wplus, "photo", delta=delta))
 
     def faces(name: str, amounts) -> np.ndarray:
-        return np.stack([to_uint8(_render(gen, wplus_for(state.with_direction(name, a), gen, dirs), delta))[0]
-                         for a in amounts])
+        out = []
+        for a in amounts:
+            result = render(gen, RenderRequest(0, state.with_direction(name, a)), dirs)
+            if result.error:
+                raise RuntimeError(result.error)
+            out.append(result.images[0])
+        return np.stack(out)
     reach_age, reach_gender = dirs["age"].range, dirs["gender"].range
     aged = faces("age", (-reach_age, -2.0, 2.0, reach_age))
     ages = scorer(aged[[0, 3]])["age"]
@@ -108,6 +116,7 @@ def measure(gen, scorer, name: str, kind: str, target: np.ndarray, started: floa
     row = Row(name, kind, psnr_db, result.pivot_psnr_db, ssim, distance(target, image),
               tuple(float(a) for a in scores["age"]), tuple(float(p) for p in scores["p_male"]), result.seconds,
               result.steps)
+    row.tuned_db = result.tuned_psnr_db
     if result.delta is not None:
         row.locality_db = locality_db(gen, result.delta)
         row.edits = edit_checks(gen, scorer, result.wplus, result.delta, target) if edits else None
@@ -157,14 +166,15 @@ def _fmt(row: Row) -> str:
     e = row.edits or {}
     edits = "" if not e else (f"{e['age_span']:.0f} y, {e['p_male_span'][0]:.2f}→{e['p_male_span'][1]:.2f}, "
                               f"{e['identity_at_2sigma']:.2f}")
-    return (f"| {row.name} | {row.kind} | {row.pivot_db:.1f} → **{row.psnr_db:.1f}** | {row.ssim:.3f} "
+    tuned = "" if row.tuned_db is None or row.tuned_db == row.psnr_db else f"{row.tuned_db:.1f} → "
+    return (f"| {row.name} | {row.kind} | {row.pivot_db:.1f} → {tuned}**{row.psnr_db:.1f}** | {row.ssim:.3f} "
             f"| {row.identity:.2f} | {row.age[0]:.0f} → {row.age[1]:.0f} | {row.p_male[0]:.2f} → {row.p_male[1]:.2f} "
             f"| {_opt(row.locality_db, '{:.1f}')} | {edits} | {_opt(row.w_dist, '{:.2f}')} "
-            f"| {row.steps[0]}+{row.steps[1]} | {row.seconds:.0f} |")
+            f"| {'+'.join(map(str, row.steps))} | {row.seconds:.0f} |")
 
 
 def table(rows: list[Row]) -> str:
-    lines = ["| face | kind | PSNR dB pivot → result | SSIM | identity | age: photo → result | P(male) "
+    lines = ["| face | kind | PSNR dB pivot → tuned → maps | SSIM | identity | age: photo → result | P(male) "
              "| locality dB | edits: age span, P(male) at ∓range, identity at ±2σ age | w dist | steps | s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [_fmt(r) for r in rows]
@@ -208,9 +218,9 @@ def run_bench(args, progress: Callable[[str, int, int], None] | None = None) -> 
                tuning=args.tune, steps=steps)
     if hasattr(progress, "close"):  # the last progress bar goes before the table is printed
         progress.close()
-    budget = f"{steps[0]} + {steps[1]} steps" if steps else f"budget {args.seconds:.0f} s"
-    print(f"{gen}, mode {args.mode}, {'pivot + tuning' if args.tune else 'projection only'}, {budget} a face, "
-          f"{torch.get_num_threads()} threads; {time.perf_counter() - start:.0f} s in all")
+    budget = f"{' + '.join(map(str, steps))} steps" if steps else f"budget {args.seconds:.0f} s"
+    print(f"{gen}, mode {args.mode}, {'pivot + tuning + detail maps' if args.tune else 'projection only'}, "
+          f"{budget} a face, {torch.get_num_threads()} threads; {time.perf_counter() - start:.0f} s in all")
     print(table(rows))
     return 0
 
@@ -229,8 +239,8 @@ def _run_pair(args, progress) -> int:
     except PhotoError as exc:
         print(exc)
         return 2
-    budget = f"{steps[0]} + {steps[1]} steps" if steps else f"budget {args.seconds:.0f} s"
-    print(f"{gen}, mode {args.mode}, {'pivot + tuning' if args.tune else 'projection only'}, {budget} a face, "
+    budget = f"{' + '.join(map(str, steps))} steps" if steps else f"budget {args.seconds:.0f} s"
+    print(f"{gen}, mode {args.mode}, {'pivot + tuning + detail maps' if args.tune else 'projection only'}, {budget} a face, "
           f"{torch.get_num_threads()} threads; A = {Path(args.pair[0]).name}, B = {Path(args.pair[1]).name}")
     print(pair_table(rows))
     print(f"renders side by side (photo A, the mix, photo B): {out / 'pair_sheet.png'}")

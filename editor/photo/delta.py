@@ -7,6 +7,11 @@ per row too; that is how two deltas combine while mixing: the layer of row i get
 (1 - mix_i) x delta_A + mix_i x delta_B (a seed source contributes no delta), so mix 0 is photo A's tuned
 network, mix 1 photo B's, and a coarse-only mix takes the coarse layers' tuning from B.
 
+A delta may also carry a photo's detail maps (editor.photo.detail): per-image inputs added where the
+network adds its noise, for what no weight change reaches in the time. They belong to that photo's renders
+only, so they are not part of the network's change that locality measures; while mixing they follow the
+same per-row weights, and they fade as an edit takes the face away from the photo's latent (`detail_gate`).
+
 Applying is in place under a lock (the render worker is the only thread that runs the generator, but a
 bench or test may share it): the originals are copied first and put back exactly afterwards.
 """
@@ -49,17 +54,30 @@ def tunable(net) -> list[tuple[str, torch.nn.Parameter]]:
 
 
 class WeightDelta:
-    """factors: {param name: (full,) or (A [out, r], B [r, in])}; all float32 CPU tensors."""
+    """factors: {param name: (full,) or (A [out, r], B [r, in])}; all float32 CPU tensors.
+    maps: {layer: [1, 1, size, size]} detail maps (layer e.g. "blocks.5.conv1"), with `radius`: the latent
+    distance at which they have faded to 1/e (see detail_gate)."""
 
-    def __init__(self, factors: dict[str, tuple[torch.Tensor, ...]], shapes: dict[str, tuple[int, ...]]):
+    def __init__(self, factors: dict[str, tuple[torch.Tensor, ...]], shapes: dict[str, tuple[int, ...]],
+                 maps: dict[str, torch.Tensor] | None = None, radius: float = 0.0):
         self.factors = {k: tuple(t.detach().float().cpu().contiguous() for t in v) for k, v in factors.items()}
         self.shapes = {k: tuple(v) for k, v in shapes.items()}
+        self.maps = {k: v.detach().float().cpu().contiguous() for k, v in (maps or {}).items()}
+        self.radius = float(radius) if self.maps else 0.0
         h = hashlib.blake2b(digest_size=12)
         for k in sorted(self.factors):
             h.update(k.encode())
             for t in self.factors[k]:
                 h.update(t.numpy().tobytes())
+        if self.maps:  # a delta without maps keeps the digest it had before maps existed
+            h.update(np.float32(self.radius).tobytes())
+            for k in sorted(self.maps):
+                h.update(f"{k}::detail".encode())
+                h.update(self.maps[k].numpy().tobytes())
         self.digest = h.hexdigest()
+
+    def with_maps(self, maps: dict[str, torch.Tensor], radius: float) -> WeightDelta:
+        return WeightDelta(self.factors, self.shapes, maps, radius)
 
     @classmethod
     def zeros_like(cls, net, rank: int = RANK, seed: int = 0, full_below: int = FULL_BELOW) -> WeightDelta:
@@ -81,7 +99,8 @@ class WeightDelta:
 
     @property
     def nbytes(self) -> int:
-        return sum(t.numel() * 4 for f in self.factors.values() for t in f)
+        return sum(t.numel() * 4 for f in self.factors.values() for t in f) + \
+            sum(t.numel() * 4 for t in self.maps.values())
 
     def __eq__(self, other) -> bool:
         return isinstance(other, WeightDelta) and self.digest == other.digest
@@ -97,6 +116,10 @@ class WeightDelta:
                 out[f"{name}::full"] = f[0]
             else:
                 out[f"{name}::a"], out[f"{name}::b"] = f
+        for layer, m in self.maps.items():
+            out[f"{layer}::detail"] = m
+        if self.maps:
+            out["detail::radius"] = torch.tensor([self.radius], dtype=torch.float32)
         return out
 
     def to_bytes(self) -> bytes:
@@ -121,9 +144,22 @@ class WeightDelta:
     @classmethod
     def from_tensors(cls, raw: dict[str, torch.Tensor], net, where: str = "weight delta") -> WeightDelta:
         params = dict(tunable(net))
-        factors, shapes = {}, {}
+        factors, shapes, maps = {}, {}, {}
+        sizes = {n[:-len(".act.noise_const")]: tuple(b.shape) for n, b in net.named_buffers()
+                 if n.endswith(".act.noise_const")}
+        radius = raw.get("detail::radius", torch.zeros(1)).float().reshape(-1)
         for key in raw:
             name, _, part = key.rpartition("::")
+            if key == "detail::radius":
+                if radius.numel() != 1 or not bool(torch.isfinite(radius).all()) or float(radius[0]) <= 0:
+                    raise ValueError(f"{where}: its detail radius is not a positive number")
+                continue
+            if part == "detail":
+                m = raw[key]
+                if name not in sizes or tuple(m.shape) != sizes[name] or not bool(torch.isfinite(m).all()):
+                    raise ValueError(f"{where}: detail map {name!r} does not fit this model (or holds NaN/infinity)")
+                maps[name] = m
+                continue
             if name not in params or part not in ("full", "a", "b"):
                 raise ValueError(f"{where}: {key!r} is not a tunable parameter of this model")
             shapes[name] = tuple(params[name].shape)
@@ -141,7 +177,9 @@ class WeightDelta:
                 ok = False
             if not ok:
                 raise ValueError(f"{where}: {name!r} does not fit this model (or holds NaN/infinity)")
-        return cls(factors, shapes)
+        if maps and "detail::radius" not in raw:
+            raise ValueError(f"{where}: has detail maps but no detail radius")
+        return cls(factors, shapes, maps, float(radius[0]) if maps else 0.0)
 
 
 def row_weights(mix: Sequence[float], which: str) -> np.ndarray:
@@ -150,11 +188,32 @@ def row_weights(mix: Sequence[float], which: str) -> np.ndarray:
     return 1.0 - m if which == "a" else m
 
 
-def source_deltas(state) -> list[tuple[WeightDelta, np.ndarray]]:
-    """The loaded deltas of an edit's two sources with their per-row weights (a digest whose file was
-    not loaded contributes nothing: the face renders from its latent alone)."""
-    return [(src.delta, row_weights(state.mix, which))
-            for which, src in (("a", state.source_a), ("b", state.source_b)) if isinstance(src.delta, WeightDelta)]
+def detail_gate(source_w: np.ndarray, wplus: np.ndarray, radius: float) -> np.ndarray:
+    """Per w+ row, how much of a photo's detail maps a render keeps [num_ws]: a layer's map is added to
+    features every earlier row shaped, so it fades with d, the largest distance of this or any earlier row
+    from the photo's latent, as exp(-(d / radius)^2). The maps are pinned to the photo's geometry: turned
+    (yaw) or reshaped far enough they would show a second, ghost outline. So they fade with such an edit;
+    a face mixed from another seed's coarse rows (d ~ the distance between two faces) keeps none, a fine
+    (colour) mix keeps the maps of the rows before it."""
+    if radius <= 0:
+        return np.zeros(len(wplus), np.float32)
+    d = np.maximum.accumulate(np.linalg.norm(np.asarray(wplus, np.float32) - np.asarray(source_w, np.float32), axis=-1))
+    return np.exp(-(d / radius) ** 2).astype(np.float32)
+
+
+def source_deltas(state, wplus: np.ndarray | None = None) -> list[tuple[WeightDelta, np.ndarray, np.ndarray]]:
+    """The loaded deltas of an edit's two sources with their per-row weights, for the weights and for the
+    detail maps (the same, times detail_gate against `wplus`, the w+ rendered; none without it). A digest
+    whose file was not loaded contributes nothing: the face renders from its latent alone."""
+    out = []
+    for which, src in (("a", state.source_a), ("b", state.source_b)):
+        if not isinstance(src.delta, WeightDelta):
+            continue
+        rows = row_weights(state.mix, which)
+        gate = 0.0 if wplus is None or not src.delta.maps else \
+            detail_gate(np.broadcast_to(src.w, np.shape(wplus)), wplus, src.delta.radius)
+        out.append((src.delta, rows, rows * gate))
+    return out
 
 
 def _nets(gen) -> list:
@@ -166,30 +225,43 @@ def _nets(gen) -> list:
 
 
 @contextmanager
-def applied(gen, deltas: Iterable[tuple[WeightDelta, np.ndarray]]):
-    """Render inside this block with each delta added, scaled per row by its weights [num_ws]."""
-    deltas = [(d, np.asarray(w, np.float32)) for d, w in deltas if d is not None and np.any(w != 0)]
+def applied(gen, deltas: Iterable[tuple]):
+    """Render inside this block with each delta added, scaled per row by its weights [num_ws]. An item is
+    (delta, weights) or (delta, weights, detail weights): its detail maps scaled per row by the latter
+    (the former when not given; zeros render the tuned network alone, as locality measures it)."""
+    deltas = [(d[0], np.asarray(d[1], np.float32), np.asarray(d[-1], np.float32)) for d in deltas]
+    deltas = [(d, w, m) for d, w, m in deltas if d is not None and (np.any(w != 0) or (d.maps and np.any(m != 0)))]
     if not deltas:
         yield
         return
     with _APPLY:
-        saved = []
+        saved, detailed = [], []
         try:
             with torch.no_grad():
                 for net in _nets(gen):
                     params = dict(net.named_parameters())
-                    for name in sorted({n for d, _ in deltas for n in d.factors}):
+                    for name in sorted({n for d, _, _ in deltas for n in d.factors}):
                         row = row_of(name, net.num_ws)
-                        change = sum(float(w[row]) * d.dense(name) for d, w in deltas if name in d.factors)
+                        change = sum(float(w[row]) * d.dense(name) for d, w, _ in deltas if name in d.factors)
                         if isinstance(change, torch.Tensor):
                             p = params[name]
                             saved.append((p, p.detach().clone()))
                             p.add_(change.to(p.device, p.dtype))
+                    modules = dict(net.named_modules())
+                    for layer in sorted({k for d, _, _ in deltas for k in d.maps}):
+                        row = row_of(layer, net.num_ws)
+                        detail = sum(float(m[row]) * d.maps[layer] for d, _, m in deltas if layer in d.maps)
+                        act = modules[f"{layer}.act"]
+                        if isinstance(detail, torch.Tensor) and bool(detail.any()):
+                            detailed.append(act)
+                            act.detail = detail.to(act.noise_const.device, act.noise_const.dtype)
             yield
         finally:
             with torch.no_grad():
                 for p, original in saved:
                     p.copy_(original)
+                for act in detailed:
+                    act.detail = None
 
 
 # ----------------------------------------------------------------------------- files beside sessions

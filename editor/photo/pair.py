@@ -117,7 +117,7 @@ def run_pair(gen, path_a: Path, path_b: Path, out: Path, progress=None, **import
             lambda stage, s, n, _loss, _img, label=Path(path).stem: progress(f"{label} {stage}", s, n))
         result = import_face(gen, photo, started=started, progress=report, **import_args)
         print(f"{Path(path).name}: PSNR {result.pivot_psnr_db:.1f} -> {result.psnr_db:.1f} dB at 256², "
-              f"{result.steps[0]}+{result.steps[1]} steps, {result.seconds:.0f} s")
+              f"{'+'.join(map(str, result.steps))} steps, {result.seconds:.0f} s")
         latent = out / f"{Path(path).stem}.npz"
         io.save_latent_npz(latent, result.wplus)
         if result.delta is not None:

@@ -67,7 +67,7 @@ class ProjectDialog(QDialog):
         self.tune = QCheckBox("Tune weights")
         self.tune.setChecked(True)
         self.tune.setToolTip("Pivotal tuning: a small change to the model's weights for this face only, so hair, "
-                             "eyes and background come back (about 1 MB, saved beside sessions)")
+                             "eyes and background come back, then detail maps for the rest (about 4 MB, saved beside sessions)")
         row.addWidget(self.tune)
         layout.addLayout(row)
         self.bar = QProgressBar()
@@ -89,7 +89,8 @@ class ProjectDialog(QDialog):
     def show_step(self, stage: str, step: int, steps: int, loss: float, img) -> None:
         self.bar.setMaximum(steps)
         self.bar.setValue(step)
-        self.status.setText(f"{'finding the latent' if stage == 'pivot' else 'tuning the weights'}: "
+        what = {"pivot": "finding the latent", "tuning": "tuning the weights"}.get(stage, "fitting the detail")
+        self.status.setText(f"{what}: "
                             f"step {step}/{steps}  loss {loss:.3f}")
         if img is not None:
             self.current.setPixmap(_pixmap(img))
@@ -191,7 +192,9 @@ class PhotoImporter:
             if result.descriptor is not None:
                 self.w.meters.remember_photo(src, result.descriptor)
             self.w.doc.set_state(self.w.doc.state.with_source(which, src), f"Photo as {which.upper()}")
-            tuned = "" if result.delta is None else f", tuned {result.pivot_psnr_db:.1f} -> {result.psnr_db:.1f} dB"
+            tuned = "" if result.delta is None else f", {result.pivot_psnr_db:.1f} dB latent" + (
+                f", {result.tuned_psnr_db:.1f} tuned" if result.tuned_psnr_db not in (None, result.psnr_db) else "") + \
+                f", {result.psnr_db:.1f} dB in all"
             self.w.statusBar().showMessage(
                 f"{name}: {sum(result.steps)} steps, {result.seconds:.0f} s{tuned or f', {result.psnr_db:.1f} dB'}"
                 + (" (stopped early)" if result.cancelled else ""), 10_000)
