@@ -45,7 +45,7 @@ import torch.nn.functional as F
 
 from ..model import psnr
 from .delta import WeightDelta
-from .project import LOSS_SIZE, _gauss_window, image_loss, to_target
+from .project import LOSS_SIZE, _gauss_window, clock, image_loss, to_target
 from .tune import _Synthesis
 
 DETAIL_FROM = 64   # maps at the layers of this size and finer (coarser ones reshape the face: ghosts)
@@ -98,9 +98,7 @@ def fit_detail(gen, photo: np.ndarray, wplus: np.ndarray, delta: WeightDelta, st
                 F.interpolate(f, size=sizes[k], mode="bilinear", align_corners=False) for k, f in free.items()}
     params = dict(net.named_parameters())
     tuned = {k: params[k].detach() + delta.dense(k).to(device) for k in delta.factors}
-    x = torch.as_tensor(np.array(photo)).permute(2, 0, 1)[None].float().to(device) / 127.5 - 1
-    target = F.interpolate(x, size=(LOSS, LOSS), mode="area")
-    small = to_target(photo, device)  # the size PSNR is reported at
+    target, small = to_target(photo, device, LOSS), to_target(photo, device)  # small: the size PSNR is reported at
     window = _gauss_window().to(device)
     ws = torch.as_tensor(wplus, dtype=torch.float32, device=device).reshape(1, gen.num_ws, gen.w_dim)
     opt = torch.optim.Adam(free.values(), lr=lr, betas=(0.9, 0.99))
@@ -110,11 +108,7 @@ def fit_detail(gen, photo: np.ndarray, wplus: np.ndarray, delta: WeightDelta, st
         img = torch.func.functional_call(synth, {f"net.{k}": v for k, v in tuned.items()}, (ws, None))
         return F.interpolate(img, size=(LOSS, LOSS), mode="area")
 
-    if seconds is None:
-        done = lambda step: step / steps  # noqa: E731
-    else:
-        clock, span = time.perf_counter(), seconds - (time.perf_counter() - t0) - 1.0
-        done = lambda step: (time.perf_counter() - clock) / max(span, 1e-3)  # noqa: E731
+    done, total = clock(steps, seconds, t0, reserve=1.0)
     best, best_loss, before_db, step, cancelled = None, math.inf, None, 0, False
     def show(current: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         for name, act in layers.items():
@@ -142,8 +136,7 @@ def fit_detail(gen, photo: np.ndarray, wplus: np.ndarray, delta: WeightDelta, st
             opt.step()
             step += 1
             if progress is not None:
-                total = steps if seconds is None else max(step, min(steps, round(step / max(done(step), 1e-3))))
-                progress(step, total, loss.item(), img.detach() if step % 10 == 1 else None)
+                progress(step, total(step), loss.item(), img.detach() if step % 10 == 1 else None)
         # The last step's maps have not been judged yet.
         with torch.no_grad():
             current = show(maps())

@@ -67,10 +67,27 @@ def image_loss(img: torch.Tensor, target: torch.Tensor, window: torch.Tensor,
     return loss
 
 
-def to_target(photo: np.ndarray, device) -> torch.Tensor:
-    """uint8 [H, W, 3] aligned face -> [1, 3, LOSS_SIZE, LOSS_SIZE] in [-1, 1]."""
+def to_target(photo: np.ndarray, device, size: int = LOSS_SIZE) -> torch.Tensor:
+    """uint8 [H, W, 3] aligned face -> [1, 3, size, size] in [-1, 1]."""
     x = torch.as_tensor(np.array(photo)).permute(2, 0, 1)[None].float().to(device) / 127.5 - 1  # a copy: may be read-only
-    return F.interpolate(x, size=(LOSS_SIZE, LOSS_SIZE), mode="area")
+    return F.interpolate(x, size=(size, size), mode="area")
+
+
+def clock(steps: int, seconds: float | None, started: float, reserve: float):
+    """How far through a run is at a step, 0 -> 1: by step count, or with a time budget (counted from
+    `started`, `reserve` seconds kept back for the final render) by the clock, so that a machine busier (or
+    freer) than expected changes the number of steps, never the shape of the schedule. Also the run's
+    estimated total steps, from the pace so far, for progress."""
+    if seconds is None:
+        done = lambda step: step / steps  # noqa: E731
+    else:
+        now = time.perf_counter()
+        span = max(seconds - (now - started) - reserve, 1e-3)
+        done = lambda step: (time.perf_counter() - now) / span  # noqa: E731
+
+    def total(step: int) -> int:
+        return steps if seconds is None else max(step, min(steps, round(step / max(done(step), 1e-3))))
+    return done, total
 
 
 def similarity(img: torch.Tensor, target: torch.Tensor) -> tuple[float, float]:
@@ -119,14 +136,7 @@ def project(gen, photo: np.ndarray, mode: str = "w+", steps: int = 150, lr: floa
     w = start.clone()[None].requires_grad_(True)
     expand = lambda: w[:, None, :].expand(1, gen.num_ws, -1)  # noqa: E731
     opt = torch.optim.Adam([w], lr=lr, betas=(0.9, 0.99))
-    # How far through the run we are, 0 -> 1: by step count, or with a time budget by the clock, so that a
-    # machine busier (or freer) than expected changes the number of steps, never the shape of the schedule.
-    # The budget keeps ~1 s back for the final full render.
-    if seconds is None:
-        done = lambda step: step / steps  # noqa: E731
-    else:
-        clock, span = time.perf_counter(), seconds - (time.perf_counter() - t0) - 1.0
-        done = lambda step: (time.perf_counter() - clock) / max(span, 1e-3)  # noqa: E731
+    done, total = clock(steps, seconds, t0, reserve=1.0)  # ~1 s kept back for the final full render
     free_at = w_fraction if mode == "w+" else math.inf
     history, best, best_loss, cancelled, freed, step = [], None, float("inf"), False, False, 0
     while step < steps and (fraction := done(step)) < 1:
@@ -155,8 +165,7 @@ def project(gen, photo: np.ndarray, mode: str = "w+", steps: int = 150, lr: floa
             best_loss, best = history[-1], expand().detach().clone()
         step += 1
         if progress is not None:  # with a time budget the total is an estimate, from the pace so far
-            total = steps if seconds is None else max(step, min(steps, round(step / max(done(step), 1e-3))))
-            progress(step, total, history[-1], img.detach() if step % 10 == 1 else None)
+            progress(step, total(step), history[-1], img.detach() if step % 10 == 1 else None)
     final = best if best is not None else expand().detach().clone()
     with torch.no_grad():
         quality = psnr(render(final, True), target)

@@ -100,7 +100,7 @@ from torch import nn
 from ..model import psnr
 from .delta import FULL_BELOW, WeightDelta, tunable
 from .moments import Moments
-from .project import LOSS_SIZE, _gauss_window, image_loss, project, to_target
+from .project import LOSS_SIZE, _gauss_window, clock, image_loss, project, to_target
 
 LOCALITY_EVERY = 1
 LOCALITY_SEED = 7_000_000  # the regulariser's own faces: never the seeds locality is measured on
@@ -186,11 +186,7 @@ def tune(gen, photo: np.ndarray, wplus: np.ndarray, steps: int = 400, seconds: f
         Moments(net, torch.cat([_locality_latent(gen, ws[0], k) for k in range(moment_faces)]),
                 should_stop=should_stop)
 
-    if seconds is None:
-        done = lambda step: step / steps  # noqa: E731
-    else:
-        clock, span = time.perf_counter(), seconds - (time.perf_counter() - t0) - 1.5
-        done = lambda step: (time.perf_counter() - clock) / max(span, 1e-3)  # noqa: E731
+    done, total = clock(steps, seconds, t0, reserve=1.5)
     history, best, best_loss, since_best, step = [], None, math.inf, 0, 0
     cancelled = stopped_early = False
     while step < steps and ((fraction := min(done(step), 1.0)) < 1 or step < min_steps):
@@ -227,8 +223,7 @@ def tune(gen, photo: np.ndarray, wplus: np.ndarray, steps: int = 400, seconds: f
                     stopped_early = True
                     break
         if progress is not None:
-            total = steps if seconds is None else max(step, min(steps, round(step / max(done(step), 1e-3))))
-            progress(step, total, photo_loss, img.detach() if step % 10 == 1 else None)
+            progress(step, total(step), photo_loss, img.detach() if step % 10 == 1 else None)
     if best is None:
         best = {k: tuple(t.detach().clone() for t in f) for k, f in factors.items()}
     delta = WeightDelta(best, {k: tuple(p.shape) for k, p in params.items()})
