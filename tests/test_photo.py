@@ -163,3 +163,21 @@ def test_the_photo_benchmark_table_has_rows_and_means():
     assert "| **mean, real** (2) | | 22.0 → **30.0** (✓ ≥ 30)" in text and "mean \\|Δ\\| 3.5 y" in text
     assert "| 0.35 (✗ ≤ 0.3), max 0.45 (✓) |" in text and "| 34.0 min |" in text
     assert "| **mean, generated** (1) | | 30.0 → **38.0** (✓ ≥ 30)" in text and "| 0.50 |" in text
+
+
+def test_the_w_prior_keeps_a_w_plus_pivot_where_w_faces_live():
+    """The rows of a W+ pivot drift along W's rarest directions unless the prior holds them (an unreachable
+    target pulls hardest); measured by the same whitening the prior uses, which must fit mapped faces."""
+    from editor.photo.project import w_whitening, project
+    from tests.test_tune import tiny_generator
+    gen = tiny_generator()
+    mean, whiten = w_whitening(gen)
+    assert w_whitening(gen)[1] is whiten  # fitted once per generator
+    faces = gen.mapping(gen.z_from_seed(5, batch=512))
+    norms = lambda w: ((torch.as_tensor(w) - mean) @ whiten).square().mean(-1)  # noqa: E731
+    assert 0.8 < float(norms(faces).mean()) < 1.2  # a random face's squared norm is ~1 by construction
+    target = np.random.RandomState(3).randint(0, 256, (64, 64, 3)).astype(np.uint8)
+    free = project(gen, target, steps=60, lr=0.2, prior=0.0, init_candidates=2)
+    held = project(gen, target, steps=60, lr=0.2, prior=1.0, prior_at=0.7, init_candidates=2)
+    assert float(norms(free.wplus).mean()) > 1.5
+    assert float(norms(held.wplus).max()) < 0.85
