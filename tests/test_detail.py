@@ -138,3 +138,21 @@ def test_maps_finer_than_the_loss_are_fitted_coarser_so_they_learn_no_speckle(ti
         assert all(m.shape[-1] == 64 for m in maps.values())
         return max(float((m - F.avg_pool2d(m, 3, 1, 1, count_include_pad=False)).var() / m.var()) for m in maps.values())
     assert speckle(16) < 0.5 * speckle(64)
+
+
+def test_the_full_size_term_sees_what_the_finest_maps_paint_past_the_loss(tiny, monkeypatch):
+    """The loss runs at a reduced size (512² for the default model), where an area downsample averages away
+    the high band the last block's maps paint into: the MSE at full size (FULL_MSE) is what sees it (the
+    dotted grid and hair mottle seen at 2x on a real photo)."""
+    photo, pivot = _photo(tiny)
+    tuned = WeightDelta.zeros_like(tiny.net, rank=2, full_below=300)
+    monkeypatch.setattr(detail, "LOSS", tiny.resolution // 2)
+    target = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 127.5 - 1
+
+    def high_band_error(weight):  # what is left of the render's error after its 2x2 means are taken out
+        monkeypatch.setattr(detail, "FULL_MSE", weight)
+        maps = fit_detail(tiny, photo, pivot, tuned, steps=60).delta  # the blind error grows with the steps
+        with applied(tiny, [(maps, np.ones(tiny.num_ws))]):
+            error = tiny.synthesis(torch.from_numpy(pivot)[None]) - target
+        return float((error - F.interpolate(F.avg_pool2d(error, 2), scale_factor=2)).square().mean())
+    assert high_band_error(1.0) < 0.7 * high_band_error(0.0)

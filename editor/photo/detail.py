@@ -26,6 +26,17 @@ With the loss at 512² (LOSS; ~40 ms more a step, 0.36 -> 0.40 s) and the maps a
 edit.
 So: 64²-512², LOSS 512, FREE_TO 256, lr 0.2.
 
+Looked at 2x (nearest) after that, the forehead still showed a dotted 2-px grid, and dark curly hair a
+green-pink mottle: the last block's maps act on its wavelet high bands, which an area downsample to 512²
+averages away, so the loss could not see what they painted at 1024². An MSE at full size besides it
+(FULL_MSE, weight 1 on [-1, 1]) sees it; 50 steps from the same tuned weights (PSNR at 256²):
+    loss at 512² (before)                     obama 33.92   biden 33.24 dB   grid on the forehead, mottled hair
+    + MSE at 1024², weight 1 / 5              obama 34.31 / 35.13   biden 33.59   grid gone at 1 (faint at 5)
+    loss at 1024² instead                     obama 32.03 (free 512² maps 32.24)  clean, 1.9 dB less
+    + chroma MSE x3 / x10 at 512²             obama 35.44 / 36.83   grid and mottle as before
+    + total variation of the maps 0.1 / 1     obama 32.08 / 29.86   blocky hair, grid as before
+    no 512² maps                              obama 32.06   no grid, more colour speckle in the hair
+
 What they cannot do is move: a map is pinned to the photo's geometry, so an edit that turns or reshapes the
 face would show the photo's detail where the face was, a ghost outline. So renders fade them with the edit's
 distance from the photo's latent (editor.photo.delta.detail_gate), at RADIUS of the distance between two
@@ -51,6 +62,7 @@ from .tune import _Synthesis
 DETAIL_FROM = 64   # maps at the layers of this size and finer (coarser ones reshape the face: ghosts)
 DETAIL_TO = 512
 LOSS = 512         # the loss's size: twice the projection's, so the finest maps are seen (see above)
+FULL_MSE = 1.0     # the MSE at full size, besides the loss at LOSS: what the last block's maps do there (see above)
 FREE_TO = 256      # a finer map is fitted at this size and upsampled: finer, it learns speckle (see above)
 RADIUS = 0.22      # the gate's radius, as a fraction of the mean distance between two random faces' w
 PSI = 0.7          # the faces that distance is measured between
@@ -99,14 +111,18 @@ def fit_detail(gen, photo: np.ndarray, wplus: np.ndarray, delta: WeightDelta, st
     params = dict(net.named_parameters())
     tuned = {k: params[k].detach() + delta.dense(k).to(device) for k in delta.factors}
     target, small = to_target(photo, device, LOSS), to_target(photo, device)  # small: the size PSNR is reported at
+    full = to_target(photo, device, gen.resolution)
     window = _gauss_window().to(device)
     ws = torch.as_tensor(wplus, dtype=torch.float32, device=device).reshape(1, gen.num_ws, gen.w_dim)
     opt = torch.optim.Adam(free.values(), lr=lr, betas=(0.9, 0.99))
     synth = _Synthesis(net)
 
     def render() -> torch.Tensor:  # the full network: the finest maps must be right at full size
-        img = torch.func.functional_call(synth, {f"net.{k}": v for k, v in tuned.items()}, (ws, None))
-        return F.interpolate(img, size=(LOSS, LOSS), mode="area")
+        return torch.func.functional_call(synth, {f"net.{k}": v for k, v in tuned.items()}, (ws, None))
+
+    def loss_of(img: torch.Tensor) -> torch.Tensor:
+        small_img = F.interpolate(img, size=(LOSS, LOSS), mode="area")
+        return image_loss(small_img, target, window) + FULL_MSE * F.mse_loss(img, full)
 
     done, total = clock(steps, seconds, t0, reserve=1.0)
     best, best_loss, before_db, step, cancelled = None, math.inf, None, 0, False
@@ -125,7 +141,7 @@ def fit_detail(gen, photo: np.ndarray, wplus: np.ndarray, delta: WeightDelta, st
                 group["lr"] = lr * max(ramp, 0.05)
             current = show(maps())
             img = render()
-            loss = image_loss(img, target, window)
+            loss = loss_of(img)
             if before_db is None:
                 before_db = psnr(F.interpolate(img.detach(), size=(LOSS_SIZE, LOSS_SIZE), mode="area"), small)
             # The loss is of the maps before this step: keep those if they are the best so far.
@@ -140,7 +156,7 @@ def fit_detail(gen, photo: np.ndarray, wplus: np.ndarray, delta: WeightDelta, st
         # The last step's maps have not been judged yet.
         with torch.no_grad():
             current = show(maps())
-            last = image_loss(render(), target, window).item()
+            last = loss_of(render()).item()
             if last < best_loss or best is None:
                 best_loss, best = last, {k: m.detach().clone() for k, m in current.items()}
             show(best)
