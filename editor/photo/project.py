@@ -92,10 +92,11 @@ def w_whitening(gen, samples: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
     if cached is None:
         with torch.no_grad():
             z = torch.from_numpy(np.random.RandomState(7).randn(samples, gen.z_dim)).float().to(gen.device)
-            w = torch.cat([gen.mapping(z[i:i + 1024]) for i in range(0, samples, 1024)]).double()
+            # float64 on the CPU: MPS has no float64, and the rarest directions need the precision
+            w = torch.cat([gen.mapping(z[i:i + 1024]) for i in range(0, samples, 1024)]).cpu().double()
         mean = w.mean(0)
         evals, evecs = torch.linalg.eigh(torch.cov((w - mean).T))
-        cached = (mean.float(), (evecs / evals.clamp_min(1e-6).sqrt()).float())
+        cached = (mean.float().to(gen.device), (evecs / evals.clamp_min(1e-6).sqrt()).float().to(gen.device))
         gen._w_whitening = cached
     return cached
 
