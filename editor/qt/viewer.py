@@ -59,6 +59,9 @@ class FaceView(pg.GraphicsLayoutWidget):
         self.view.setRange(QRectF(cx - w * scale / 2, cy - h * scale / 2, w * scale, h * scale), padding=0)
 
 
+ZERO_MARGIN = 0.08  # of the plot's range, below 0: room for the lower half of the "0" label
+
+
 class RenderTimePlot(pg.PlotWidget):
     """The last renders' times in ms: previews and full renders as two lines."""
 
@@ -85,5 +88,7 @@ class RenderTimePlot(pg.PlotWidget):
         self.curves[kind].setData(np.asarray(self.times[kind], dtype=float))
         # From 0, so previews and full renders compare at a glance (auto-range spread one 189 ms render
         # over 189.0-189.8).
+        # A little below 0: with the range ending at 0 the "0" tick label, centred on it, was cut in half.
         top = max(max(t, default=0.0) for t in self.times.values())
-        self.setYRange(0.0, max(top, 1.0) * 1.15, padding=0)
+        high = max(top, 1.0) * 1.15
+        self.setYRange(-ZERO_MARGIN * high, high, padding=0)
