@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from editor.edit import EditState, Source
 from editor.model import psnr, to_uint8
-from editor.photo.delta import WeightDelta, applied, detail_gate, source_deltas
+from editor.photo.delta import WeightDelta, applied, detail_gate, map_at, source_deltas
 from editor.photo import detail
 from editor.photo.detail import RADIUS, detail_layers, fit_detail, radius_for
 from editor.photo.tune import import_face
@@ -73,7 +73,13 @@ def test_maps_round_trip_in_the_delta_file_and_bad_ones_are_named(tiny, tmp_path
     from safetensors.torch import save_file
     raw = with_maps.tensors()
     layer = next(iter(with_maps.maps))
+    size = raw[f"{layer}::detail"].shape[-1]
     for name, bad, message in [("shape", {**raw, f"{layer}::detail": torch.zeros(1, 1, 3, 3)}, "detail map"),
+                               ("oversize", {**raw, f"{layer}::detail": torch.zeros(1, 1, 2 * size, 2 * size)},
+                                "detail map"),
+                               ("oblong", {**raw, f"{layer}::detail": torch.zeros(1, 1, size // 2, size // 4)},
+                                "detail map"),
+                               ("flat", {**raw, f"{layer}::detail": torch.zeros(1, size, size)}, "detail map"),
                                ("nan", {**raw, f"{layer}::detail": raw[f"{layer}::detail"] * np.nan}, "detail map"),
                                ("layer", {**raw, "blocks.9.conv1::detail": torch.zeros(1, 1, 4, 4)}, "detail map"),
                                ("radius", {k: v for k, v in raw.items() if k != "detail::radius"}, "radius"),
@@ -134,8 +140,14 @@ def test_maps_finer_than_the_loss_are_fitted_coarser_so_they_learn_no_speckle(ti
 
     def speckle(free_to):  # the share of each 64² map's variance its 3x3 local mean does not explain
         monkeypatch.setattr(detail, "FREE_TO", free_to)
-        maps = fit_detail(tiny, photo, pivot, tuned, steps=20).delta.maps
-        assert all(m.shape[-1] == 64 for m in maps.values())
+        fitted = fit_detail(tiny, photo, pivot, tuned, steps=20).delta
+        assert all(m.shape[-1] == min(64, free_to) for m in fitted.maps.values())  # stored at the size fitted
+        maps = {k: map_at(m, (64, 64)) for k, m in fitted.maps.items()}  # as renders see them
+        renders = []
+        for d in (fitted, tuned.with_maps(maps, fitted.radius)):
+            with applied(tiny, [(d, np.ones(tiny.num_ws))]):
+                renders.append(tiny.synthesis(torch.from_numpy(pivot)[None]))
+        assert torch.equal(*renders)  # a stored coarse map renders exactly as the fit saw it
         return max(float((m - F.avg_pool2d(m, 3, 1, 1, count_include_pad=False)).var() / m.var()) for m in maps.values())
     assert speckle(16) < 0.5 * speckle(64)
 

@@ -26,6 +26,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 RANK = 8
 FULL_BELOW = 70_000  # elements: tensors smaller than this are tuned in full
@@ -55,8 +56,9 @@ def tunable(net) -> list[tuple[str, torch.nn.Parameter]]:
 
 class WeightDelta:
     """factors: {param name: (full,) or (A [out, r], B [r, in])}; all float32 CPU tensors.
-    maps: {layer: [1, 1, size, size]} detail maps (layer e.g. "blocks.5.conv1"), with `radius`: the latent
-    distance at which they have faded to 1/e (see detail_gate)."""
+    maps: {layer: [1, 1, size, size]} detail maps (layer e.g. "blocks.5.conv1"), each at its layer's size or
+    at the coarser size it was fitted at (map_at upsamples it; 1.5 MB less a file for the default model),
+    with `radius`: the latent distance at which they have faded to 1/e (see detail_gate)."""
 
     def __init__(self, factors: dict[str, tuple[torch.Tensor, ...]], shapes: dict[str, tuple[int, ...]],
                  maps: dict[str, torch.Tensor] | None = None, radius: float = 0.0):
@@ -156,7 +158,7 @@ class WeightDelta:
                 continue
             if part == "detail":
                 m = raw[key]
-                if name not in sizes or tuple(m.shape) != sizes[name] or not bool(torch.isfinite(m).all()):
+                if name not in sizes or not map_fits(tuple(m.shape), sizes[name]) or not bool(torch.isfinite(m).all()):
                     raise ValueError(f"{where}: detail map {name!r} does not fit this model (or holds NaN/infinity)")
                 maps[name] = m
                 continue
@@ -180,6 +182,22 @@ class WeightDelta:
         if maps and "detail::radius" not in raw:
             raise ValueError(f"{where}: has detail maps but no detail radius")
         return cls(factors, shapes, maps, float(radius[0]) if maps else 0.0)
+
+
+def map_fits(shape: tuple, layer: tuple) -> bool:
+    """A detail map [1, 1, n, n] fits a layer of `layer` shape at its size or stored at the coarser size it
+    was fitted at (editor.photo.detail.FREE_TO): the layer's size over a power of two."""
+    if len(shape) != 4 or shape[:2] != (1, 1) or shape[2] != shape[3] or not 0 < shape[-1] <= layer[-1]:
+        return False
+    ratio, rest = divmod(layer[-1], shape[-1])
+    return rest == 0 and ratio & (ratio - 1) == 0
+
+
+def map_at(m: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A map at its layer's size: one stored at the size it was fitted at is upsampled as the fit did."""
+    if tuple(m.shape[-2:]) == tuple(size):
+        return m
+    return F.interpolate(m, size=size, mode="bilinear", align_corners=False)
 
 
 def row_weights(mix: Sequence[float], which: str) -> np.ndarray:
@@ -250,8 +268,9 @@ def applied(gen, deltas: Iterable[tuple]):
                     modules = dict(net.named_modules())
                     for layer in sorted({k for d, _, _ in deltas for k in d.maps}):
                         row = row_of(layer, net.num_ws)
-                        detail = sum(float(m[row]) * d.maps[layer] for d, _, m in deltas if layer in d.maps)
                         act = modules[f"{layer}.act"]
+                        size = tuple(act.noise_const.shape[-2:])
+                        detail = sum(float(m[row]) * map_at(d.maps[layer], size) for d, _, m in deltas if layer in d.maps)
                         if isinstance(detail, torch.Tensor) and bool(detail.any()):
                             detailed.append(act)
                             act.detail = detail.to(act.noise_const.device, act.noise_const.dtype)

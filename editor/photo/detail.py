@@ -55,7 +55,7 @@ import torch
 import torch.nn.functional as F
 
 from ..model import psnr
-from .delta import WeightDelta
+from .delta import WeightDelta, map_at
 from .project import LOSS_SIZE, _gauss_window, clock, image_loss, to_target
 from .tune import _Synthesis
 
@@ -106,8 +106,7 @@ def fit_detail(gen, photo: np.ndarray, wplus: np.ndarray, delta: WeightDelta, st
     sizes = {k: tuple(act.noise_const.shape[-2:]) for k, act in layers.items()}
 
     def maps() -> dict[str, torch.Tensor]:
-        return {k: f if tuple(f.shape[-2:]) == sizes[k] else
-                F.interpolate(f, size=sizes[k], mode="bilinear", align_corners=False) for k, f in free.items()}
+        return {k: map_at(f, sizes[k]) for k, f in free.items()}
     params = dict(net.named_parameters())
     tuned = {k: params[k].detach() + delta.dense(k).to(device) for k in delta.factors}
     target, small = to_target(photo, device, LOSS), to_target(photo, device)  # small: the size PSNR is reported at
@@ -139,14 +138,14 @@ def fit_detail(gen, photo: np.ndarray, wplus: np.ndarray, delta: WeightDelta, st
             ramp = min(1.0, (step + 1) / 5) * 0.5 * (1 + math.cos(math.pi * fraction))
             for group in opt.param_groups:
                 group["lr"] = lr * max(ramp, 0.05)
-            current = show(maps())
+            show(maps())
             img = render()
             loss = loss_of(img)
             if before_db is None:
                 before_db = psnr(F.interpolate(img.detach(), size=(LOSS_SIZE, LOSS_SIZE), mode="area"), small)
             # The loss is of the maps before this step: keep those if they are the best so far.
-            if loss.item() < best_loss:
-                best_loss, best = loss.item(), {k: m.detach().clone() for k, m in current.items()}
+            if loss.item() < best_loss:  # kept at the size fitted: the file stores them so (map_at upsamples)
+                best_loss, best = loss.item(), {k: f.detach().clone() for k, f in free.items()}
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -155,11 +154,11 @@ def fit_detail(gen, photo: np.ndarray, wplus: np.ndarray, delta: WeightDelta, st
                 progress(step, total(step), loss.item(), img.detach() if step % 10 == 1 else None)
         # The last step's maps have not been judged yet.
         with torch.no_grad():
-            current = show(maps())
+            show(maps())
             last = loss_of(render()).item()
             if last < best_loss or best is None:
-                best_loss, best = last, {k: m.detach().clone() for k, m in current.items()}
-            show(best)
+                best_loss, best = last, {k: f.detach().clone() for k, f in free.items()}
+            show({k: map_at(f, sizes[k]) for k, f in best.items()})
             quality = psnr(F.interpolate(render(), size=(LOSS_SIZE, LOSS_SIZE), mode="area"), small)
     finally:
         for act in layers.values():
