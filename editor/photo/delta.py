@@ -66,6 +66,7 @@ class WeightDelta:
         self.shapes = {k: tuple(v) for k, v in shapes.items()}
         self.maps = {k: v.detach().float().cpu().contiguous() for k, v in (maps or {}).items()}
         self.radius = float(radius) if self.maps else 0.0
+        self._at_size: dict[tuple, torch.Tensor] = {}  # map_for's upsampled maps
         h = hashlib.blake2b(digest_size=12)
         for k in sorted(self.factors):
             h.update(k.encode())
@@ -77,6 +78,13 @@ class WeightDelta:
                 h.update(f"{k}::detail".encode())
                 h.update(self.maps[k].numpy().tobytes())
         self.digest = h.hexdigest()
+
+    def map_for(self, layer: str, size: tuple[int, int]) -> torch.Tensor:
+        """`layer`'s map at the layer's size (map_at), upsampled once: renders ask for it every frame."""
+        key = (layer, tuple(size))
+        if key not in self._at_size:
+            self._at_size[key] = map_at(self.maps[layer], size)
+        return self._at_size[key]
 
     def with_maps(self, maps: dict[str, torch.Tensor], radius: float) -> WeightDelta:
         return WeightDelta(self.factors, self.shapes, maps, radius)
@@ -270,7 +278,7 @@ def applied(gen, deltas: Iterable[tuple]):
                         row = row_of(layer, net.num_ws)
                         act = modules[f"{layer}.act"]
                         size = tuple(act.noise_const.shape[-2:])
-                        detail = sum(float(m[row]) * map_at(d.maps[layer], size) for d, _, m in deltas if layer in d.maps)
+                        detail = sum(float(m[row]) * d.map_for(layer, size) for d, _, m in deltas if layer in d.maps)
                         if isinstance(detail, torch.Tensor) and bool(detail.any()):
                             detailed.append(act)
                             act.detail = detail.to(act.noise_const.device, act.noise_const.dtype)

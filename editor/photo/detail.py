@@ -58,7 +58,7 @@ import torch.nn.functional as F
 
 from ..model import psnr
 from .delta import WeightDelta, map_at
-from .project import LOSS_SIZE, _gauss_window, clock, image_loss, to_target
+from .project import LOSS_SIZE, _gauss_window, clock, image_loss, lr_scale, to_target
 from .tune import _Synthesis
 
 DETAIL_FROM = 64   # maps at the layers of this size and finer (coarser ones reshape the face: ghosts)
@@ -115,8 +115,12 @@ def fit_detail(gen, photo: np.ndarray, wplus: np.ndarray, delta: WeightDelta, st
                            requires_grad=True) for k, act in layers.items()}
     sizes = {k: tuple(act.noise_const.shape[-2:]) for k, act in layers.items()}
 
-    def maps() -> dict[str, torch.Tensor]:
-        return {k: map_at(f, sizes[k]) for k, f in free.items()}
+    def show(fitted: dict[str, torch.Tensor]) -> None:  # the maps into the network, at each layer's size
+        for k, act in layers.items():
+            act.detail = map_at(fitted[k], sizes[k])
+
+    def snapshot() -> dict[str, torch.Tensor]:  # kept at the size fitted: the file stores them so
+        return {k: f.detach().clone() for k, f in free.items()}
     params = dict(net.named_parameters())
     tuned = {k: params[k].detach() + delta.dense(k).to(device) for k in delta.factors}
     target, small = to_target(photo, device, LOSS), to_target(photo, device)  # small: the size PSNR is reported at
@@ -137,27 +141,22 @@ def fit_detail(gen, photo: np.ndarray, wplus: np.ndarray, delta: WeightDelta, st
 
     done, total = clock(steps, seconds, t0, reserve=1.0)
     best, best_loss, before_db, step, cancelled = None, math.inf, None, 0, False
-    def show(current: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        for name, act in layers.items():
-            act.detail = current[name]
-        return current
 
     try:
         while step < steps and ((fraction := min(done(step), 1.0)) < 1 or step < min_steps):
             if should_stop is not None and should_stop():
                 cancelled = True
                 break
-            ramp = min(1.0, (step + 1) / 5) * 0.5 * (1 + math.cos(math.pi * fraction))
             for group in opt.param_groups:
-                group["lr"] = lr * max(ramp, 0.05)
-            show(maps())
+                group["lr"] = lr * lr_scale(step, fraction, warmup=5)
+            show(free)
             img = render()
             loss = loss_of(img)
             if before_db is None:
                 before_db = psnr(F.interpolate(img.detach(), size=(LOSS_SIZE, LOSS_SIZE), mode="area"), small)
             # The loss is of the maps before this step: keep those if they are the best so far.
-            if loss.item() < best_loss:  # kept at the size fitted: the file stores them so (map_at upsamples)
-                best_loss, best = loss.item(), {k: f.detach().clone() for k, f in free.items()}
+            if loss.item() < best_loss:
+                best_loss, best = loss.item(), snapshot()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -166,11 +165,11 @@ def fit_detail(gen, photo: np.ndarray, wplus: np.ndarray, delta: WeightDelta, st
                 progress(step, total(step), loss.item(), img.detach() if step % 10 == 1 else None)
         # The last step's maps have not been judged yet.
         with torch.no_grad():
-            show(maps())
+            show(free)
             last = loss_of(render()).item()
             if last < best_loss or best is None:
-                best_loss, best = last, {k: f.detach().clone() for k, f in free.items()}
-            show({k: map_at(f, sizes[k]) for k, f in best.items()})
+                best_loss, best = last, snapshot()
+            show(best)
             quality = psnr(F.interpolate(render(), size=(LOSS_SIZE, LOSS_SIZE), mode="area"), small)
     finally:
         for act in layers.values():

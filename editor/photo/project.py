@@ -107,6 +107,12 @@ def to_target(photo: np.ndarray, device, size: int = LOSS_SIZE) -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode="area")
 
 
+def lr_scale(step: int, fraction: float, warmup: int) -> float:
+    """The learning rate's factor: a warm-up over `warmup` steps, then a cosine decay with the run's
+    progress (0 -> 1), floored at 5% (as NVIDIA's projector ramps it). Projection, tuning and the maps."""
+    return max(min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * fraction)), 0.05)
+
+
 def clock(steps: int, seconds: float | None, started: float, reserve: float):
     """How far through a run is at a step, 0 -> 1: by step count, or with a time budget (counted from
     `started`, `reserve` seconds kept back for the final render) by the clock, so that a machine busier (or
@@ -172,8 +178,7 @@ def project(gen, photo: np.ndarray, mode: str = "w+", steps: int = 150, lr: floa
     opt = torch.optim.Adam([w], lr=lr, betas=(0.9, 0.99))
     done, total = clock(steps, seconds, t0, reserve=1.0)  # ~1 s kept back for the final full render
     free_at = w_fraction if mode == "w+" else math.inf
-    reg = torch.as_tensor(np.broadcast_to(np.asarray(wplus_reg, np.float32), (gen.num_ws,)).copy(),
-                          device=device)[None, :, None]
+    w_mean, whiten = w_whitening(gen) if prior else (None, None)
     history, best, best_loss, cancelled, freed, step = [], None, float("inf"), False, False, 0
     while step < steps and (fraction := done(step)) < 1:
         if should_stop is not None and should_stop():
@@ -183,20 +188,17 @@ def project(gen, photo: np.ndarray, mode: str = "w+", steps: int = 150, lr: floa
             freed, w = True, w.detach()[:, None, :].repeat(1, gen.num_ws, 1).requires_grad_(True)
             expand = lambda: w  # noqa: E731
             opt = torch.optim.Adam([w], lr=lr, betas=(0.9, 0.99))
-        # Cosine-decayed learning rate after a short warm-up (as NVIDIA's projector ramps it).
-        ramp = min(1.0, (step + 1) / 10) * 0.5 * (1 + math.cos(math.pi * fraction))
         for group in opt.param_groups:
-            group["lr"] = lr * max(ramp, 0.05)
+            group["lr"] = lr * lr_scale(step, fraction, warmup=10)
         full = fraction >= 1 - full_fraction
         ws = expand()
         img = render(ws, full)
         loss = image_loss(img, target, window)
         if prior:
-            w_mean, whiten = w_whitening(gen)
             excess = ((ws[0] - w_mean) @ whiten).square().mean(-1) - prior_at  # >0: less likely than a random face
             loss = loss + prior * F.relu(excess).mean()
         if freed:
-            loss = loss + (reg * (ws - ws.mean(1, keepdim=True)).square()).mean()
+            loss = loss + wplus_reg * (ws - ws.mean(1, keepdim=True)).square().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

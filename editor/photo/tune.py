@@ -100,7 +100,7 @@ from torch import nn
 from ..model import psnr
 from .delta import FULL_BELOW, WeightDelta, tunable
 from .moments import Moments
-from .project import LOSS_SIZE, _gauss_window, clock, image_loss, project, to_target
+from .project import LOSS_SIZE, _gauss_window, clock, image_loss, lr_scale, project, to_target
 
 LOCALITY_EVERY = 1
 LOCALITY_SEED = 7_000_000  # the regulariser's own faces: never the seeds locality is measured on
@@ -193,9 +193,8 @@ def tune(gen, photo: np.ndarray, wplus: np.ndarray, steps: int = 400, seconds: f
         if should_stop is not None and should_stop():
             cancelled = True
             break
-        ramp = min(1.0, (step + 1) / 10) * 0.5 * (1 + math.cos(math.pi * fraction))
         for group in opt.param_groups:
-            group["lr"] = group["base"] * max(ramp, 0.05)
+            group["lr"] = group["base"] * lr_scale(step, fraction, warmup=10)
         full = fraction >= 1 - full_fraction
         img = render(ws, full)
         loss = image_loss(img, target, window, pixel)
