@@ -122,7 +122,7 @@ def _run_task(task: dict) -> tuple[list[tuple[str, dict, np.ndarray]], str | Non
 
 
 def _render_face(task: dict) -> list[tuple[str, dict, np.ndarray]]:
-    from .render import RenderRequest, render
+    from .pipeline import render_edit
     gen, directions = _WORKER["gen"], _WORKER["directions"]
     if task["kind"] == "seed":
         source = Source.from_seed(task["seed"])
@@ -135,10 +135,7 @@ def _render_face(task: dict) -> list[tuple[str, dict, np.ndarray]]:
     out = []
     for name, spec in task["edits"].items():
         state = edit_state(base, spec, dict(gen.layer_groups), task["psi"])
-        result = render(gen, RenderRequest(0, state, task["size"]), directions)
-        if result.error:
-            raise RuntimeError(f"{task['stem']} {name}: {result.error}")
-        out.append((f"{task['stem']}_{name}", state.to_dict(), result.images[0]))
+        out.append((f"{task['stem']}_{name}", state.to_dict(), render_edit(gen, state, directions, task["size"])))
     return out
 
 

@@ -1,6 +1,6 @@
-"""Request -> image. Plain data in, plain data out (errors too), so any thread or test can drive it.
-
-The render worker in editor/qt calls `render`; this module never imports Qt.
+"""The app's render requests: a stamped request in, a plain result out (errors too), so any thread or test can
+drive it. The pixels of an edit come from editor.pipeline.render_edit, the one render function; this module
+adds stamps, thumbnails and background jobs for the render worker. Never imports Qt.
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from .edit import Direction, EditState, wplus_for
-from .freckle_layer import paint_freckles
+from .compose import Direction
+from .edit import EditState
 from .model import Generator, to_uint8
 from .model.interrupt import Superseded
-from .paint import paint
-from .photo.delta import applied, source_deltas
+from .pipeline.render import check_image, render_with_wplus
 
-PREVIEW_SIZE = 512  # while dragging; full resolution once input rests
+PREVIEW_SIZE = 512  # while dragging (the model's fast size, layers painted at it); full resolution once input rests
 
 
 @dataclass(frozen=True)
@@ -47,26 +46,6 @@ class RenderResult:
     error: str | None = None
 
 
-class NonFiniteRender(ValueError):
-    """The model produced NaN or infinite pixels: shown as an error, never as a black face."""
-
-
-def _check_finite(img: torch.Tensor) -> None:
-    bad = (~torch.isfinite(img)).sum().item()
-    if bad:
-        raise NonFiniteRender(f"the model produced {bad} NaN or infinite pixel values for this edit "
-                              f"({100 * bad / img.numel():.1f}% of the image); try a smaller edit or truncation")
-
-
-def painted_layers(image: np.ndarray, state: EditState, directions: Mapping[str, Direction]) -> np.ndarray:
-    """The image with the layers of directions that paint their + side (freckles), at the state's amounts."""
-    for name, amount in state.directions:
-        d = directions.get(name)
-        if d is not None and d.layer == "freckles" and amount > 0:
-            image = paint_freckles(image, amount / d.range, state.noise_seed)
-    return image
-
-
 def render(gen: Generator, request: RenderRequest, directions: Mapping[str, Direction]) -> RenderResult:
     """Compose the edit's w+ and synthesise it. Never raises: a failure comes back as `error`."""
     t0 = time.perf_counter()
@@ -81,22 +60,13 @@ def render(gen: Generator, request: RenderRequest, directions: Mapping[str, Dire
             psi = request.state.psi if request.state is not None else 0.7
             z = torch.cat([gen.z_from_seed(s) for s in request.seeds])
             img = gen.synthesis(gen.mapping(z, psi=psi), size=size)
-            _check_finite(img)
+            check_image(img)
             result.images = list(to_uint8(img))
         else:
-            state = request.state
-            wplus = wplus_for(state, gen, directions)
-            # A face from a photo renders with its tuned weights, per layer as much as the mix takes of it.
-            with torch.random.fork_rng(devices=[]), applied(gen, source_deltas(state, wplus)), \
-                    gen.transformed(*state.input_transform):
-                torch.manual_seed(state.noise_seed)  # 'random' noise is reproducible per reseed
-                img = gen.synthesis(torch.from_numpy(wplus)[None], noise=state.noise_mode,
-                                    noise_strength=state.noise_strength, size=size)
-            _check_finite(img)
-            image = painted_layers(to_uint8(img)[0], state, directions)
-            # Painting is part of the edit, so previews, the full render and exports all show it.
-            result.images = [paint(image, state.paint, state.paint_strength)]
-            result.wplus = wplus
+            # A drag's frame (a size below full) is a preview: synthesised at that size directly.
+            image, wplus = render_with_wplus(gen, request.state, directions, request.size,
+                                             preview=request.size is not None)
+            result.images, result.wplus = [image], wplus
     except Superseded:
         raise  # not a failure: the render thread drops this request for a newer one
     except Exception as exc:  # noqa: BLE001 - reported to the user, the app stays up

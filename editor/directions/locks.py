@@ -56,12 +56,13 @@ def moved_wplus(gen: Generator, w: torch.Tensor, directions: dict[str, Direction
 def layer_painter(gen: Generator, directions: dict[str, Direction], moves: dict[str, float],
                   locks: tuple[str, ...] = ()) -> Callable[[np.ndarray], np.ndarray] | None:
     """What the app paints on a uint8 render with these moves (a direction whose + side is a painted layer,
-    editor.render.painted_layers), or None when nothing is painted."""
+    editor.pipeline.render.image_layers), or None when nothing is painted."""
     if not any(directions[k].layer and a > 0 for k, a in moves.items()):
         return None
-    from ..render import painted_layers
+    from ..pipeline.render import apply_layers, image_layers
     state = EditState.new("", gen.num_ws, psi=1.0, directions=moves, locks=locks)
-    return lambda image: painted_layers(image, state, directions)
+    steps = image_layers(state, directions)
+    return lambda image: apply_layers(image, state, steps)
 
 
 def score_moved(gen: Generator, w: torch.Tensor, directions: dict[str, Direction], moves: dict[str, float],

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .call_inputs import call_inputs
 from .device import (MIN_PSNR_DB, cached_precision_choice, choose_device, default_dtype, keep_freed_memory,
                      machine_key)
 from .fidelity import psnr_db as psnr
@@ -172,16 +173,24 @@ class Generator:
 
     @contextlib.contextmanager
     def transformed(self, tx: float = 0.0, ty: float = 0.0, angle_deg: float = 0.0):
-        """Renders inside the block are moved/rotated (StyleGAN3); the identity is restored after.
+        """Renders on this thread inside the block are moved/rotated (StyleGAN3), a per-call input
+        (editor.model.call_inputs): the network itself is not changed, so other threads render unmoved.
         On models without an input transform the block renders unmoved (the edit simply has no effect)."""
-        if not self.supports_input_transform or (tx, ty, angle_deg) == (0.0, 0.0, 0.0):
+        matrix = self.input_transform_matrix(tx, ty, angle_deg)
+        if matrix is None:
             yield
             return
-        self.set_input_transform(tx, ty, angle_deg)
-        try:
+        with call_inputs(transform=matrix):
             yield
-        finally:
-            self.set_input_transform(0.0, 0.0, 0.0)
+
+    def input_transform_matrix(self, tx: float = 0.0, ty: float = 0.0, angle_deg: float = 0.0):
+        """The inverse input transform a StyleGAN3 render takes as a call input; None for the identity or a
+        model without one."""
+        if not self.supports_input_transform or (tx, ty, angle_deg) == (0.0, 0.0, 0.0):
+            return None
+        from .stylegan3 import make_transform
+        inverse = np.linalg.inv(make_transform(float(tx), float(ty), float(angle_deg)))
+        return torch.from_numpy(inverse).float().to(self.device)
 
     def broadcast(self, w: torch.Tensor) -> torch.Tensor:
         """[B, w_dim] -> [B, num_ws, w_dim]; w+ passes through."""

@@ -24,10 +24,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .call_inputs import detail_for, name_modules, tuned
 from .interrupt import checkpoint
 from .protocol import check_noise_mode
 
 LRELU_SLOPE = 0.2
+
+
+def param_row(name: str, num_ws: int) -> int | None:
+    """The w+ row a synthesis parameter or layer works for (e.g. "blocks.2.conv1.weight_pw" -> 8); None for
+    the mapping network and const."""
+    parts = name.split(".")
+    if parts[0] == "conv1":
+        return 0
+    if parts[0] == "to_wavelets":
+        return num_ws - 1
+    if parts[0] == "blocks":
+        return 1 + 3 * int(parts[1]) + {"up": 0, "conv1": 1, "conv2": 2}[parts[2]]
+    return None
 
 
 @dataclass(frozen=True)
@@ -143,15 +157,14 @@ class NoisyBiasAct(nn.Module):
         super().__init__()
         self.register_buffer("noise_const", torch.zeros(1, 1, size, size))  # traced map x learned strength
         self.register_buffer("noise_std", torch.zeros(()))  # the learned strength, for fresh maps
-        # A photo's detail map [1, 1, size, size] (editor.photo.detail), set only while rendering that
-        # photo: a per-image input like the noise, but kept whatever the noise mode or strength.
-        self.detail: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor, noise_mode: str, strength: float) -> torch.Tensor:
         """At the layer's own size, or (preview tails) at a coarser one: the constant map averaged over
         each cell, fresh noise with the standard deviation such an average has."""
-        if self.detail is not None:
-            detail = self.detail
+        # A photo's detail map (editor.photo.detail), a per-call input (editor.model.call_inputs): a
+        # per-image input like the noise, but kept whatever the noise mode or strength.
+        detail = detail_for(self)
+        if detail is not None:
             if detail.shape[-1] != x.shape[-1]:
                 detail = F.adaptive_avg_pool2d(detail, x.shape[-2:])
             x = x + detail  # not in place: the map may need its gradient (fitting it)
@@ -178,7 +191,7 @@ class StyledConv3x3(nn.Module):
         self.act = NoisyBiasAct(size)
 
     def forward(self, x, w, noise_mode, strength):
-        x = F.conv2d(x * self.affine(w)[:, :, None, None], self.weight, self.bias, padding=1)
+        x = F.conv2d(x * self.affine(w)[:, :, None, None], tuned(self, "weight"), tuned(self, "bias"), padding=1)
         return self.act(x, noise_mode, strength)
 
 
@@ -198,9 +211,10 @@ class StyledDWConv(nn.Module):
         self.act = NoisyBiasAct(size)
 
     def forward(self, x, w, noise_mode, strength, coarse: bool = False):
-        kernel = coarse_kernel(self.weight_dw) if coarse else self.weight_dw
+        dw = tuned(self, "weight_dw")
+        kernel = coarse_kernel(dw) if coarse else dw
         x = F.conv2d(x, kernel, padding=1, groups=x.shape[1])
-        x = _modulated_pointwise(x, self.affine(w), self.weight_pw, self.bias)
+        x = _modulated_pointwise(x, self.affine(w), tuned(self, "weight_pw"), tuned(self, "bias"))
         return self.act(x, noise_mode, strength)
 
 
@@ -230,16 +244,16 @@ class ToWavelets(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x, w):
-        return _modulated_pointwise(x, self.affine(w), self.weight, self.bias)
+        return _modulated_pointwise(x, self.affine(w), tuned(self, "weight"), tuned(self, "bias"))
 
     def low_band(self, x, w):
         """The image at half size, exactly the 2x2 mean of `image` (Haar: each cell's mean is half its low
         coefficient), from the three low-band channels alone: no inverse transform, a quarter of the pixels."""
-        return 0.5 * _modulated_pointwise(x, self.affine(w), self.weight[0::4], self.bias[0::4])
+        return 0.5 * _modulated_pointwise(x, self.affine(w), tuned(self, "weight")[0::4], tuned(self, "bias")[0::4])
 
     def image(self, x, w):
         """haar_synthesis(self(x, w)), with the inverse transform folded into the conv's weights."""
-        weight, bias = haar_pixel_weights(self.weight, self.bias)
+        weight, bias = haar_pixel_weights(tuned(self, "weight"), tuned(self, "bias"))
         return F.pixel_shuffle(_modulated_pointwise(x, self.affine(w), weight, bias), 2)
 
 
@@ -293,6 +307,7 @@ class MobileStyleGAN(nn.Module):
             SynthesisBlock(c_in, c_out, c.w_dim, 2 ** (i + 3))
             for i, (c_in, c_out) in enumerate(zip(c.channels[:-1], c.channels[1:])))
         self.to_wavelets = ToWavelets(c.channels[-1], c.w_dim)
+        name_modules(self)  # the keys of per-call weight deltas and detail maps
 
     def mapping(self, z: torch.Tensor) -> torch.Tensor:
         assert z.ndim == 2 and z.shape[1] == self.z_dim, f"z must be [B, {self.z_dim}], got {tuple(z.shape)}"

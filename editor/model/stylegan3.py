@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .call_inputs import current
 from .interrupt import checkpoint
 from .protocol import check_noise_mode
 from .stylegan2 import FullyConnectedLayer, MappingNetwork, init_generator
@@ -64,7 +65,9 @@ class SynthesisInput(nn.Module):
         rot[:, 0, 0], rot[:, 0, 1], rot[:, 1, 0], rot[:, 1, 1] = t[:, 0], -t[:, 1], t[:, 1], t[:, 0]
         move = eye.repeat(b, 1, 1)
         move[:, 0, 2], move[:, 1, 2] = -t[:, 2], -t[:, 3]
-        m = rot @ move @ self.transform.to(dt)[None]
+        inputs = current()  # a per-call move/turn (editor.model.call_inputs) wins over the stored one
+        user = inputs.transform if inputs is not None and inputs.transform is not None else self.transform
+        m = rot @ move @ user.to(w.device, dt)[None]
         # Moving the grid = shifting each sinusoid's phase; rotating it = rotating the frequencies.
         phases = self.phases.to(dt)[None] + (self.freqs.to(dt)[None] @ m[:, :2, 2:]).squeeze(2)
         freqs = self.freqs.to(dt)[None] @ m[:, :2, :2]  # [B, C, 2]

@@ -12,37 +12,29 @@ network adds its noise, for what no weight change reaches in the time. They belo
 only, so they are not part of the network's change that locality measures; while mixing they follow the
 same per-row weights, and they fade as an edit takes the face away from the photo's latent (`detail_gate`).
 
-Applying is in place under a lock (the render worker is the only thread that runs the generator, but a
-bench or test may share it): the originals are copied first and put back exactly afterwards.
+A render gets deltas and maps as per-call inputs (editor.pipeline.photo_inputs, re-exported here): nothing
+is written into the generator.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..model.mobilestylegan import param_row
+from ..pipeline.photo_inputs import applied, detail_gate, row_weights, source_deltas  # noqa: F401 - re-exported
+
 RANK = 8
 FULL_BELOW = 70_000  # elements: tensors smaller than this are tuned in full
-_APPLY = threading.Lock()
 
 
 def row_of(name: str, num_ws: int) -> int | None:
     """The w+ row a MobileStyleGAN synthesis parameter works for; None for the mapping network and const."""
-    parts = name.split(".")
-    if parts[0] == "conv1":
-        return 0
-    if parts[0] == "to_wavelets":
-        return num_ws - 1
-    if parts[0] == "blocks":
-        return 1 + 3 * int(parts[1]) + {"up": 0, "conv1": 1, "conv2": 2}[parts[2]]
-    return None
+    return param_row(name, num_ws)
 
 
 def tunable(net) -> list[tuple[str, torch.nn.Parameter]]:
@@ -208,89 +200,6 @@ def map_at(m: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(m, size=size, mode="bilinear", align_corners=False)
 
 
-def row_weights(mix: Sequence[float], which: str) -> np.ndarray:
-    """Per w+ row, how much of source `which`'s delta a layer gets: 1 - mix for A, mix for B."""
-    m = np.asarray(mix, np.float32)
-    return 1.0 - m if which == "a" else m
-
-
-def detail_gate(source_w: np.ndarray, wplus: np.ndarray, radius: float) -> np.ndarray:
-    """Per w+ row, how much of a photo's detail maps a render keeps [num_ws]: a layer's map is added to
-    features every earlier row shaped, so it fades with d, the largest distance of this or any earlier row
-    from the photo's latent, as exp(-(d / radius)^2). The maps are pinned to the photo's geometry: turned
-    (yaw) or reshaped far enough they would show a second, ghost outline. So they fade with such an edit;
-    a face mixed from another seed's coarse rows (d ~ the distance between two faces) keeps none, a fine
-    (colour) mix keeps the maps of the rows before it."""
-    if radius <= 0:
-        return np.zeros(len(wplus), np.float32)
-    d = np.maximum.accumulate(np.linalg.norm(np.asarray(wplus, np.float32) - np.asarray(source_w, np.float32), axis=-1))
-    return np.exp(-(d / radius) ** 2).astype(np.float32)
-
-
-def source_deltas(state, wplus: np.ndarray | None = None) -> list[tuple[WeightDelta, np.ndarray, np.ndarray]]:
-    """The loaded deltas of an edit's two sources with their per-row weights, for the weights and for the
-    detail maps (the same, times detail_gate against `wplus`, the w+ rendered; none without it). A digest
-    whose file was not loaded contributes nothing: the face renders from its latent alone."""
-    out = []
-    for which, src in (("a", state.source_a), ("b", state.source_b)):
-        if not isinstance(src.delta, WeightDelta):
-            continue
-        rows = row_weights(state.mix, which)
-        gate = 0.0 if wplus is None or not src.delta.maps else \
-            detail_gate(np.broadcast_to(src.w, np.shape(wplus)), wplus, src.delta.radius)
-        out.append((src.delta, rows, rows * gate))
-    return out
-
-
-def _nets(gen) -> list:
-    nets = [gen.net]
-    reduced = getattr(gen, "_synth_net", None)  # the reduced-precision copy renders use, where chosen
-    if reduced is not None and reduced is not gen.net:
-        nets.append(reduced)
-    return nets
-
-
-@contextmanager
-def applied(gen, deltas: Iterable[tuple]):
-    """Render inside this block with each delta added, scaled per row by its weights [num_ws]. An item is
-    (delta, weights) or (delta, weights, detail weights): its detail maps scaled per row by the latter
-    (the former when not given; zeros render the tuned network alone, as locality measures it)."""
-    deltas = [(d[0], np.asarray(d[1], np.float32), np.asarray(d[-1], np.float32)) for d in deltas]
-    deltas = [(d, w, m) for d, w, m in deltas if d is not None and (np.any(w != 0) or (d.maps and np.any(m != 0)))]
-    if not deltas:
-        yield
-        return
-    with _APPLY:
-        saved, detailed = [], []
-        try:
-            with torch.no_grad():
-                for net in _nets(gen):
-                    params = dict(net.named_parameters())
-                    for name in sorted({n for d, _, _ in deltas for n in d.factors}):
-                        row = row_of(name, net.num_ws)
-                        change = sum(float(w[row]) * d.dense(name) for d, w, _ in deltas if name in d.factors)
-                        if isinstance(change, torch.Tensor):
-                            p = params[name]
-                            saved.append((p, p.detach().clone()))
-                            p.add_(change.to(p.device, p.dtype))
-                    modules = dict(net.named_modules())
-                    for layer in sorted({k for d, _, _ in deltas for k in d.maps}):
-                        row = row_of(layer, net.num_ws)
-                        act = modules[f"{layer}.act"]
-                        size = tuple(act.noise_const.shape[-2:])
-                        detail = sum(float(m[row]) * d.map_for(layer, size) for d, _, m in deltas if layer in d.maps)
-                        if isinstance(detail, torch.Tensor) and bool(detail.any()):
-                            detailed.append(act)
-                            act.detail = detail.to(act.noise_const.device, act.noise_const.dtype)
-            yield
-        finally:
-            with torch.no_grad():
-                for p, original in saved:
-                    p.copy_(original)
-                for act in detailed:
-                    act.detail = None
-
-
 # ----------------------------------------------------------------------------- files beside sessions
 def delta_file(folder: str | Path, digest: str) -> Path:
     """Where a session in `folder` keeps a source's delta: named by its digest, so renaming the session
@@ -338,11 +247,3 @@ def resolve_beside(state, folder: str | Path, net) -> tuple[object, list[str]]:
             delta = None
         state = state.with_source(which, replace(src, delta=delta))
     return state, problems
-
-
-def unchanged_copy(gen):
-    """A deep copy of `gen` with no delta applied: taken under the lock `applied` holds while it changes the
-    weights in place, for work that runs beside the renders (the app's background thread)."""
-    import copy
-    with _APPLY:
-        return copy.deepcopy(gen)

@@ -57,6 +57,7 @@ import torch
 import torch.nn.functional as F
 
 from ..model import psnr
+from ..model.call_inputs import call_inputs
 from .delta import WeightDelta, map_at
 from .project import LOSS_SIZE, _gauss_window, clock, image_loss, lr_scale, to_target
 from .tune import _Synthesis
@@ -115,14 +116,14 @@ def fit_detail(gen, photo: np.ndarray, wplus: np.ndarray, delta: WeightDelta, st
                            requires_grad=True) for k, act in layers.items()}
     sizes = {k: tuple(act.noise_const.shape[-2:]) for k, act in layers.items()}
 
-    def show(fitted: dict[str, torch.Tensor]) -> None:  # the maps into the network, at each layer's size
-        for k, act in layers.items():
-            act.detail = map_at(fitted[k], sizes[k])
+    shown: dict[str, torch.Tensor] = {}  # the maps a render gets as call inputs (editor.model.call_inputs)
+
+    def show(fitted: dict[str, torch.Tensor]) -> None:  # the maps at each layer's size
+        shown.update({k: map_at(fitted[k], sizes[k]) for k in layers})
 
     def snapshot() -> dict[str, torch.Tensor]:  # kept at the size fitted: the file stores them so
         return {k: f.detach().clone() for k, f in free.items()}
-    params = dict(net.named_parameters())
-    tuned = {k: params[k].detach() + delta.dense(k).to(device) for k in delta.factors}
+    tuned = {k: delta.dense(k).to(device) for k in delta.factors}
     target, small = to_target(photo, device, LOSS), to_target(photo, device)  # small: the size PSNR is reported at
     full = to_target(photo, device, gen.resolution)
     target_chroma = _chroma(target)
@@ -132,7 +133,8 @@ def fit_detail(gen, photo: np.ndarray, wplus: np.ndarray, delta: WeightDelta, st
     synth = _Synthesis(net)
 
     def render() -> torch.Tensor:  # the full network: the finest maps must be right at full size
-        return torch.func.functional_call(synth, {f"net.{k}": v for k, v in tuned.items()}, (ws, None))
+        with call_inputs(deltas=tuned, detail=shown):
+            return synth(ws, None)
 
     def loss_of(img: torch.Tensor) -> torch.Tensor:
         small_img = F.interpolate(img, size=(LOSS, LOSS), mode="area")
@@ -172,8 +174,7 @@ def fit_detail(gen, photo: np.ndarray, wplus: np.ndarray, delta: WeightDelta, st
             show(best)
             quality = psnr(F.interpolate(render(), size=(LOSS_SIZE, LOSS_SIZE), mode="area"), small)
     finally:
-        for act in layers.values():
-            act.detail = None
+        shown.clear()
     result = delta.with_maps(best, radius_for(gen))
     return Detail(result, step, time.perf_counter() - t0, quality,
                   quality if before_db is None else before_db, cancelled)

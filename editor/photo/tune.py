@@ -98,6 +98,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..model import psnr
+from ..model.call_inputs import call_inputs
 from .delta import FULL_BELOW, WeightDelta, tunable
 from .moments import Moments
 from .project import LOSS_SIZE, _gauss_window, clock, image_loss, lr_scale, project, to_target
@@ -124,7 +125,7 @@ class Tuning:
 
 
 class _Synthesis(nn.Module):
-    """net.synthesis as a forward, so torch.func.functional_call can run it with substituted weights."""
+    """net.synthesis as a forward, at the const noise the fit is made against."""
 
     def __init__(self, net):
         super().__init__()
@@ -170,13 +171,12 @@ def tune(gen, photo: np.ndarray, wplus: np.ndarray, steps: int = 400, seconds: f
     preview = 512 if 512 in gen.preview_sizes else None
     ws = torch.as_tensor(wplus, dtype=torch.float32, device=device).reshape(1, gen.num_ws, gen.w_dim)
 
-    def weights():
-        return {f"net.{k}": params[k] + (f[0] if len(f) == 1 else f[0] @ f[1]).reshape(params[k].shape)
-                for k, f in factors.items()}
+    def weights():  # the deltas as per-call inputs (editor.model.call_inputs): the shared net is never written
+        return {k: (f[0] if len(f) == 1 else f[0] @ f[1]).reshape(params[k].shape) for k, f in factors.items()}
 
     def render(latents, full, tuned=True):
-        out = torch.func.functional_call(synth, weights(), (latents, None if full or preview is None else preview)) \
-            if tuned else synth(latents, None if full or preview is None else preview)
+        with call_inputs(deltas=weights() if tuned else {}):
+            out = synth(latents, None if full or preview is None else preview)
         return F.interpolate(out, size=(LOSS_SIZE, LOSS_SIZE), mode="area")
 
     with torch.no_grad():

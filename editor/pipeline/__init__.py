@@ -4,6 +4,6 @@ Everything that makes pixels of an edit (the app's view, `render`, `batch`, `ani
 evaluation, benches) calls `render_edit`; nothing else runs the generator on an edit.
 """
 
-from .render import RenderError, render_edit
+from .render import RenderError, render_edit, render_with_wplus, shrink
 
-__all__ = ["RenderError", "render_edit"]
+__all__ = ["RenderError", "render_edit", "render_with_wplus", "shrink"]

@@ -263,10 +263,8 @@ class AnimationDialog(QDialog):
         except ValueError as exc:
             self.status.setText(str(exc))
             return
-        from ..photo.delta import unchanged_copy
-        # What the view shows, as a private copy: renders of photo sources add their deltas to the shared
-        # model's weights in place for a moment, which frames rendered beside them must never see.
-        gen = unchanged_copy(self.w.blend_gen if self.w.blend_gen is not None else self.w.gen)
+        # The model the view shows: renders never write into it (photo deltas are per-call inputs).
+        gen = self.w.blend_gen if self.w.blend_gen is not None else self.w.gen
         self.job = AnimationJob(gen, self.w.directions, make_plan, size, self.fps.value(), path, self)
         self.job.frame_ready.connect(self._on_frame)
         self.job.progress.connect(lambda i, n: (self.bar.setMaximum(n), self.bar.setValue(i)))

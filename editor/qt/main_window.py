@@ -66,7 +66,6 @@ class MainWindow(RenderRequests, QMainWindow):
         self.animation_dialog = None  # File › Export animation…, made on first use
         self.worker = RenderWorker(self._render_fn())
         self.worker.rendered.connect(self._on_rendered)
-        self._background_copy = None  # (model, its private copy for the background thread)
         self.background = BackgroundWorker(self._background_gen, self)
         self.background.done.connect(self._on_background_done)
         self._rest = QTimer(self, singleShot=True, interval=REST_MS)

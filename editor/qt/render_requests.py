@@ -81,14 +81,9 @@ class RenderRequests:
         self.background.submit(name, stamp, job)
 
     def _background_gen(self):
-        """The background thread's own copy of the model (made there, once per model): renders of photo
-        sources add their weight deltas in place for a moment (editor.photo.delta.applied), which work
-        running beside them must never see. Copied under that same lock, so never mid-change."""
-        from ..photo.delta import unchanged_copy
-        gen = self.gen
-        if self._background_copy is None or self._background_copy[0] is not gen:
-            self._background_copy = (gen, unchanged_copy(gen))
-        return self._background_copy[1]
+        """The model background work runs on: the view's own. Renders of photo sources take their deltas as
+        per-call inputs (editor.model.call_inputs) and never change its weights, so no copy is needed."""
+        return self.gen
 
     def _on_background_done(self, stamp: int, value, error) -> None:
         _name, callback = self._jobs.pop(stamp, (None, None))
