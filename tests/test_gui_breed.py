@@ -72,3 +72,24 @@ def test_variations_adopt_undo_and_history(qtbot, gen, make_window):
         d.history_buttons[0].click()
     assert w.doc.state == original
 
+
+
+def test_parent_rows_are_a_view_of_the_parents_with_no_stale_row(qtbot, gen, make_window):
+    """Add seed then Add random once left the first row painted under its replacement (two handles on a
+    slider), its ✕ dead. The rows shown are exactly the state's parents, and each ✕ removes its own."""
+    from editor.qt.breed_panel import _ParentRow
+    w = make_window(new_state(gen, 3, 4))
+    panel = w.breed
+    panel.seed.setValue(9)
+    panel.add_seed.click()
+    panel.add_random.click()
+    qtbot.wait(50)  # let deferred deletes run, as the event loop would
+    shown = [r for r in panel.findChildren(_ParentRow) if r.isVisibleTo(panel)]
+    assert len(shown) == 2 == len(w.doc.state.parents) and set(shown) == set(panel.rows)
+    assert panel.rows[0].label.text().endswith("seed 9")
+    random_seed = w.doc.state.parents[1].source.seed
+    panel.rows[0].remove.click()
+    qtbot.wait(50)
+    assert [p.source.seed for p in w.doc.state.parents] == [random_seed]
+    shown = [r for r in panel.findChildren(_ParentRow) if r.isVisibleTo(panel)]
+    assert len(shown) == 1 and shown[0].label.text().endswith(f"seed {random_seed}")

@@ -113,3 +113,36 @@ def applied(gen: Any, deltas: Iterable[tuple]) -> Iterator[None]:
     with call_inputs(deltas=_dense_deltas(net, items, gen.device, dtype),
                      detail=_detail_maps(net, items, gen.device, dtype)):
         yield
+
+
+def baked_delta(state: Any, wplus: np.ndarray) -> Any | None:
+    """One delta that renders `wplus` on its own (as a latent source, mix 0) exactly as `state` renders it:
+    each source's weights scaled per row and summed (low-rank factors side by side, so the rank adds up),
+    detail maps at the weight this render gave them, so *Save latent* reopens as the face it was saved from.
+    None when no source has a loaded delta in play."""
+    items = _normalised(source_deltas(state, wplus))
+    if not items:
+        return None
+    num_ws = len(state.mix)
+    factors, shapes = {}, {}
+    for name in sorted({n for d, _, _ in items for n in d.factors}):
+        row = param_row(name, num_ws)
+        terms = [(d, float(w[row])) for d, w, _ in items if name in d.factors and w[row] != 0]
+        if not terms:
+            continue
+        shapes[name] = terms[0][0].shapes[name]
+        if all(len(d.factors[name]) == 2 for d, _ in terms):
+            factors[name] = (torch.cat([d.factors[name][0] * k for d, k in terms], 1),
+                             torch.cat([d.factors[name][1] for d, _ in terms], 0))
+        else:
+            factors[name] = (sum(k * d.dense(name) for d, k in terms),)
+    maps = {}
+    for layer in sorted({k for d, _, _ in items for k in d.maps}):
+        row = param_row(layer, num_ws)
+        terms = [(d.maps[layer], float(m[row])) for d, _, m in items if layer in d.maps and m[row] != 0]
+        if terms:
+            size = max(t.shape[-1] for t, _ in terms)
+            maps[layer] = sum(k * (t if t.shape[-1] == size else torch.nn.functional.interpolate(
+                t, size=(size, size), mode="bilinear", align_corners=False)) for t, k in terms)
+    radius = max(d.radius for d, _, _ in items) if maps else 0.0
+    return type(items[0][0])(factors, shapes, maps, radius)

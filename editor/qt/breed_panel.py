@@ -92,8 +92,14 @@ class BreedPanel(QGroupBox):
         return True
 
     def set_model(self, groups: dict[str, range], w_dim: int) -> None:
-        """Another model: its groups; the rows are rebuilt at the next sync."""
+        """Another model: its groups; the rows are made anew at the next sync."""
         self.groups, self.w_dim, self._shown = dict(groups), w_dim, None
+        while self.rows:  # their sliders stand for the old model's groups
+            row = self.rows.pop()
+            self.rows_box.removeWidget(row)
+            row.hide()
+            row.setParent(None)
+            row.deleteLater()
 
     def remove(self, index: int) -> None:
         self.doc.set_state(remove_parent(self.doc.state, index), f"Remove parent {index + 3}")
@@ -103,15 +109,26 @@ class BreedPanel(QGroupBox):
                            f"Parent {index + 3} {group}", merge_key=f"parent:{index}:{group}")
 
     def sync(self, state: EditState) -> None:
+        """The rows are a view of state.parents: one row per parent, its label and sliders from the state.
+        Rows are kept and relabelled, added or removed at the end, never rebuilt while shown: rebuilding all
+        rows on every change left an old row's pixels under its replacement (two handles on a slider, a ✕
+        that did nothing)."""
         sources = tuple(p.source for p in state.parents)
-        if sources != self._shown:  # parents came or went: rebuild the rows
-            for row in self.rows:
+        if sources != self._shown:
+            while len(self.rows) > len(sources):
+                row = self.rows.pop()
                 self.rows_box.removeWidget(row)
+                row.hide()
+                row.setParent(None)
                 row.deleteLater()
-            self.rows = [_ParentRow(self, i, s.display_name) for i, s in enumerate(sources)]
-            for row in self.rows:
+            while len(self.rows) < len(sources):
+                row = _ParentRow(self, len(self.rows), "")
                 self.rows_box.addWidget(row)
+                self.rows.append(row)
+            for i, (row, s) in enumerate(zip(self.rows, sources)):
+                row.label.setText(f"<b>Parent {i + 3}</b> · {s.display_name}")
             self._shown = sources
+            self.update()  # the dock repaints where a row left, rather than keep its old pixels
         for row, p in zip(self.rows, state.parents):
             for group, s in row.sliders.items():
                 s.set_value(p.group_value(self.groups[group]))

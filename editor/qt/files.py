@@ -7,6 +7,7 @@ by a failed open, and every write is atomic (editor.io).
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -203,11 +204,13 @@ class FileActions:
             return False
         src = Source.from_latent(w, Path(path).name, path, delta=self._latent_delta(path))
         state = self.w.doc.state.with_source(which, src)
-        if which == "a" and state.directions:
-            # A saved latent already carries the directions it was saved with; adding them again would
-            # move the face twice. One undo step brings both back.
-            state = state.without_directions()
-            self.w.statusBar().showMessage("Direction sliders reset: the latent already carries its edit", 8000)
+        if which == "a" and (state.directions or state.parents or any(state.mix)):
+            # A saved latent already carries the edit it was saved with (B's mix, parents, directions; its
+            # tuned weights beside it): applying them again would move the face twice, so it opens as the
+            # face it was saved from. One undo step brings the old edit back.
+            state = replace(state.without_directions(), mix=(0.0,) * state.num_ws, parents=())
+            self.w.statusBar().showMessage("Mix, parents and direction sliders reset: the latent already carries "
+                                           "its edit", 8000)
         self.w.doc.set_state(state, f"Latent {which.upper()}")
         self._remember(path)
         return True
@@ -301,8 +304,14 @@ class FileActions:
             self.export(path)
 
     def export(self, path: str) -> None:
+        from ..photo.delta import save_beside
+
         def write(result):
             try:
+                # A photo's tuned weights beside the image, as beside a session: reopening the export (or
+                # `render --edit` on it) then renders the same face, not the bare latent.
+                if save_beside(path, result.state):
+                    self.delta_folders.add(Path(path).parent)
                 io.export_image(path, result.images[0], result.state, self.w.gen.name)
             except (OSError, ValueError) as exc:
                 self.w.error("Export failed", f"{path}: {exc}")
@@ -350,8 +359,19 @@ class FileActions:
             self.save_latent(path if path.endswith(".npz") else path + ".npz")
 
     def save_latent(self, path: str) -> None:
+        """The w+ on screen, and beside it (NAME.delta.safetensors) the photo weights and detail maps it was
+        rendered with, baked into one delta: reopened as source A, it is the face on screen."""
+        from ..photo.delta import latent_delta_path
+        from ..pipeline.photo_inputs import baked_delta
+
         def write(result):
             try:
+                delta = baked_delta(result.state, result.wplus)
+                beside = latent_delta_path(path)
+                if delta is not None:
+                    delta.save(beside)
+                elif beside.is_file():
+                    beside.unlink()  # an older save's tuned weights would not belong to this latent
                 io.save_latent_npz(path, result.wplus)
             except OSError as exc:
                 self.w.error("Save failed", f"{path}: {exc}")

@@ -137,6 +137,7 @@ class RenderRequests:
                                  f"{list(self.gen.trusted_preview_sizes) or 'none'})")
         if full:
             self.last_full = result
+            self.source_faces.offer(result.state, result.images[0])  # A alone is often the view itself
             self.full_render_shown.emit(result)
             if result.ms > SLOW_RENDER_MS and not getattr(self, "_slow_noted", False):
                 self._slow_noted = True  # once per model: the render-time plot keeps showing it

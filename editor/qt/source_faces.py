@@ -51,6 +51,18 @@ class SourceFaces(QObject):
             self.w.run_job(f"source:{which}", job,
                            lambda value, error, w=which, k=key: self._done(w, k, value, error))
 
+    def offer(self, state: EditState, image: np.ndarray) -> None:
+        """The view's full render of `state`: where that is a source on its own (a fresh edit, an import just
+        made), it is that source's face at once, instead of after its own job, seconds later on a busy worker."""
+        for which in ("a", "b"):
+            src = state.source_a if which == "a" else state.source_b
+            if alone(state, which) != state:
+                continue
+            key = (state.model_fingerprint, src, state.psi, state.noise_mode, state.noise_strength, state.noise_seed)
+            self._keys[which] = key
+            self.images[which] = image
+            self.changed.emit()
+
     def invalidate(self) -> None:
         """A new model: render the sources again at the next update."""
         self._keys = {"a": None, "b": None}
