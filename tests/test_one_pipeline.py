@@ -220,3 +220,22 @@ def test_a_freckle_sweep_on_the_default_model_paints_dots_in_every_frame(default
     from PIL import Image, ImageSequence
     with Image.open(tmp_path / "f.gif") as gif:
         assert sum(1 for _ in ImageSequence.Iterator(gif)) == 3
+
+
+@pytest.mark.parametrize("name", ["photo with delta and maps", "two photos mixed, edited"])
+def test_a_saved_latent_with_its_baked_delta_renders_the_face_it_was_saved_from(tiny, dirs, tmp_path, name):
+    """Save latent writes the rendered w+ and one delta baked from the sources' (per-row weights and the maps'
+    gate at that render); reopened as A, with nothing mixed in, it is the same face."""
+    from editor.pipeline import render_with_wplus
+    from editor.pipeline.photo_inputs import baked_delta
+    state = _edits(tiny)[name]
+    image, wplus = render_with_wplus(tiny, state, dirs)
+    baked = baked_delta(state, wplus)
+    baked.save(tmp_path / "me.delta.safetensors")
+    loaded = WeightDelta.load(tmp_path / "me.delta.safetensors", tiny.net)
+    reopened = EditState(tiny.fingerprint, Source.from_latent(wplus, "me", delta=loaded), Source.from_seed(1),
+                         (0.0,) * tiny.num_ws)
+    again = render_edit(tiny, reopened, {})
+    assert np.abs(again.astype(int) - image).max() <= 1  # the sums' float order only
+    bare = render_edit(tiny, replace(reopened, source_a=replace(reopened.source_a, delta=None)), {})
+    assert np.abs(bare.astype(int) - image).mean() > 2  # the delta is what makes it the same face
