@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
+from .defaults import DEFAULT_PSI
 from .edit import Direction, EditState, wplus_for
 from .freckle_layer import paint_freckles
 from .model import Generator, to_uint8
@@ -78,7 +79,7 @@ def render(gen: Generator, request: RenderRequest, directions: Mapping[str, Dire
             # thread, never on the GUI thread.
             result.value = request.job(gen)
         elif request.kind == "gallery":
-            psi = request.state.psi if request.state is not None else 0.7
+            psi = request.state.psi if request.state is not None else DEFAULT_PSI
             z = torch.cat([gen.z_from_seed(s) for s in request.seeds])
             img = gen.synthesis(gen.mapping(z, psi=psi), size=size)
             _check_finite(img)

@@ -1,4 +1,7 @@
-import editor  # noqa: F401 - first, so its OpenMP settings precede the torch import
+from editor.runtime import configure_process
+
+configure_process()  # as the app does at start-up, and before torch loads (its OpenMP reads the wait policy once)
+
 import faulthandler
 import gc
 import sys
