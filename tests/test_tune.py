@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from editor.edit import EditState, Source
-from editor.model import psnr, to_uint8
+from editor.model import Generator, psnr, to_uint8
 from editor.photo.delta import WeightDelta, applied, row_weights
 from editor.photo.tune import tune
 from editor.render import RenderRequest, render
