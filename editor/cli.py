@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .defaults import DEFAULT_PSI
+from .defaults import DEFAULT_PSI, NOISE_MODES
 from .edit import PAINT_STYLES
 from .progress import Bar
 
@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "beside it if `project` wrote one)")
     r.add_argument("--psi", type=float, default=DEFAULT_PSI, help="truncation psi")
     r.add_argument("--size", type=int, default=None, help="output size (default: full resolution)")
-    r.add_argument("--noise", choices=("const", "random", "off"), default="const")
+    r.add_argument("--noise", choices=NOISE_MODES, default="const")
     r.add_argument("--paint", choices=PAINT_STYLES, default="none", help="painted portrait style")
     r.add_argument("--paint-strength", type=float, default=1.0, help="0 = photo-real, 1 = fully painted")
     r.add_argument("--model", help="model file (default: the converted default model)")

@@ -10,7 +10,7 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox,
                                QToolButton, QVBoxLayout, QWidget)
 
-from ..defaults import DEFAULT_PSI
+from ..defaults import DEFAULT_PSI, NOISE_MODES
 from ..directions.hold_loop import LOOPED
 from ..edit import Direction, EditState, Source
 from .document import Document
@@ -202,7 +202,7 @@ class AdjustPanel(QGroupBox):
         row = QHBoxLayout()
         row.addWidget(QLabel("Noise"))
         self.noise_mode = QComboBox()
-        self.noise_mode.addItems(["const", "random", "off"])
+        self.noise_mode.addItems(list(NOISE_MODES))
         self.noise_mode.setToolTip("const: the model's fixed noise · random: fresh noise (Reseed) · off: none")
         self.noise_mode.currentTextChanged.connect(lambda m: doc.set_state(doc.state.with_noise(mode=m), "Noise"))
         row.addWidget(self.noise_mode)
