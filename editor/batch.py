@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .defaults import DEFAULT_PSI
 from .edit import EditState, Source
 
 EDIT_KEYS = {"psi", "directions", "locks", "paint", "paint_strength", "noise", "noise_strength", "noise_seed",
@@ -56,7 +57,7 @@ def read_manifest(path: str | os.PathLike | None, seeds: str | None = None) -> d
             raise ValueError(f"{path}: a manifest is a JSON object")
     if seeds is not None:
         m["seeds"] = seeds
-    out = {"seeds": _seeds(m.get("seeds", [])), "photos": m.get("photos"), "psi": float(m.get("psi", 0.7)),
+    out = {"seeds": _seeds(m.get("seeds", [])), "photos": m.get("photos"), "psi": float(m.get("psi", DEFAULT_PSI)),
            "size": m.get("size"), "format": m.get("format", "png"), "steps": int(m.get("steps", 150)),
            "edits": m.get("edits", {"plain": {}})}
     if out["format"] not in FORMATS:

@@ -14,6 +14,8 @@ import time
 
 import torch
 
+from .defaults import DEFAULT_PSI
+
 TARGETS = {"ratio": 0.8}  # full render against OpenVINO at its best setting, each precision
 
 
@@ -48,7 +50,7 @@ def measure(repeats: int = 10, device: str | None = None, emulated_too: bool = T
     from .model.device import cpu_class, cpu_flags, cpu_has_fast_bf16, cpu_model_name
 
     gen = load_generator(device=device)
-    w = gen.mapping(gen.z_from_seed(1), psi=0.7)
+    w = gen.mapping(gen.z_from_seed(1), psi=DEFAULT_PSI)
     ws = gen.broadcast(w)
     w_np = w.float().cpu().numpy()
 
@@ -154,7 +156,7 @@ def measure_stylegan3(sizes=(256, 1024), config: str = "t", repeats: int = 1, de
     from .model.stylegan3 import StyleGAN3
     dev = choose_device(device)
     gpu = dev.type != "cpu"
-    keep_freed_memory()  # as Generator does on CPU: without it a 1024² render spends ~half its time page-faulting
+    keep_freed_memory()  # as the app does at start-up: without it a 1024² render spends ~half its time page-faulting
     out = {"config": f"stylegan3-{config}", "weights": "random (official config shapes)", "device": str(dev),
            "threads": torch.get_num_threads(), "ms": {}}
     if gpu:

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from .defaults import DEFAULT_PSI, NOISE_MODES
 from .edit import PAINT_STYLES
 from .progress import Bar
 
@@ -116,9 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--latent", help="render this .npz/.npy latent instead of a seed (with NAME.delta.safetensors "
                                     "beside it if `project` wrote one)")
-    r.add_argument("--psi", type=float, default=0.7, help="truncation psi")
+    r.add_argument("--psi", type=float, default=DEFAULT_PSI, help="truncation psi")
     r.add_argument("--size", type=int, default=None, help="output size (default: full resolution)")
-    r.add_argument("--noise", choices=("const", "random", "off"), default="const")
+    r.add_argument("--noise", choices=NOISE_MODES, default="const")
     r.add_argument("--paint", choices=PAINT_STYLES, default="none", help="painted portrait style")
     r.add_argument("--paint-strength", type=float, default=1.0, help="0 = photo-real, 1 = fully painted")
     r.add_argument("--model", help="model file (default: the converted default model)")
@@ -196,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .runtime import configure_process
+    configure_process()  # this module loads no torch at import, so the wait policy still takes effect
     args = build_parser().parse_args(argv)
     from .model.errors import CheckpointError
     try:

@@ -15,9 +15,10 @@ from typing import Any, Iterable, Literal, Mapping
 
 import numpy as np
 
+from .defaults import DEFAULT_PSI, NOISE_MODES  # noqa: F401  (both part of the document's vocabulary)
+
 FORMAT_VERSION = 1
 BREED_VERSION = 2  # written only by edits with extra parents (editor.breed), so older apps refuse them clearly
-NOISE_MODES = ("const", "random", "off")  # the same names as editor.model.protocol.NOISE_MODES
 # Legal ranges; finite values outside them are clamped (slider arithmetic can overshoot by rounding),
 # while wrong types, NaN/inf and unknown names raise ValueError (those are bugs or bad files).
 MIX_RANGE = (0.0, 1.0)
@@ -218,7 +219,7 @@ class EditState:
     source_a: Source
     source_b: Source
     mix: tuple[float, ...]
-    psi: float = 0.7
+    psi: float = DEFAULT_PSI
     noise_mode: str = "const"
     noise_strength: float = 1.0
     noise_seed: int = 0
@@ -390,7 +391,7 @@ class EditState:
             return cls(model_fingerprint=d["model_fingerprint"],
                        source_a=Source.from_dict(d["source_a"], "source_a"),
                        source_b=Source.from_dict(d["source_b"], "source_b"),
-                       mix=tuple(d["mix"]), psi=d.get("psi", 0.7), noise_mode=d.get("noise_mode", "const"),
+                       mix=tuple(d["mix"]), psi=d.get("psi", DEFAULT_PSI), noise_mode=d.get("noise_mode", "const"),
                        noise_strength=d.get("noise_strength", 1.0), noise_seed=d.get("noise_seed", 0),
                        directions=tuple(directions.items()), locks=tuple(locks),
                        paint=d.get("paint", "none"), paint_strength=d.get("paint_strength", 1.0),

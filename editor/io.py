@@ -1,7 +1,7 @@
 """Files the editor reads and writes: exported images carrying their edit, sessions, and latents.
 
 Every write goes through `atomic_write_bytes`, so a crash or a full disk never leaves a half-written
-file where a good one was. Every read problem is one `FileFormatError` naming the file, for the GUI to show.
+file where a good one was. Every read problem is one `FileFormatError` (an `EditorError`) naming the file, for the GUI to show.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from . import __version__
 from .edit import EditState
+from .errors import FileFormatError
+from .runtime import process_umask
 from .safe_read import bounded, describe, loads_json, read_capped, read_npy, read_npz
 
 PNG_KEY = "face-editor"
@@ -60,19 +62,6 @@ def latent_problem(w: np.ndarray) -> str | None:
                 f"RMS {MAX_LATENT_RMS:g}, and this one would render as NaN")
     return None
 
-# mkstemp makes 0600 files; exported images should get the permissions any other new file gets.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-class FileFormatError(Exception):
-    """A file could not be read as what we expected. str() names the file and the problem."""
-
-    def __init__(self, path: str | os.PathLike, problem: str):
-        # Bounded: a message built from a hostile file must not freeze the dialog that shows it.
-        self.path, self.problem = Path(path), bounded(problem)
-        super().__init__(f"{bounded(self.path, 200)}: {self.problem}")
-
 
 class NoEmbeddedEdit(FileFormatError):
     """A readable image that carries no edit: a plain photo, say (the app offers to import it)."""
@@ -86,7 +75,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memory
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
-        mode = 0o666 & ~_UMASK
+        mode = 0o666 & ~process_umask()  # mkstemp alone makes 0600 files
     _remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

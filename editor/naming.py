@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from .defaults import DEFAULT_PSI
 from .edit import EditState
 
 MAX_STEM = 80  # every file system takes this; longer names are cut
@@ -27,6 +28,6 @@ def suggest_stem(state: EditState, groups: dict[str, range] | None = None) -> st
     parts += [f"{_slug(name)}{amount:+.1f}" for name, amount in state.directions]
     if state.paint != "none":
         parts.append(state.paint)
-    if state.psi != 0.7:
+    if state.psi != DEFAULT_PSI:
         parts.append(f"psi{state.psi:.2f}")
     return "-".join(parts)[:MAX_STEM].rstrip("-.") or "face"

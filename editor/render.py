@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .compose import Direction
+from .defaults import DEFAULT_PSI
 from .edit import EditState
 from .model import Generator, to_uint8
 from .model.interrupt import Superseded
@@ -57,7 +58,7 @@ def render(gen: Generator, request: RenderRequest, directions: Mapping[str, Dire
             # thread, never on the GUI thread.
             result.value = request.job(gen)
         elif request.kind == "gallery":
-            psi = request.state.psi if request.state is not None else 0.7
+            psi = request.state.psi if request.state is not None else DEFAULT_PSI
             z = torch.cat([gen.z_from_seed(s) for s in request.seeds])
             img = gen.synthesis(gen.mapping(z, psi=psi), size=size)
             check_image(img)

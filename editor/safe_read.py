@@ -27,9 +27,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .errors import MAX_PROBLEM_CHARS, clean_text, describe_exception
+
 MAX_JSON_DEPTH = 64           # our documents nest 4 deep; anything far deeper is not ours
 MAX_JSON_BYTES = 32 << 20     # a session with two w+ latents is ~150 kB
-MAX_MESSAGE = 300             # characters of a problem shown to the user (a 5 MB message froze a dialog for 41 s)
+MAX_MESSAGE = MAX_PROBLEM_CHARS  # characters of a problem shown to the user (a 5 MB message froze a dialog for 41 s)
 MAX_NPY_HEADER = 10_000       # numpy's own default cap on header length
 MAX_NPY_DIMS = 4
 MAX_ZIP_MEMBERS = 256
@@ -42,14 +44,13 @@ _FLOAT_DESCR = re.compile(r"[<>|=]?f[248]")  # what np.save writes for float16/3
 
 
 def bounded(text: Any, limit: int = MAX_MESSAGE) -> str:
-    """str(text) cut to `limit` characters (the middle goes), one line: safe to put in a dialog."""
-    s = " ".join(str(text).split())
-    return s if len(s) <= limit else f"{s[:limit * 2 // 3]} … {s[-(limit // 3 - 3):]}"
+    """str(text) as one printable line of at most `limit` characters: the editor's one sanitizer."""
+    return clean_text(text, limit)
 
 
 def describe(exc: BaseException) -> str:
     """An exception from a library parser, as a bounded phrase (never the repr of file content)."""
-    return bounded(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, 160)
+    return describe_exception(exc)
 
 
 def read_capped(path: str | os.PathLike, limit: int, error: Error, what: str = "file") -> bytes:

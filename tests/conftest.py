@@ -1,4 +1,7 @@
-import editor  # noqa: F401 - first, so its OpenMP settings precede the torch import
+from editor.runtime import configure_process
+
+configure_process()  # as the app does at start-up, and before torch loads (its OpenMP reads the wait policy once)
+
 import faulthandler
 import gc
 import sys
@@ -144,3 +147,58 @@ def make_default_window(qtbot, default_weights, tmp_path, monkeypatch):
         w.show()
         return w
     return make
+
+
+# ------------------------------------------------------------------------------- GUI fixtures (shared)
+@pytest.fixture
+def private_home(tmp_path, monkeypatch):
+    """Autosave, QSettings and user directions go to tmp, never to the real home. GUI modules use it for
+    every test: `pytestmark = pytest.mark.usefixtures("private_home")`."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+
+
+@pytest.fixture(scope="module")
+def gen(default_weights):
+    """The real default model, at the precision this machine's trial picks (as the app loads it)."""
+    from editor.model import load_generator
+    return load_generator(default_weights, device="cpu")
+
+
+@pytest.fixture
+def make_window(qtbot, gen, tmp_path):
+    """make(state=None, settings_file='s.ini'): the real window on `gen`, settings in tmp_path, shown."""
+    from PySide6.QtCore import QSettings
+
+    from editor.qt.main_window import MainWindow
+
+    def make(state=None, settings_file: str = "s.ini") -> MainWindow:
+        window = MainWindow(gen, state, QSettings(str(tmp_path / settings_file), QSettings.IniFormat))
+        qtbot.addWidget(window)  # closed at teardown, which stops its render worker
+        window.show()
+        return window
+    return make
+
+
+# --------------------------------------------------------------------------------------------- markers
+# Applied here, by what a test uses, so no test has to remember them: `pytest -m unit` is the fast subset
+# (no real model, no Qt), `-m model` the tests on the real default model, `-m gui` the pytest-qt ones.
+# A test's fixture names include those its fixtures use, so `gen`, `default_fp32` etc. count through these.
+MODEL_FIXTURES = {"default_weights", "openvino_synthesis"}
+# Modules that load the default model without a fixture (converting it, or through the CLI).
+MODEL_MODULES = {"test_carry", "test_convert_default", "test_default_model", "test_freckles"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2] if item.module else ""
+        names = set(item.fixturenames)
+        gui = "qtbot" in names or module.startswith(("test_gui", "test_qt"))
+        model = bool(names & MODEL_FIXTURES) or module in MODEL_MODULES
+        if gui:
+            item.add_marker(pytest.mark.gui)
+        if model:
+            item.add_marker(pytest.mark.model)
+        if not gui and not model:
+            item.add_marker(pytest.mark.unit)

@@ -4,7 +4,7 @@ import torch
 
 from editor.bench_drag import measure_drags
 from editor.model.generator import Generator
-from tests.test_mobilestylegan import tiny_net
+from tests.support import tiny_mobile_net as tiny_net
 
 
 def test_a_drag_of_each_group_reaches_the_screen_and_the_release_renders_the_final_state():

@@ -8,8 +8,7 @@ import torch
 from editor.model import Generator
 from editor.model.blend import BlendError, BlendSettings, blend, check_compatible, swap_resolutions
 from editor.model.mobilestylegan import MobileStyleGAN
-from tests.ckpt_fixtures import tiny_net
-from tests.test_mobilestylegan import TINY as TINY_MOBILE
+from tests.support import TINY_MOBILE, tiny_net
 
 
 def gen(net, name: str) -> Generator:

@@ -13,7 +13,7 @@ from editor.breed import (Parent, add_parent, adopt, crossbreed, remove_parent, 
 from editor.edit import EditState, Source, compose_wplus, wplus_for
 from editor.model.generator import Generator
 from editor.render import RenderRequest, render
-from tests.test_mobilestylegan import tiny_net
+from tests.support import tiny_mobile_net as tiny_net
 
 N, D = 6, 4
 

@@ -16,7 +16,7 @@ from editor.model.checkpoint_format import detect_format
 from editor.model.errors import CheckpointError
 from editor.model.nvidia_pickle import load_nvidia_pickle
 from editor.model.rosinality import infer_config, load_rosinality
-from tests.ckpt_fixtures import (FAKE_MODULES, legacy_tf_init_kwargs, rosinality_forward, rosinality_mapping, rosinality_state_dict,
+from tests.support import (FAKE_MODULES, legacy_tf_init_kwargs, rosinality_forward, rosinality_mapping, rosinality_state_dict,
                                  tiny_net, write_malicious_pickle, write_nvidia_pickle, write_rosinality_pt)
 
 
@@ -87,7 +87,7 @@ def test_nvidia_round_trip_other_architecture(tmp_path):
 def test_stylegan3_pickle_loads_as_stylegan3(tmp_path):
     # Refused by name until StyleGAN3 was implemented; tests/test_stylegan3.py covers it in depth.
     from editor.model.stylegan3 import StyleGAN3
-    from tests.ckpt_fixtures import tiny_sg3
+    from tests.support import tiny_sg3
     loaded, _ = load_nvidia_pickle(write_nvidia_pickle(tmp_path / "sg3.pkl", tiny_sg3()))
     assert isinstance(loaded, StyleGAN3) and loaded.num_ws == 16
 

@@ -22,7 +22,7 @@ from editor.model.checkpoint_format import check_file_tensors
 from editor.model.errors import MAX_PATH_CHARS, MAX_PROBLEM_CHARS, CheckpointError, clean_text, describe
 from editor.model.nvidia_pickle import load_nvidia_pickle
 from editor.model.rosinality import load_rosinality
-from tests.ckpt_fixtures import (_module_state, _persistent, fake_nvidia_modules, legacy_tf_init_kwargs,
+from tests.support import (_module_state, _persistent, fake_nvidia_modules, legacy_tf_init_kwargs,
                                  rosinality_state_dict, tiny_net, write_nvidia_pickle, write_rosinality_pt)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ from editor.photo import detail
 from editor.photo.detail import RADIUS, detail_layers, fit_detail, radius_for
 from editor.photo.tune import import_face
 from editor.render import RenderRequest, render
-from tests.test_tune import _random_delta, tiny_generator
+from tests.support import random_delta, tiny_generator
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_maps_fit_what_the_weights_did_not_and_never_touch_other_faces(tiny):
 
 
 def test_maps_round_trip_in_the_delta_file_and_bad_ones_are_named(tiny, tmp_path):
-    plain = _random_delta(tiny, 4)
+    plain = random_delta(tiny, 4)
     with_maps = _random_maps(tiny, plain)
     assert with_maps != plain and WeightDelta(plain.factors, plain.shapes).digest == plain.digest
     assert with_maps.nbytes > plain.nbytes

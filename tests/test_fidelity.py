@@ -4,7 +4,7 @@ import torch
 
 from editor.model.fidelity import PREVIEW_MIN_DB, fidelity_edits, measure_preview_fidelity, psnr_db, trusted_sizes
 from editor.model.generator import Generator, layer_groups_for
-from tests.test_mobilestylegan import tiny_net
+from tests.support import tiny_mobile_net as tiny_net
 
 
 def test_trusted_sizes_need_a_measured_worst_case_above_the_floor():

@@ -113,7 +113,7 @@ def test_paint_direction_moves_the_edit_towards_the_painted_target():
 
     from editor.directions.freckle_paint import painted_freckles
     from editor.model.generator import Generator
-    from tests.test_mobilestylegan import tiny_net
+    from tests.support import tiny_mobile_net as tiny_net
     g = Generator(tiny_net(), w_avg=torch.zeros(16), name="t", fingerprint="t:paint", device="cpu")
     rows = range(g.num_ws - 3, g.num_ws)
     v = np.random.default_rng(0).normal(size=g.w_dim).astype(np.float32)

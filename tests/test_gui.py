@@ -26,8 +26,9 @@ from editor.paint import paint  # noqa: E402
 from editor.photo.delta import WeightDelta  # noqa: E402
 from editor.qt.main_window import MainWindow  # noqa: E402
 
-from tests.gui_support import (ALL_ROWS, GROUPS, NUM_WS, drag, full_render, gen, make_window,  # noqa: E402,F401
-                                new_state, private_home)
+from tests.support import ALL_ROWS, GROUPS, NUM_WS, drag, full_render, new_state  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("private_home")
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,7 +112,7 @@ def test_save_latent_and_load_it_as_source_b(qtbot, gen, make_window, tmp_path):
 
 
 def test_bad_files_report_one_error_and_leave_the_edit(qtbot, gen, make_window, tmp_path, monkeypatch):
-    from tests.ckpt_fixtures import tiny_net, write_nvidia_pickle
+    from tests.support import tiny_net, write_nvidia_pickle
 
     errors = []
 

@@ -117,7 +117,7 @@ def test_a_model_this_machine_cannot_render_is_refused_in_one_message(window, ge
     """A tiny file asking for a 4096² render with 1.5 GB free: File › Open model ends in one dialog naming
     the file and the sizes, and the window keeps its model and edit (render_memory's guard)."""
     from editor.model import render_memory
-    from tests.ckpt_fixtures import tiny_sg3, write_nvidia_pickle
+    from tests.support import tiny_sg3, write_nvidia_pickle
     w = window
     before, steps = w.doc.state, w.doc.undo_stack.count()
     path = write_nvidia_pickle(tmp_path / "huge.pkl", tiny_sg3(img_resolution=4096, channel_base=16384, channel_max=2))

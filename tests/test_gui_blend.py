@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from tests.gui_support import full_render, gen, make_window, new_state, private_home  # noqa: F401 - fixtures
+pytest.importorskip("pytestqt")
+from tests.support import full_render, new_state, tiny_net  # noqa: E402
 
 from editor.model import Generator  # noqa: E402
 from editor.model.blend import BlendSettings, blend  # noqa: E402
 from editor.render import RenderRequest, render  # noqa: E402
-from tests.ckpt_fixtures import tiny_net  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("private_home")
 
 
 @pytest.fixture(scope="module")

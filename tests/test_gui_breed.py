@@ -11,7 +11,9 @@ pytest.importorskip("pytestqt")
 
 from editor import io  # noqa: E402
 from editor.render import RenderRequest, render  # noqa: E402
-from tests.gui_support import drag, full_render, gen, make_window, new_state, private_home  # noqa: E402,F401
+from tests.support import drag, full_render, new_state  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("private_home")
 
 
 def test_parents_are_undoable_edits_that_render_and_reopen(qtbot, gen, make_window, tmp_path):

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from tests.gui_support import full_render, gen, make_window, new_state, private_home  # noqa: E402,F401
+from tests.support import full_render, new_state  # noqa: E402
 
 
 def test_a_saved_latent_reopens_as_the_face_it_was_saved_from(qtbot, gen, make_window, tmp_path):

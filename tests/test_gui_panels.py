@@ -11,7 +11,9 @@ pytest.importorskip("pytestqt")
 from editor.qt.document import Document  # noqa: E402
 from editor.qt.panels import AdjustPanel, MixPanel, ModelInfo, SourcePanel  # noqa: E402
 
-from tests.gui_support import FAKE_STATE, GROUPS, NUM_WS, drag, private_home  # noqa: E402,F401 - fixtures
+from tests.support import FAKE_STATE, GROUPS, NUM_WS, drag  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("private_home")
 
 # ============================================================================= document and panels
 INFO = ModelInfo("fake", "fake", NUM_WS, tuple(2 ** (2 + i // 2) for i in range(NUM_WS)), dict(GROUPS),

@@ -15,8 +15,7 @@ from editor.model import load_generator  # noqa: E402
 from editor.qt.document import Document  # noqa: E402
 from editor.qt.main_window import MainWindow  # noqa: E402
 from editor.qt.panels import AdjustPanel  # noqa: E402
-from tests.ckpt_fixtures import tiny_sg3, write_nvidia_pickle  # noqa: E402
-from tests.gui_support import drag  # noqa: E402
+from tests.support import drag, tiny_sg3, write_nvidia_pickle  # noqa: E402
 
 
 def test_sliders_are_hidden_for_models_that_cannot_move(qtbot):

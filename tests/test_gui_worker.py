@@ -5,7 +5,6 @@ Offscreen; nothing sleeps but the fake renders."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -15,7 +14,9 @@ from PySide6.QtCore import QCoreApplication  # noqa: E402
 from editor.qt.render_worker import RenderWorker  # noqa: E402
 from editor.render import RenderRequest, RenderResult  # noqa: E402
 
-from tests.gui_support import FAKE_STATE, long_work, private_home  # noqa: E402,F401 - fixtures
+from tests.support import FAKE_STATE, LongWork  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("private_home")
 
 
 # =========================================================================================== worker
@@ -127,25 +128,23 @@ def test_closing_stops_long_renders_and_background_jobs_at_their_next_block(qtbo
     """A 20 s render of a big model, or a 90 s photo import, must not hold the closing window: stop() stops
     the work under way at its next network block and nothing is reported."""
     from editor.qt.background import BackgroundWorker
-    entered = threading.Event()
-    worker = RenderWorker(lambda request: long_work(entered))
+    work = LongWork()  # 30 s of blocks unless stopped
+    worker = RenderWorker(work)
     results = []
     worker.rendered.connect(results.append)
     worker.submit(view(1))  # a full render: never stopped for frames, but stopped for closing
-    qtbot.waitUntil(entered.is_set)
-    t0 = time.perf_counter()
+    qtbot.waitUntil(work.entered.is_set)
     worker.stop()
-    assert time.perf_counter() - t0 < 5.0 and worker.stopped_stamps == [1]  # the work alone takes 30 s
+    assert work.stopped and work.done < work.blocks and worker.stopped_stamps == [1]
 
-    entered.clear()
+    work = LongWork()
     jobs = BackgroundWorker(lambda: None)
     reported = []
     jobs.done.connect(lambda *a: reported.append(a))
-    jobs.submit("project", 1, lambda gen: long_work(entered))
-    qtbot.waitUntil(entered.is_set)
-    t0 = time.perf_counter()
+    jobs.submit("project", 1, lambda gen: work())
+    qtbot.waitUntil(work.entered.is_set)
     jobs.stop()
-    assert time.perf_counter() - t0 < 5.0
+    assert work.stopped and work.done < work.blocks
     QCoreApplication.processEvents()
     assert results == [] and reported == []
 
@@ -156,16 +155,13 @@ def test_worker_stop_while_rendering(qtbot, fake_worker):
     qtbot.waitUntil(fn.entered.is_set)
     worker.submit(view(2))  # pending when stop comes: must be dropped
 
-    stopped_at = []
-    stopper = threading.Thread(target=lambda: (worker.stop(), stopped_at.append(time.perf_counter())))
+    stopper = threading.Thread(target=worker.stop)
     stopper.start()  # stop() waits for the render under way, so it runs beside the test
     qtbot.waitUntil(lambda: worker._abort)  # stop() has flagged the worker and is now waiting
     assert stopper.is_alive(), "stop() returned while a render was still running"
-    released_at = time.perf_counter()
     fn.gate.set()
-    stopper.join(10)
+    stopper.join(120)  # a liveness limit, not a speed bound: stop() returns once the render under way ends
     assert not stopper.is_alive(), "stop() did not return after the render finished"
-    assert stopped_at[0] - released_at < 2.0
     assert worker.isFinished()
 
     QCoreApplication.processEvents()  # deliver anything the worker might have queued

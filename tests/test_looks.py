@@ -65,7 +65,7 @@ def test_fit_looks_recovers_planted_directions_and_adds_them_beside_the_others(t
     from editor.directions import fit_looks as fl
     from editor.directions.library import load_folder
     from editor.model.generator import Generator
-    from tests.test_mobilestylegan import tiny_net
+    from tests.support import tiny_mobile_net as tiny_net
     g = Generator(tiny_net(), w_avg=torch.zeros(16), name="t", fingerprint="t:looks", device="cpu")
     rng = np.random.default_rng(0)
     w = rng.standard_normal((300, 16)).astype(np.float32)

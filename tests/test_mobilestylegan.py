@@ -4,24 +4,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from editor.model.mobilestylegan import (MobileConfig, MobileStyleGAN, haar_analysis, haar_synthesis,
+from editor.model.mobilestylegan import (MobileStyleGAN, haar_analysis, haar_synthesis,
                                          interleave_bands)
 
-TINY = MobileConfig(z_dim=16, w_dim=16, mapping_layers=2, channels=(32, 32, 16, 16, 8), preview_sizes=(32, 64))
-
-
-def tiny_net(seed=0) -> MobileStyleGAN:
-    torch.manual_seed(seed)
-    net = MobileStyleGAN(TINY)
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            p.normal_(0, 0.3 if "weight" in name else 0.1)
-        for name, b in net.named_buffers():
-            if name.endswith("noise_const"):
-                b.normal_(0, 0.2)
-            elif name.endswith("noise_std"):
-                b.fill_(0.2)
-    return net.eval()
+from tests.support import TINY_MOBILE as TINY  # noqa: E402
+from tests.support import tiny_mobile_net as tiny_net  # noqa: E402
 
 
 def reference_haar(low, high):

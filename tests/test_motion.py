@@ -16,7 +16,7 @@ from editor.motion import (Cancelled, Frame, frame_count, morph, noise_loop, ope
                            render_frame, resize_frame, seed_walk, sweep)
 from editor.motion.timeline import _slerp
 from editor.render import RenderRequest, render
-from tests.test_mobilestylegan import tiny_net
+from tests.support import tiny_mobile_net as tiny_net
 
 av = pytest.importorskip("av")
 

@@ -24,8 +24,7 @@ from editor.photo.delta import WeightDelta, resolve_beside, save_beside
 from editor.photo.detail import detail_layers
 from editor.pipeline import render_edit, shrink
 from editor.render import RenderRequest, render
-from tests.ckpt_fixtures import tiny_sg3
-from tests.test_tune import tiny_generator
+from tests.support import tiny_generator, tiny_sg3
 
 
 def _delta(gen, seed, scale=0.05, maps=True):

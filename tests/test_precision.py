@@ -8,7 +8,7 @@ import torch
 from editor.model import generator as generator_module
 from editor.model.device import cpu_flags, keep_freed_memory
 from editor.model.generator import Generator
-from tests.test_mobilestylegan import tiny_net
+from tests.support import tiny_mobile_net as tiny_net
 
 
 @pytest.fixture

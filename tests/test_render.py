@@ -5,7 +5,7 @@ import torch
 from editor.edit import EditState
 from editor.model.generator import Generator
 from editor.render import RenderRequest, render
-from tests.test_mobilestylegan import tiny_net
+from tests.support import tiny_mobile_net as tiny_net
 
 
 def make(poison: bool) -> Generator:

@@ -13,8 +13,7 @@ from editor.model.mobilestylegan import MobileConfig, MobileStyleGAN
 from editor.model.render_memory import MAX_RESOLUTION, check_render_memory, render_bytes
 from editor.model.stylegan2 import StyleGAN2
 from editor.model.stylegan3 import StyleGAN3
-from tests.ckpt_fixtures import tiny_net, tiny_sg3, write_nvidia_pickle, write_rosinality_pt
-from tests.fuzz_cases import write_model
+from tests.support import tiny_net, tiny_sg3, write_model, write_nvidia_pickle, write_rosinality_pt
 
 CPU = torch.device("cpu")
 

@@ -12,7 +12,7 @@ from editor.model.protocol import SynthesisNet
 from editor.model.protocol import estimate_w_avg
 from editor.model.stylegan2 import StyleGAN2
 from editor.model.stylegan2_ops import modulated_conv2d, setup_filter, upsample2d
-from tests.ckpt_fixtures import TINY, tiny_net, upfirdn2d_ref
+from tests.support import TINY, tiny_net, upfirdn2d_ref
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ from editor.model.errors import CheckpointError
 from editor.model.nvidia_pickle import load_nvidia_pickle
 from editor.model.stylegan3 import StyleGAN3
 from editor.model.stylegan3_ops import design_lowpass, filtered_lrelu
-from tests.ckpt_fixtures import SG3_R, tiny_net, tiny_sg3, upfirdn2d_ref, write_nvidia_pickle
+from tests.support import SG3_R, tiny_net, tiny_sg3, upfirdn2d_ref, write_nvidia_pickle
 
 CONFIGS = {"T": {}, "R": SG3_R}
 
@@ -383,7 +383,7 @@ def test_filtered_lrelu_in_channel_groups_is_the_same(monkeypatch):
 def test_settings_that_give_layers_no_channels_are_refused_at_load(tmp_path):
     """A channel base too small for the resolution makes zero-channel layers, whose empty tensors match
     themselves: refused when loading, not at the first render."""
-    from tests.ckpt_fixtures import tiny_sg3, write_nvidia_pickle
+    from tests.support import tiny_sg3, write_nvidia_pickle
     path = write_nvidia_pickle(tmp_path / "empty.pkl", tiny_sg3(channel_base=4))
     with pytest.raises(CheckpointError, match="no channels") as e:
         load_generator(path, device="cpu")

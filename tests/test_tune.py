@@ -9,29 +9,13 @@ from editor.model import Generator, psnr, to_uint8
 from editor.photo.delta import WeightDelta, applied, row_weights
 from editor.photo.tune import tune
 from editor.render import RenderRequest, render
-from tests.test_mobilestylegan import tiny_net
-
-
-def tiny_generator() -> Generator:
-    net = tiny_net()
-    with torch.no_grad():  # gentler weights than the port's tests use: renders not saturated at +-1
-        for name, p in net.named_parameters():
-            if "weight" in name:
-                p.mul_(0.4)
-    return Generator(net, w_avg=torch.zeros(net.w_dim), name="tiny", fingerprint="tiny-1", device="cpu",
-                     dtype=torch.float32)
+from tests.support import random_delta, tiny_generator
+from tests.support import tiny_mobile_net as tiny_net
 
 
 @pytest.fixture
 def tiny():
     return tiny_generator()
-
-
-def _random_delta(gen, seed, scale=0.05):
-    d = WeightDelta.zeros_like(gen.net, rank=2, seed=seed, full_below=300)
-    g = torch.Generator().manual_seed(seed)
-    return WeightDelta({k: tuple(t + scale * torch.randn(t.shape, generator=g) for t in f)
-                        for k, f in d.factors.items()}, d.shapes)
 
 
 def _state(gen, a, b, mix):
@@ -40,7 +24,7 @@ def _state(gen, a, b, mix):
 
 def test_a_delta_changes_the_render_and_is_taken_off_exactly(tiny):
     before = {k: v.clone() for k, v in tiny.net.state_dict().items()}
-    delta = _random_delta(tiny, 1)
+    delta = random_delta(tiny, 1)
     assert any(len(f) == 2 for f in delta.factors.values()) and any(len(f) == 1 for f in delta.factors.values())
     ws = tiny.mapping(tiny.z_from_seed(3))
     plain = tiny.synthesis(ws)
@@ -54,7 +38,7 @@ def test_a_delta_changes_the_render_and_is_taken_off_exactly(tiny):
 
 
 def test_two_photos_mix_per_layer_each_whole_at_its_end(tiny):
-    da, db = _random_delta(tiny, 1), _random_delta(tiny, 2)
+    da, db = random_delta(tiny, 1), random_delta(tiny, 2)
     wa, wb = (tiny.mapping(tiny.z_from_seed(s))[0].numpy() for s in (5, 6))
     a, b = Source.from_latent(wa, "photo: a", delta=da), Source.from_latent(wb, "photo: b", delta=db)
     seed = Source.from_seed(9)
@@ -78,7 +62,7 @@ def test_two_photos_mix_per_layer_each_whole_at_its_end(tiny):
 
 
 def test_a_delta_round_trips_through_safetensors_and_bad_files_are_named(tiny, tmp_path):
-    delta = _random_delta(tiny, 4)
+    delta = random_delta(tiny, 4)
     delta.save(tmp_path / "d.safetensors")
     back = WeightDelta.load(tmp_path / "d.safetensors", tiny.net)
     assert back == delta and back.digest == delta.digest
@@ -93,7 +77,7 @@ def test_a_delta_round_trips_through_safetensors_and_bad_files_are_named(tiny, t
 
 def test_a_source_keeps_its_delta_by_digest(tiny):
     w = np.zeros((tiny.num_ws, tiny.w_dim), np.float32)
-    delta = _random_delta(tiny, 7)
+    delta = random_delta(tiny, 7)
     with_delta, without = Source.from_latent(w, "photo: x", delta=delta), Source.from_latent(w, "photo: x")
     assert with_delta != without
     d = with_delta.to_dict()
@@ -108,7 +92,7 @@ def test_a_source_keeps_its_delta_by_digest(tiny):
 
 def test_tuning_fits_the_photo_better_than_the_pivot_and_cancel_keeps_the_best(tiny):
     target_w = tiny.mapping(tiny.z_from_seed(11))
-    with applied(tiny, [(_random_delta(tiny, 12, 0.05), np.ones(tiny.num_ws))]):
+    with applied(tiny, [(random_delta(tiny, 12, 0.05), np.ones(tiny.num_ws))]):
         photo = to_uint8(tiny.synthesis(target_w))[0]  # a face the untouched model cannot draw exactly
     pivot = tiny.broadcast(target_w)[0].numpy()
     seen = []
@@ -126,7 +110,7 @@ def test_tuning_fits_the_photo_better_than_the_pivot_and_cancel_keeps_the_best(t
 
 def test_the_render_free_locality_term_keeps_other_faces_closer(tiny):
     target_w = tiny.mapping(tiny.z_from_seed(11))
-    with applied(tiny, [(_random_delta(tiny, 12, 0.05), np.ones(tiny.num_ws))]):
+    with applied(tiny, [(random_delta(tiny, 12, 0.05), np.ones(tiny.num_ws))]):
         photo = to_uint8(tiny.synthesis(target_w))[0]
     pivot = tiny.broadcast(target_w)[0].numpy()
     others = tiny.mapping(torch.cat([tiny.z_from_seed(s) for s in range(40, 44)]))
@@ -191,7 +175,7 @@ def test_project_writes_the_delta_beside_the_latent_and_render_shows_the_tuned_f
 
 def test_deltas_beside_a_session_are_written_first_and_a_missing_one_is_reported(tiny, tmp_path):
     from editor.photo.delta import resolve_beside, save_beside
-    delta = _random_delta(tiny, 8)
+    delta = random_delta(tiny, 8)
     photo = Source.from_latent(np.zeros((tiny.num_ws, tiny.w_dim), np.float32), "photo: me.jpg", delta=delta)
     state = _state(tiny, photo, Source.from_seed(1), 0.0)
     (written,) = save_beside(tmp_path / "me.json", state)
@@ -211,7 +195,7 @@ def test_the_pair_bench_renders_each_photo_whole_at_its_end_and_blends_per_group
     net = tiny_net()  # at full weight: in the gentler fixture the coarse rows barely reach the pixels
     tiny = Generator(net, w_avg=torch.zeros(net.w_dim), name="tiny", fingerprint="tiny-1", device="cpu",
                      dtype=torch.float32)
-    da, db = _random_delta(tiny, 1), _random_delta(tiny, 2)
+    da, db = random_delta(tiny, 1), random_delta(tiny, 2)
     wa, wb = (tiny.broadcast(tiny.mapping(tiny.z_from_seed(s)))[0].numpy() for s in (5, 6))
     a, b = Source.from_latent(wa, "photo: a", delta=da), Source.from_latent(wb, "photo: b", delta=db)
     states = dict(pair_states(tiny, a, b))

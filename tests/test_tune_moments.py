@@ -6,7 +6,7 @@ import torch
 from editor.photo.delta import WeightDelta
 from editor.photo import moments
 from editor.photo.moments import Moments
-from tests.test_mobilestylegan import tiny_net
+from tests.support import tiny_mobile_net as tiny_net
 
 
 def _latents(net, n=3):

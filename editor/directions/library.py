@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..edit import AMOUNT_RANGE, Direction
+from ..errors import DirectionError
 from ..io import MAX_LATENT_ABS, atomic_write_json, atomic_write_npy
 from ..safe_read import bounded, loads_json, read_capped, read_npy, read_npz
 
@@ -27,12 +28,6 @@ RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "directions"
 MAX_VECTOR_BYTES = 1 << 20     # a per-row direction [num_ws, w_dim] float64 is ~100 kB
 MAX_COMPONENTS_BYTES = 64 << 20  # GANSpace's lat_comp for 512-d w: 80 kB per 40 components
 MAX_MANIFEST_BYTES = 8 << 20
-
-
-class DirectionError(Exception):
-    def __init__(self, path: str | Path, problem: str):
-        self.path, self.problem = Path(path), bounded(problem)
-        super().__init__(f"{bounded(path, 200)}: {self.problem}")
 
 
 def user_directions_dir(model_name: str) -> Path:

@@ -6,21 +6,18 @@ Reduced precision is only a default: `Generator` keeps it when a render agrees w
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import json
 import os
 import platform
-import sys
 import time
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 
+from ..runtime import keep_freed_memory  # noqa: F401  (its home moved; callers import it here)
+
 MIN_PSNR_DB = 35.0
-_M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8  # glibc malloc.h
-KEEP_FREED_BYTES = 1 << 30
 
 
 def choose_device(preference: str | torch.device | None = None) -> torch.device:
@@ -38,33 +35,6 @@ def choose_device(preference: str | torch.device | None = None) -> torch.device:
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
-
-
-@lru_cache(maxsize=1)
-def keep_freed_memory() -> bool:
-    """Let glibc keep the memory the renderer frees instead of handing it back to the kernel.
-
-    Every render allocates and frees the same few 16-64 MB activations. By default glibc serves blocks
-    that large with mmap and unmaps them on free, so the next render page-faults all of them in again:
-    measured, that was 45% of a 1024² render on a 2-core AVX2 machine (378 -> 203 ms with this on), a
-    third of it kernel time. Serving them from the heap and trimming it only above 1 GB of free space
-    reuses the pages. Costs resident memory (the peak of one render stays mapped). glibc only; a no-op
-    (False) elsewhere.
-
-    One arena for every thread: the renderer runs on a worker thread, and glibc's per-thread arenas are
-    heaps of at most 64 MB that cannot hold these blocks, so without this a render on the worker still
-    page-faulted its activations in every time (measured on the same machine: 275 ms on a worker thread vs
-    172 ms on the main thread; 183 ms on the worker with one arena). The few large blocks a render
-    allocates make the shared arena's lock irrelevant."""
-    if not sys.platform.startswith("linux") or os.environ.get("EDITOR_KEEP_FREED_MEMORY") == "0":
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False  # not glibc (e.g. musl)
-    return (bool(mallopt(_M_TRIM_THRESHOLD, KEEP_FREED_BYTES)) and bool(mallopt(_M_MMAP_MAX, 0))
-            and bool(mallopt(_M_ARENA_MAX, 1)))
 
 
 # oneDNN's ISA names, oldest first; ONEDNN_MAX_CPU_ISA=<name> caps torch's kernels to emulate an older CPU.

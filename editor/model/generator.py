@@ -10,8 +10,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..defaults import DEFAULT_PSI
 from .call_inputs import call_inputs
-from .device import (MIN_PSNR_DB, cached_precision_choice, choose_device, default_dtype, keep_freed_memory,
+from .device import (MIN_PSNR_DB, cached_precision_choice, choose_device, default_dtype,
                      machine_key)
 from .fidelity import psnr_db as psnr
 from .fidelity import trusted_sizes
@@ -45,8 +46,6 @@ class Generator:
         self.source = None if source is None else Path(source)
         self.info = dict(info or {})
         self.device = choose_device(device)
-        if self.device.type == "cpu":
-            keep_freed_memory()
         self._net = net.eval().requires_grad_(False).to(self.device)
         self.resolution, self.num_ws = net.resolution, net.num_ws
         self.w_dim, self.z_dim = net.w_dim, net.z_dim
@@ -101,7 +100,7 @@ class Generator:
         """(reduced net, PSNR of its render against fp32, {"float32", "reduced": median ms of 3, or of 1 for a
         model slower than SLOW_TRIAL_S})."""
         import time
-        ws = self.broadcast(self.mapping(self.z_from_seed(0), psi=0.7))
+        ws = self.broadcast(self.mapping(self.z_from_seed(0), psi=DEFAULT_PSI))
         synth = self._make_reduced(dtype)
         sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
         t0 = time.perf_counter()

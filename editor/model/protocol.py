@@ -15,7 +15,8 @@ from typing import Callable, Protocol, runtime_checkable
 
 import torch
 
-NOISE_MODES = ("const", "random", "off")
+from ..defaults import NOISE_MODES  # noqa: F401  (part of this contract; one definition for every layer)
+
 W_AVG_SAMPLES = 10_000  # z mapped to estimate the mean latent where a model file has none
 
 

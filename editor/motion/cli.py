@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..defaults import DEFAULT_PSI, NOISE_MODES
 from ..edit import PAINT_STYLES, EditState, Source
 from .timeline import EASINGS, MORPH_ORDERS, SLIDERS
 
@@ -26,8 +27,8 @@ def add_parser(sub) -> None:
     common.add_argument("--size", type=int, help=f"frame size in pixels (default: {DEFAULT_SIZE} or the model's)")
     common.add_argument("--easing", choices=tuple(EASINGS), help="speed curve (default: ease-in-out; walk: linear)")
     common.add_argument("--edit", help="start from this edit: an exported image or a session .json")
-    common.add_argument("--psi", type=float, help="truncation psi (default: 0.7, or the --edit's)")
-    common.add_argument("--noise", choices=("const", "random", "off"), help="noise mode (default: const)")
+    common.add_argument("--psi", type=float, help=f"truncation psi (default: {DEFAULT_PSI}, or the --edit's)")
+    common.add_argument("--noise", choices=NOISE_MODES, help="noise mode (default: const)")
     common.add_argument("--paint", choices=PAINT_STYLES, help="painted portrait style")
     common.add_argument("--paint-strength", type=float, help="0 = photo-real, 1 = fully painted")
     common.add_argument("--crf", type=int, default=18, help="MP4 quality, 0 (lossless) .. 51 (worst)")
@@ -73,7 +74,7 @@ def _base(args, gen) -> EditState:
         if state.model_fingerprint != gen.fingerprint:
             raise ValueError(f"{path}: made for model {state.model_fingerprint!r}, not {gen.fingerprint!r}")
     else:
-        state = EditState.new(gen.fingerprint, gen.num_ws, seed_a=0, seed_b=1, psi=0.7)
+        state = EditState.new(gen.fingerprint, gen.num_ws, seed_a=0, seed_b=1, psi=DEFAULT_PSI)
     if args.psi is not None:
         state = state.with_psi(args.psi)
     if args.noise is not None:

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile
 
+from ..errors import PhotoError
+
 HARD_CAP = 250_000_000        # pixels, read from the header: refused beyond this before anything is decoded
 # Only JPEG decodes reduced (draft); other formats decode whole before reduce(), so their cap is lower
 # (a 40-byte WebP declaring 16383x15000 cost ~4 GB at its peak).
@@ -46,13 +48,6 @@ _UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4
             8: Image.Transpose.ROTATE_90}
 _PIL_SETTINGS = threading.Lock()
 _DLIB = threading.local()
-
-
-class PhotoError(Exception):
-    def __init__(self, path, problem: str):
-        from ..safe_read import bounded
-        self.path, self.problem = Path(path), bounded(problem)
-        super().__init__(f"{bounded(path, 200)}: {self.problem}")
 
 
 @dataclass

@@ -56,6 +56,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..defaults import DEFAULT_PSI
 from ..model import psnr
 from ..model.call_inputs import call_inputs
 from .delta import WeightDelta, map_at
@@ -70,7 +71,7 @@ CHROMA = 3.0       # the MSE of the colour alone (less luma), at LOSS: colour er
 LUMA = (0.299, 0.587, 0.114)
 FREE_TO = 256      # a finer map is fitted at this size and upsampled: finer, it learns speckle (see above)
 RADIUS = 0.22      # the gate's radius, as a fraction of the mean distance between two random faces' w
-PSI = 0.7          # the faces that distance is measured between
+PSI = DEFAULT_PSI  # the faces that distance is measured between
 
 
 @dataclass

@@ -97,6 +97,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..defaults import DEFAULT_PSI
 from ..model import psnr
 from ..model.call_inputs import call_inputs
 from .delta import FULL_BELOW, WeightDelta, tunable
@@ -138,7 +139,7 @@ class _Synthesis(nn.Module):
 def _locality_latent(gen, wplus: torch.Tensor, k: int) -> torch.Tensor:
     """The k-th regulariser latent [1, num_ws, w_dim]: a fresh random face (psi 0.7) each time, every
     other one taken halfway towards the pivot (PTI samples anew each step: a fixed few are memorised)."""
-    w = gen.mapping(gen.z_from_seed(LOCALITY_SEED + k), psi=0.7)[:, None, :].expand(1, gen.num_ws, -1)
+    w = gen.mapping(gen.z_from_seed(LOCALITY_SEED + k), psi=DEFAULT_PSI)[:, None, :].expand(1, gen.num_ws, -1)
     return (wplus[None] + 0.5 * (w - wplus[None])) if k % 2 else w.clone()
 
 

@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 
+from ..defaults import DEFAULT_PSI
+
 IDENTICAL_DB = 99.0
 
 
@@ -133,7 +135,7 @@ def _drag_plan(window, gen, base, every: bool) -> list:
     plan.append(("psi", window.adjust.psi.slider, base))
     plan += [(name, s.slider, base) for name, s in sorted(window.directions_panel.sliders.items())]
     rng = np.random.default_rng(2024)
-    w = gen.mapping(gen.z_from_seed(7), psi=0.7).float().cpu().numpy().reshape(1, -1)
+    w = gen.mapping(gen.z_from_seed(7), psi=DEFAULT_PSI).float().cpu().numpy().reshape(1, -1)
     sigma = float((gen.mapping(gen.z_from_seed(8)) - gen.w_avg).std())  # the spread of W about its mean
     w_plus = (w + 0.3 * sigma * rng.standard_normal((gen.num_ws, gen.w_dim))).astype(np.float32)
     photo_like = base.with_source("a", Source.from_latent(w_plus, "bench: W+ latent"))

@@ -10,6 +10,7 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox,
                                QToolButton, QVBoxLayout, QWidget)
 
+from ..defaults import DEFAULT_PSI, NOISE_MODES
 from ..directions.hold_loop import LOOPED
 from ..edit import Direction, EditState, Source
 from .document import Document
@@ -189,7 +190,7 @@ class AdjustPanel(QGroupBox):
         super().__init__("Truncation and noise", parent)
         self.doc = doc
         layout = QVBoxLayout(self)
-        self.psi = FloatSlider("Truncation ψ", 0.0, 1.5, 0.7, default=0.7, fmt="{:.2f}",
+        self.psi = FloatSlider("Truncation ψ", 0.0, 1.5, DEFAULT_PSI, default=DEFAULT_PSI, fmt="{:.2f}",
                                tooltip="0 = the average face, 1 = the model's full variety. Faces stay "
                                        "reliable up to about 1.0; above that they break more and more often "
                                        "(the read-out turns orange). Acts on seed faces only: latents and "
@@ -201,7 +202,7 @@ class AdjustPanel(QGroupBox):
         row = QHBoxLayout()
         row.addWidget(QLabel("Noise"))
         self.noise_mode = QComboBox()
-        self.noise_mode.addItems(["const", "random", "off"])
+        self.noise_mode.addItems(list(NOISE_MODES))
         self.noise_mode.setToolTip("const: the model's fixed noise · random: fresh noise (Reseed) · off: none")
         self.noise_mode.currentTextChanged.connect(lambda m: doc.set_state(doc.state.with_noise(mode=m), "Noise"))
         row.addWidget(self.noise_mode)
