@@ -9,7 +9,7 @@ import torch
 
 from editor.directions import DirectionError, import_ganspace, import_interfacegan, load_library
 from editor.directions.fit import condition, cross_validated_normal, fit_normal
-from editor.directions.scorers import SKIN_BOXES, AgeGender, freckle_score
+from editor.measures.scorers import SKIN_BOXES, AgeGender, freckle_score
 from editor.edit import Direction, EditState, compose_wplus
 
 SMILE_SEEDS = (100047, 100008)  # by eye: a broad smile, facing us; a closed mouth, head turned ~30 degrees
@@ -100,7 +100,7 @@ def test_hold_tables_survive_the_library_round_trip(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------------ scorers
 def test_keras_same_padding_matches_tensorflow():
     """TF 'same': output ceil(n / s), the odd padding pixel after; max-pool pads with -inf."""
-    from editor.directions.smile import _same_pad
+    from editor.measures.smile import _same_pad
     x = torch.arange(25.0).reshape(1, 1, 5, 5) - 100
     y = torch.nn.functional.max_pool2d(_same_pad(x, 3, 2, float("-inf")), 3, 2)
     assert y.shape[-2:] == (3, 3)
@@ -110,8 +110,8 @@ def test_keras_same_padding_matches_tensorflow():
 def test_smile_and_yaw_on_a_real_face_and_its_mirror(default_fp32):
     """SMILE_SEEDS: the first smiles broadly (by eye), the second does not; mirroring a face turns
     its yaw around, and the emotion model's 7 probabilities sum to 1."""
-    from editor.directions.pose import head_pose
-    from editor.directions.smile import Smile
+    from editor.measures.pose import head_pose
+    from editor.measures.smile import Smile
     from editor.model import to_uint8
     g = default_fp32
     z = torch.cat([g.z_from_seed(s) for s in SMILE_SEEDS])

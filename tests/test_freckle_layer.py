@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from editor.directions.library import DirectionError, load_folder
-from editor.directions.pose import landmarks
+from editor.measures.pose import landmarks
 from editor.edit import Direction, EditState, Source, compose_wplus
 from editor.freckle_layer import paint_freckles
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from editor.directions.looks import GLASSES_THRESHOLD, LIGHT_HAIR_THRESHOLD, agreement, load_labels, looks
+from editor.measures.looks import GLASSES_THRESHOLD, LIGHT_HAIR_THRESHOLD, agreement, load_labels, looks
 from editor.directions.library import RESOURCES, load_library
 from editor.model import to_uint8
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image, ImageFile, ImageOps
 
-from editor.photo.align import WORK_SIDE, PhotoError, aligned_faces, read_photo
+from editor.measures.align import WORK_SIDE, PhotoError, aligned_faces, read_photo
 
 
 @pytest.fixture(scope="module")

@@ -143,7 +143,7 @@ def test_the_render_free_locality_term_keeps_other_faces_closer(tiny):
 
 
 def test_a_short_real_tuning_brings_a_projected_face_closer(default_fp32):
-    from editor.photo.identity import distance
+    from editor.measures.identity import distance
     g = default_fp32
     w = g.mapping(g.z_from_seed(900100), psi=0.7)
     face = to_uint8(g.synthesis(w))[0]

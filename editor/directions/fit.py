@@ -22,9 +22,9 @@ from ..edit import Direction
 from ..io import atomic_write_json, atomic_write_npy
 from ..model import Generator, to_uint8
 from .library import manifest_entry
-from .pose import head_pose
-from .scorers import AgeGender, freckle_score
-from .smile import Smile
+from ..measures.pose import head_pose
+from ..measures.scorers import AgeGender, freckle_score
+from ..measures.smile import Smile
 
 Progress = Callable[[str, int, int], None]
 SCORE_SIZE = 512  # freckles need >= 512²; age and gender read chips cut from the same render
@@ -48,7 +48,7 @@ class Samples:
 
 class Scorers:
     """Every measure of a face at once: age, p_male, freckles, smile (P(happy)), yaw and pitch (degrees),
-    eyeglasses and hair lightness (editor.directions.looks); called with identity=True, also dlib's face
+    eyeglasses and hair lightness (editor.measures.looks); called with identity=True, also dlib's face
     descriptor [N, 128] under 'descriptor', to measure how far an edit takes the face from who it was."""
 
     KEYS = ("age", "p_male", "freckles", "smile", "yaw", "pitch", "eyeglasses", "hair_lightness")
@@ -57,7 +57,7 @@ class Scorers:
         self.age_gender, self.smile, self.freckles = AgeGender(), Smile(), freckles
 
     def __call__(self, images: np.ndarray, identity: bool = False) -> dict[str, np.ndarray]:
-        from .looks import looks
+        from ..measures.looks import looks
         out = self.age_gender(images)
         if self.freckles:  # the costliest measure, and meaningless below 512²
             out["freckles"] = freckle_score(images)
@@ -65,7 +65,7 @@ class Scorers:
         out.update(head_pose(images))
         out.update(looks(images))
         if identity:
-            from ..photo.identity import descriptor
+            from ..measures.identity import descriptor
             out["descriptor"] = np.stack([descriptor(im) for im in images])
         return out
 

@@ -1,5 +1,5 @@
 """Eyeglasses and hair-lightness directions: fitted like the others (ridge regression on w, conditional),
-from the measures of editor.directions.looks, and added to an existing library beside its directions.
+from the measures of editor.measures.looks, and added to an existing library beside its directions.
 
 Rows were chosen by looking at strips of held-out faces (docs/direction_eyeglasses.jpg, direction_hair_lightness.jpg):
 - eyeglasses on rows 0-9 (4² to 32²: frames are shape, not colour); at +range frames appear on faces that
@@ -26,9 +26,9 @@ from ..model import Generator
 from .fit import (FIT_SEED0, SCORE_BATCH, SCORE_SIZE, _logit, condition, cross_validated_normal,
                   render_for_scoring)
 from .library import replace_in_library
-from .looks import looks
-from .scorers import AgeGender
-from .smile import Smile
+from ..measures.looks import looks
+from ..measures.scorers import AgeGender
+from ..measures.smile import Smile
 
 Progress = Callable[[str, int, int], None]
 # name: (score key, rows [start, stop), slider reach in sigma, attributes held)
@@ -69,7 +69,7 @@ def fit_looks(gen: Generator, w: np.ndarray, scores: dict[str, np.ndarray], psi:
         records[name] = {"method": "ridge regression on standardised w, conditional (InterFaceGAN)",
                          "conditioned_on": list(hold), "samples": int(len(w)), "psi": psi,
                          "seeds": list(seeds), "render_size": SCORE_SIZE,
-                         "score": f"editor.directions.looks {key}, checked against labels by eye "
+                         "score": f"editor.measures.looks {key}, checked against labels by eye "
                                   "(resources/labels/looks.json)",
                          "ridge": ridge, "cv_correlation": round(cv, 3),
                          "reach_measured": {"sigma": broken_at, "note": "faces intact up to here, both signs "

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..edit import Direction
-from .scorers import gaussian_blur
+from ..measures.scorers import gaussian_blur
 
 Progress = Callable[[str, int, int], None]
 # Freckle brown as a multiplier of the skin under it (melanin absorbs blue most, red least): a cheek of

@@ -144,7 +144,7 @@ def render_pair(gen: Generator, direction: Direction, seeds, amount: float, psi:
 def held_out(gen: Generator, direction: Direction, n: int = 20, amount: float | None = None,
              seed0: int = EVAL_SEED0, psi: float = 0.8) -> tuple[dict, np.ndarray]:
     """Age and P(male) at 0 and +amount (default: the slider's reach) on n held-out faces, and the renders."""
-    from .scorers import AgeGender
+    from ..measures.scorers import AgeGender
     amount = direction.range if amount is None else amount
     seeds = list(range(seed0, seed0 + n))
     pairs = render_pair(gen, direction, seeds, amount, psi)

@@ -78,7 +78,7 @@ def edit_checks(gen, scorer, wplus: np.ndarray, delta, target: np.ndarray) -> di
     from ..directions.library import load_library
     from ..edit import EditState, Source
     from ..render import RenderRequest, render
-    from .identity import distance
+    from ..measures.identity import distance
     dirs = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)[0]
     if "age" not in dirs or "gender" not in dirs:
         return None
@@ -104,7 +104,7 @@ def measure(gen, scorer, name: str, kind: str, target: np.ndarray, started: floa
             **import_args) -> tuple[Row, np.ndarray]:
     """Import one aligned face (uint8 [H, W, 3]); its Row and the latent found."""
     from ..model import to_uint8
-    from .identity import distance
+    from ..measures.identity import distance
     from .project import similarity
     from .tune import import_face
     result = import_face(gen, target, started=started, **import_args)
@@ -130,9 +130,9 @@ def photo_paths(folder: Path) -> list[Path]:
 def run(gen, photos: list[Path], generated: int, progress: Callable[[str, int, int], None] | None = None,
         edits: bool = True, **import_args) -> list[Row]:
     """One Row per photo (its largest face) and per generated face; unusable photos are reported and skipped."""
-    from ..directions.scorers import AgeGender
+    from ..measures.scorers import AgeGender
     from ..model import to_uint8
-    from .align import PhotoError, aligned_faces
+    from ..measures.align import PhotoError, aligned_faces
     scorer, rows = AgeGender(), []
     jobs = [("real", p.stem, p) for p in photos] + [("generated", f"seed {FIRST_SEED + i}", FIRST_SEED + i)
                                                     for i in range(generated)]
@@ -228,7 +228,7 @@ def run_bench(args, progress: Callable[[str, int, int], None] | None = None) -> 
 def _run_pair(args, progress) -> int:
     """`bench-photo --pair A B`: editor.photo.pair."""
     from ..model import load_generator
-    from .align import PhotoError
+    from ..measures.align import PhotoError
     from .pair import run_pair, table as pair_table
     gen = load_generator(args.model, device=args.device)
     steps = tuple(args.steps) if getattr(args, "steps", None) else None

@@ -67,8 +67,8 @@ def render_pair(gen, a, b) -> dict[str, np.ndarray]:
 
 
 def measure_pair(images: dict[str, np.ndarray], photo_a: np.ndarray, photo_b: np.ndarray) -> list[PairRow]:
-    from .align import find_faces
-    from .identity import descriptor
+    from ..measures.align import find_faces
+    from ..measures.identity import descriptor
     da, db = descriptor(photo_a), descriptor(photo_b)
     rows = []
     for name, _, _ in STEPS:
@@ -105,7 +105,7 @@ def run_pair(gen, path_a: Path, path_b: Path, out: Path, progress=None, **import
     """Import both photos, render the mix, write the sheet, latents and deltas under `out`; the rows."""
     from .. import io
     from ..edit import Source
-    from .align import aligned_faces
+    from ..measures.align import aligned_faces
     from .delta import latent_delta_path
     from .tune import import_face
     out.mkdir(parents=True, exist_ok=True)
