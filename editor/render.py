@@ -13,7 +13,8 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from .edit import Direction, EditState, wplus_for
+from .compose import Direction, wplus_for
+from .edit import EditState
 from .freckle_layer import paint_freckles
 from .model import Generator, to_uint8
 from .model.interrupt import Superseded

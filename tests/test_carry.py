@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from editor.edit import Direction, EditState, compose_wplus
+from editor.compose import Direction, compose_wplus
+from editor.edit import EditState
 from editor.directions.library import DirectionError, load_folder
 
 

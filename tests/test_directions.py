@@ -10,7 +10,8 @@ import torch
 from editor.directions import DirectionError, import_ganspace, import_interfacegan, load_library
 from editor.directions.fit import condition, cross_validated_normal, fit_normal
 from editor.measures.scorers import SKIN_BOXES, AgeGender, freckle_score
-from editor.edit import Direction, EditState, compose_wplus
+from editor.compose import Direction, compose_wplus
+from editor.edit import EditState
 
 SMILE_SEEDS = (100047, 100008)  # by eye: a broad smile, facing us; a closed mouth, head turned ~30 degrees
 

@@ -10,7 +10,7 @@ import pytest
 from editor.directions.fit import condition
 from editor.directions.freckles import CROP, LABELS, class_mean_normal, cheek_sheet, cv_auc, read_labels
 from editor.directions.library import DirectionError, load_folder, replace_in_library
-from editor.edit import Direction
+from editor.compose import Direction
 
 
 def _planted(n=600, d=32, positives=30, seed=0):

@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..edit import Direction
+from ..compose import Direction
 from ..model import Generator
 from .fit import FIT_SEED0, SCORE_BATCH, Scorers
 from .locks import LOCKABLE, score_moved

@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from ..edit import Direction
+from ..compose import Direction
 from ..model import Generator, to_uint8
 from .fit import EVAL_SEED0, SCORE_BATCH, Scorers
 from .locks import LOCKABLE, layer_painter, moved_wplus, score_moved

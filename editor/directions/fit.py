@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..edit import Direction
+from ..compose import Direction
 from ..io import atomic_write_json, atomic_write_npy
 from ..model import Generator, to_uint8
 from .library import manifest_entry

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..edit import Direction
+from ..compose import Direction
 from ..model import Generator
 from .fit import (FIT_SEED0, SCORE_BATCH, SCORE_SIZE, _logit, condition, cross_validated_normal,
                   render_for_scoring)

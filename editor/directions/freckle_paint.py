@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..edit import Direction
+from ..compose import Direction
 from ..measures.scorers import gaussian_blur
 
 Progress = Callable[[str, int, int], None]

@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..edit import Direction
+from ..compose import Direction
 from ..model import Generator, to_uint8
 from ..safe_read import loads_json, read_capped
 from .fit import EVAL_SEED0, condition, fit_normal

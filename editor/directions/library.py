@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..edit import AMOUNT_RANGE, Direction
+from ..compose import Direction
+from ..edit import AMOUNT_RANGE
 from ..io import MAX_LATENT_ABS, atomic_write_json, atomic_write_npy
 from ..safe_read import bounded, loads_json, read_capped, read_npy, read_npz
 

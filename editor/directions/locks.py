@@ -25,7 +25,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..edit import Direction, EditState, compose_wplus
+from ..compose import Direction, compose_wplus
+from ..edit import EditState
 from ..model import Generator
 from .fit import FIT_SEED0, SCORE_BATCH, Scorers, render_for_scoring
 

@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 from torch.overrides import TorchFunctionMode
 
-from ..edit import Direction, wplus_for
+from ..compose import Direction, wplus_for
 from ..model import to_uint8
 from ..paint import paint
 from ..render import _check_finite

@@ -13,8 +13,8 @@ from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPus
                                QVBoxLayout, QWidget)
 
 from .. import io
-from ..breed import MAX_PARENTS, add_parent, remove_parent, with_parent_weight
-from ..edit import EditState, Source
+from ..breed import add_parent, remove_parent, with_parent_weight
+from ..edit import MAX_PARENTS, EditState, Source
 from .document import Document
 from .panels import _slider_gesture
 from .widgets import FloatSlider

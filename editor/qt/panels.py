@@ -11,7 +11,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHB
                                QToolButton, QVBoxLayout, QWidget)
 
 from ..directions.hold_loop import LOOPED
-from ..edit import Direction, EditState, Source
+from ..compose import Direction
+from ..edit import EditState, Source
 from .document import Document
 from .gallery import A_COLOUR, B_COLOUR, rgb_to_qimage
 from .widgets import FloatSlider
