@@ -59,7 +59,7 @@ import torch.nn.functional as F
 from ..model import psnr
 from .delta import WeightDelta, map_at
 from .project import LOSS_SIZE, _gauss_window, clock, image_loss, lr_scale, to_target
-from .tune import _Synthesis
+from .synthesis import Synthesis
 
 DETAIL_FROM = 64   # maps at the layers of this size and finer (coarser ones reshape the face: ghosts)
 DETAIL_TO = 512
@@ -129,7 +129,7 @@ def fit_detail(gen, photo: np.ndarray, wplus: np.ndarray, delta: WeightDelta, st
     window = _gauss_window().to(device)
     ws = torch.as_tensor(wplus, dtype=torch.float32, device=device).reshape(1, gen.num_ws, gen.w_dim)
     opt = torch.optim.Adam(free.values(), lr=lr, betas=(0.9, 0.99))
-    synth = _Synthesis(net)
+    synth = Synthesis(net)
 
     def render() -> torch.Tensor:  # the full network: the finest maps must be right at full size
         return torch.func.functional_call(synth, {f"net.{k}": v for k, v in tuned.items()}, (ws, None))

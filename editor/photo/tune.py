@@ -95,12 +95,12 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..model import psnr
 from .delta import FULL_BELOW, WeightDelta, tunable
 from .moments import Moments
 from .project import LOSS_SIZE, _gauss_window, clock, image_loss, lr_scale, project, to_target
+from .synthesis import Synthesis
 
 LOCALITY_EVERY = 1
 LOCALITY_SEED = 7_000_000  # the regulariser's own faces: never the seeds locality is measured on
@@ -121,17 +121,6 @@ class Tuning:
     history: list[float] = field(default_factory=list)
     cancelled: bool = False
     stopped_early: bool = False
-
-
-class _Synthesis(nn.Module):
-    """net.synthesis as a forward, so torch.func.functional_call can run it with substituted weights."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, ws, size):
-        return self.net.synthesis(ws, noise_mode="const", size=size)
 
 
 def _locality_latent(gen, wplus: torch.Tensor, k: int) -> torch.Tensor:
@@ -164,7 +153,7 @@ def tune(gen, photo: np.ndarray, wplus: np.ndarray, steps: int = 400, seconds: f
     groups = [{"params": [t for f in factors.values() if len(f) == 2 for t in f], "base": lr},
               {"params": [f[0] for f in factors.values() if len(f) == 1], "base": lr_full}]
     opt = torch.optim.Adam(groups, lr=lr, betas=(0.9, 0.99))
-    synth = _Synthesis(net)
+    synth = Synthesis(net)
     target = to_target(photo, device)
     window = _gauss_window().to(device)
     preview = 512 if 512 in gen.preview_sizes else None
