@@ -1,7 +1,8 @@
-"""Checked values for the edit document and its parts: finite numbers, clamped ranges, frozen arrays, w+ row ranges.
+"""Checked values: finite numbers, clamped ranges, frozen arrays, w+ row ranges, and the bounds of a plausible latent.
 
 Wrong types, NaN/inf and bad ranges raise ValueError naming the field; the edit layer (editor.edit,
-editor.compose, editor.breed) builds on these. No Qt, no torch here (tensors are duck-typed).
+editor.compose, editor.breed) builds on these; the model, file readers and the
+direction library share the latent bounds. No Qt, no torch here (tensors are duck-typed).
 """
 
 from __future__ import annotations
@@ -12,6 +13,26 @@ from typing import Any
 import numpy as np
 
 RangeLike = range | tuple[int, int]
+
+# The generator's w are within about ±10 (the mapping network's output); a constant latent of 50 already
+# renders all NaN, so anything beyond this is a damaged or foreign file, not an edit.
+MAX_LATENT_ABS = 100.0
+MAX_LATENT_RMS = 10.0          # per w+ row; the mapping network's rows have an RMS under 1
+
+
+def latent_problem(w: np.ndarray) -> str | None:
+    """Why w cannot be a latent of any generator we load, or None: NaN/inf, a value beyond ±MAX_LATENT_ABS,
+    or a row whose RMS exceeds MAX_LATENT_RMS (a constant latent of 50 already renders all NaN)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        w = np.asarray(w, np.float64)
+        if not np.isfinite(w).all():
+            return "contains NaN or infinity"
+        top = float(np.abs(w).max()) if w.size else 0.0
+        rms = float(np.sqrt((w.reshape(-1, w.shape[-1]) ** 2).mean(axis=1)).max()) if w.size else 0.0
+    if top > MAX_LATENT_ABS or rms > MAX_LATENT_RMS:
+        return (f"reaches {top:.3g} (row RMS {rms:.3g}); a real latent stays within ±{MAX_LATENT_ABS:g}, "
+                f"RMS {MAX_LATENT_RMS:g}, and this one would render as NaN")
+    return None
 
 
 def to_numpy(x: Any) -> np.ndarray:

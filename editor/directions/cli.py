@@ -342,7 +342,7 @@ def _save_quality(folder: Path, report: dict) -> None:
 
 def _edit_entries(folder: Path, write) -> None:
     """Rewrite the library's manifest with `write(entry)` applied to each direction's entry, atomically."""
-    from ..io import atomic_write_json
+    from ..files import atomic_write_json
     manifest = folder / "manifest.json"
     data = json.loads(manifest.read_text())
     for entry in data["directions"]:
@@ -355,7 +355,7 @@ def _export(args) -> int:
     per-row array [num_ws, w_dim] with zeros elsewhere, so importing it back acts on the same rows."""
     import numpy as np
 
-    from ..io import atomic_write_npy
+    from ..files import atomic_write_npy
     from ..model import load_generator
     gen = load_generator(args.model, device="cpu")
     directions, _ = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..compose import Direction
-from ..io import atomic_write_json, atomic_write_npy
+from ..files import atomic_write_json, atomic_write_npy
 from ..model import Generator, to_uint8
 from .library import manifest_entry
 from ..measures.pose import head_pose
