@@ -151,7 +151,7 @@ def test_a_time_budget_is_kept_whatever_the_pace(default_fp32, faces):
 
 
 def test_the_photo_benchmark_table_has_rows_and_means():
-    from editor.photo.bench import Row, table
+    from tools.photo.bench import Row, table
     edits = {"age_span": 35.0, "p_male_span": (0.02, 0.97), "identity_at_2sigma": 0.41}
     rows = [Row("obama", "real", 31.0, 23.0, 0.8, 0.25, (50, 45), (0.99, 0.97), 88, (60, 70), locality_db=36.0,
                 edits=edits),

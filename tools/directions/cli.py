@@ -1,4 +1,5 @@
-"""`python -m editor directions fit|evaluate|sefa`."""
+"""The developer subcommands of `python -m editor directions`: fit, fit-looks, calibrate, carry, evaluate, hold,
+freckles. Their arguments are declared in editor/directions/cli.py, which dispatches here from a source checkout."""
 
 from __future__ import annotations
 
@@ -6,114 +7,27 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from .library import RESOURCES, load_library, user_directions_dir
-
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("directions", help="fit and evaluate semantic directions")
-    dsub = p.add_subparsers(dest="directions_command", required=True)
-    f = dsub.add_parser("fit", help="fit age, gender, freckle, smile and yaw directions and calibrate their locks")
-    f.add_argument("--model", help="model file (default: the default model)")
-    f.add_argument("--n", type=int, default=400, help="latents to sample")
-    f.add_argument("--psi", type=float, default=0.8, help="truncation of the sampled latents")
-    f.add_argument("--out", help="library folder (default: resources/directions/<model> for the default "
-                                 "model, else your user library)")
-    f.add_argument("--sheet", help="contact sheet of the 8 highest and lowest freckle scores (PNG)")
-    f.add_argument("--cache", help="keep the renders in this .npz and reuse them next time (same model, seeds, psi)")
-    f.add_argument("--lock-n", type=int, default=32, help="faces to calibrate the locks on (0: no locks)")
-    f.add_argument("--carry-n", type=int, default=384, help="faces to fit the age gender carries on (0: none)")
-    f.add_argument("--device")
-    f.set_defaults(func=_fit)
-    g = dsub.add_parser("fit-looks", help="fit the eyeglasses and hair-lightness directions into a library")
-    g.add_argument("--model", help="model file (default: the default model)")
-    g.add_argument("--n", type=int, default=400, help="latents to sample")
-    g.add_argument("--psi", type=float, default=0.8)
-    g.add_argument("--out", help="library folder holding a manifest (default: the model's own)")
-    g.add_argument("--device")
-    g.set_defaults(func=_fit_looks)
-    c = dsub.add_parser("calibrate", help="measure again every direction's lock tables (after adding directions)")
-    c.add_argument("--model")
-    c.add_argument("--n", type=int, default=64, help="faces to calibrate on (the shipped tables: 64)")
-    c.add_argument("--only", nargs="+", metavar="NAME", help="write just these directions' tables")
-    c.add_argument("--psi", type=float, default=0.8)
-    c.add_argument("--out", help="library folder holding a manifest (default: the model's own)")
-    c.add_argument("--device")
-    c.set_defaults(func=_calibrate)
-    y = dsub.add_parser("carry", help="bake a hold into a direction: the amount of another direction moved with "
-                                      "it that zeroes the mean drift of that one's attribute (gender carries age)")
-    y.add_argument("--moved", default="gender")
-    y.add_argument("--held", default="age")
-    y.add_argument("--n", type=int, default=384, help="fitting faces (the shipped carry: 384)")
-    y.add_argument("--psi", type=float, default=0.8)
-    y.add_argument("--model")
-    y.add_argument("--out", help="library folder holding a manifest (default: the model's own)")
-    y.add_argument("--device")
-    y.set_defaults(func=_carry)
-    e = dsub.add_parser("evaluate", help="measure every direction on held-out seeds")
-    e.add_argument("--only", nargs="+", metavar="NAME", help="just these directions")
-    e.add_argument("--model")
-    e.add_argument("--n", type=int, default=50, help="held-out faces")
-    e.add_argument("--k", type=float, help="move each face from -k to +k sigma (default: each direction's range)")
-    e.add_argument("--steps", type=int, default=7)
-    e.add_argument("--json", action="store_true")
-    e.add_argument("--no-locks", action="store_true", help="skip measuring the locks")
-    e.add_argument("--strips", help="folder for one strip image per direction")
-    e.add_argument("--save-quality", action="store_true", help="record the results in the library manifest")
-    e.add_argument("--device")
-    e.set_defaults(func=_evaluate)
-    h = dsub.add_parser("hold", help="measure a lock's closed loop (as the app runs it) on held-out faces")
-    h.add_argument("--model")
-    h.add_argument("--moved", default="gender")
-    h.add_argument("--locked", default="age", choices=["age", "yaw", "smile", "gender"])
-    h.add_argument("--n", type=int, default=20, help="held-out faces")
-    h.add_argument("--device")
-    h.set_defaults(func=_hold)
-    r = dsub.add_parser("freckles", help="refit the freckle direction from faces labelled by eye, recolour its "
-                                         "spots brown, and write it into the library (the other directions stay "
-                                         "as they are)")
-    r.add_argument("--labels", help="labels file (default: resources/labels/freckles.json)")
-    r.add_argument("--range", type=float, help="slider reach in sigma (default: 6)")
-    r.add_argument("--model")
-    r.add_argument("--out", help="library folder (default: as for fit)")
-    r.add_argument("--n", type=int, default=20, help="held-out faces to measure age and P(male) on")
-    r.add_argument("--sheet", help="write the held-out faces' cheeks at 0 and +range, 1:1, to this PNG")
-    r.add_argument("--lock-n", type=int, default=64, help="faces to calibrate its locks on, as the shipped ones (0: none)")
-    r.add_argument("--no-paint", action="store_true",
-                   help="keep the labelled class-mean direction (red marks at 1:1) instead of recolouring its spots "
-                        "brown and round (editor/directions/freckle_paint.py, ~15 min more on 2 CPU cores)")
-    r.add_argument("--paint-steps", type=int, help="optimiser steps of the recolouring fit (default: 150)")
-    r.add_argument("--no-layer", action="store_true",
-                   help="the + side moves w+ as the - side does, instead of painting freckles on the render "
-                        "(editor/freckle_layer.py)")
-    r.add_argument("--device")
-    r.set_defaults(func=_freckles)
-    x = dsub.add_parser("export", help="write a direction as an InterFaceGAN boundary .npy")
-    x.add_argument("name")
-    x.add_argument("-o", "--output", required=True, help="the .npy to write: [1, w_dim] or [num_ws, w_dim]")
-    x.add_argument("--model")
-    x.set_defaults(func=_export)
+from editor.directions.library import RESOURCES, load_library, user_directions_dir
 
 
 def _open_library(args, bar):
     """(generator, library folder, its directions) for a subcommand with --model, --device and --out."""
-    from ..model import load_generator
-    from .library import load_folder
+    from editor.model import load_generator
+    from editor.directions.library import load_folder
     gen = load_generator(args.model, device=args.device, progress=bar)
     folder = Path(args.out) if args.out else _default_folder(gen)
     return gen, folder, load_folder(folder, gen.fingerprint, gen.w_dim, gen.num_ws)
 
 
 def _default_folder(gen) -> Path:
-    from ..model.convert_default import DEFAULT_NAME
+    from editor.model.convert_default import DEFAULT_NAME
     return RESOURCES / gen.name if gen.name == DEFAULT_NAME else user_directions_dir(gen.name)
 
 
 def _fit(args) -> int:
-    from ..progress import Bar
-    from ..model import load_generator
-    from .fit import FIT_SEED0, contact_sheet, fit_directions, sample_and_score, save_library
+    from editor.progress import Bar
+    from editor.model import load_generator
+    from tools.directions.fit import FIT_SEED0, contact_sheet, fit_directions, sample_and_score, save_library
 
     bar = Bar()
     gen = load_generator(args.model, device=args.device, progress=bar)
@@ -122,12 +36,12 @@ def _fit(args) -> int:
     directions, records = fit_directions(gen, samples)
     _freckles_from_labels(gen, directions, records, bar)
     if args.carry_n > 0:  # gender carries age (editor.directions.carry); before the locks, which see it
-        from .carry import fit_carry, with_carry
+        from tools.directions.carry import fit_carry, with_carry
         per_sigma, records["gender"]["carry"] = fit_carry(gen, directions, "gender", "age", n=args.carry_n,
                                                           psi=args.psi, progress=bar)
         directions = with_carry(directions, "gender", "age", per_sigma)
     if args.lock_n > 0:
-        from .locks import calibrate_holds
+        from tools.directions.locks import calibrate_holds
         directions = calibrate_holds(gen, directions, n=args.lock_n, psi=args.psi, progress=bar)
         for r in records.values():
             r["locks_calibrated_on"] = {"seeds": [FIT_SEED0, FIT_SEED0 + args.lock_n - 1], "psi": args.psi}
@@ -150,10 +64,10 @@ def _report_fits(gen, directions: dict, records: dict, manifest: Path) -> None:
 
 
 def _fit_looks(args) -> int:
-    from ..progress import Bar
-    from ..model import load_generator
-    from .fit import FIT_SEED0
-    from .fit_looks import add_to_library, fit_looks, sample_looks
+    from editor.progress import Bar
+    from editor.model import load_generator
+    from tools.directions.fit import FIT_SEED0
+    from tools.directions.fit_looks import add_to_library, fit_looks, sample_looks
 
     bar = Bar()
     gen = load_generator(args.model, device=args.device, progress=bar)
@@ -167,15 +81,15 @@ def _fit_looks(args) -> int:
 
 
 def _calibrate(args) -> int:
-    from ..progress import Bar
-    from .fit import FIT_SEED0
-    from .library import holds_json
-    from .locks import calibrate_holds
+    from editor.progress import Bar
+    from tools.directions.fit import FIT_SEED0
+    from editor.directions.library import holds_json
+    from tools.directions.locks import calibrate_holds
 
     bar = Bar()
     gen, folder, library = _open_library(args, bar)
     if args.only:
-        from .locks import LOCKABLE
+        from tools.directions.locks import LOCKABLE
         # The lockable directions are measured too: a table is read off their responses.
         library = {k: d for k, d in library.items() if k in args.only or k in LOCKABLE}
     directions = calibrate_holds(gen, library, n=args.n, psi=args.psi, progress=bar)
@@ -194,9 +108,9 @@ def _calibrate(args) -> int:
 
 
 def _carry(args) -> int:
-    from ..progress import Bar
-    from .carry import fit_carry
-    from .locks import LOCKABLE
+    from editor.progress import Bar
+    from tools.directions.carry import fit_carry
+    from tools.directions.locks import LOCKABLE
 
     bar = Bar()
     gen, folder, library = _open_library(args, bar)
@@ -223,14 +137,14 @@ def _carry(args) -> int:
 def _freckles_from_labels(gen, directions: dict, records: dict, bar) -> None:
     """For the model the shipped freckle labels were made on, the freckle direction comes from them (the
     score-fitted one shows no freckles at 1:1), recoloured brown (freckle_paint); other models keep the score fit."""
-    from . import freckles as fr
-    from .library import DirectionError
+    from tools.directions import freckles as fr
+    from editor.directions.library import DirectionError
     try:
         if fr.read_labels(fr.LABELS)[3] != gen.fingerprint:
             return
     except DirectionError:
         return
-    from .freckle_paint import painted_freckles
+    from tools.directions.freckle_paint import painted_freckles
     labelled, records["freckles"] = fr.fit_freckles(gen, directions, progress=bar)
     directions["freckles"], painted = painted_freckles(gen, labelled, progress=bar)
     directions["freckles"] = replace(directions["freckles"], layer="freckles")  # + paints (freckle_layer)
@@ -238,9 +152,9 @@ def _freckles_from_labels(gen, directions: dict, records: dict, bar) -> None:
 
 
 def _evaluate(args) -> int:
-    from ..progress import Bar
-    from ..model import load_generator
-    from .evaluate import evaluate, format_table, strips
+    from editor.progress import Bar
+    from editor.model import load_generator
+    from tools.directions.evaluate import evaluate, format_table, strips
 
     bar = Bar(quiet=args.json)
     gen = load_generator(args.model, device=args.device, progress=bar)
@@ -268,9 +182,10 @@ def _evaluate(args) -> int:
 
 
 def _hold(args) -> int:
-    from ..progress import Bar
-    from ..model import load_generator
-    from .hold_loop import LOOPED, evaluate_loop
+    from editor.progress import Bar
+    from editor.model import load_generator
+    from editor.directions.hold_loop import LOOPED
+    from tools.directions.evaluate import evaluate_loop
 
     bar = Bar()
     gen = load_generator(args.model, device=args.device, progress=bar)
@@ -290,23 +205,23 @@ def _hold(args) -> int:
 
 
 def _freckles(args) -> int:
-    from ..progress import Bar
-    from . import freckles as fr
-    from .library import replace_in_library
+    from editor.progress import Bar
+    from tools.directions import freckles as fr
+    from editor.directions.library import replace_in_library
 
     bar = Bar()
     gen, folder, directions = _open_library(args, bar)
     direction, record = fr.fit_freckles(gen, directions, args.labels or fr.LABELS,
                                         args.range or fr.FRECKLE_RANGE, progress=bar)
     if not args.no_paint:
-        from .freckle_paint import PAINT_STEPS, painted_freckles
+        from tools.directions.freckle_paint import PAINT_STEPS, painted_freckles
         direction, painted = painted_freckles(gen, direction, steps=args.paint_steps or PAINT_STEPS, progress=bar)
         record.update(painted)
     if not args.no_layer:  # the + side painted on the render: this model's own spots are red dashes
         direction = replace(direction, layer="freckles")
     if args.lock_n > 0:
-        from .fit import FIT_SEED0
-        from .locks import calibrate_holds
+        from tools.directions.fit import FIT_SEED0
+        from tools.directions.locks import calibrate_holds
         psi = 0.8
         others = {k: v for k, v in directions.items() if k != "freckles"}
         direction = calibrate_holds(gen, {**others, "freckles": direction}, n=args.lock_n, psi=psi, refine=(),
@@ -342,7 +257,7 @@ def _save_quality(folder: Path, report: dict) -> None:
 
 def _edit_entries(folder: Path, write) -> None:
     """Rewrite the library's manifest with `write(entry)` applied to each direction's entry, atomically."""
-    from ..files import atomic_write_json
+    from editor.files import atomic_write_json
     manifest = folder / "manifest.json"
     data = json.loads(manifest.read_text())
     for entry in data["directions"]:
@@ -350,29 +265,8 @@ def _edit_entries(folder: Path, write) -> None:
     atomic_write_json(manifest, data)
 
 
-def _export(args) -> int:
-    """InterFaceGAN's layout: a unit normal [1, w_dim]; a direction limited to some rows becomes a
-    per-row array [num_ws, w_dim] with zeros elsewhere, so importing it back acts on the same rows."""
-    import numpy as np
+if __name__ == "__main__":  # python -m tools.directions.cli fit ...: as `python -m editor directions fit ...`
+    import sys
 
-    from ..files import atomic_write_npy
-    from ..model import load_generator
-    gen = load_generator(args.model, device="cpu")
-    directions, _ = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)
-    if args.name not in directions:
-        print(f"no direction {args.name!r} for {gen.name}; there are: {', '.join(sorted(directions)) or 'none'}")
-        return 1
-    d = directions[args.name]
-    rows = d.rows(gen.num_ws)
-    vec = np.asarray(d.vector, np.float32)
-    if rows == range(gen.num_ws) and vec.ndim == 1:
-        out = vec[None]
-    else:
-        out = np.zeros((gen.num_ws, gen.w_dim), np.float32)
-        out[rows.start:rows.stop] = vec[rows.start:rows.stop] if vec.ndim == 2 else vec
-    atomic_write_npy(args.output, out)
-    print(f"wrote {args.output} {out.shape} (one sigma = {d.scale:.4f} in w units)")
-    for k, per_sigma in d.carry.items():  # a boundary is one vector: what the editor moves with it is left out
-        print(f"note: in this editor {args.name} also moves {per_sigma:+.4f} sigma of {k} per sigma; the file holds "
-              f"{args.name} alone")
-    return 0
+    from editor.cli import main
+    sys.exit(main(["directions", *sys.argv[1:]]))

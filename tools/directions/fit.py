@@ -18,13 +18,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..compose import Direction
-from ..files import atomic_write_json, atomic_write_npy
-from ..model import Generator, to_uint8
-from .library import manifest_entry
-from ..measures.pose import head_pose
-from ..measures.scorers import AgeGender, freckle_score
-from ..measures.smile import Smile
+from editor.compose import Direction
+from editor.files import atomic_write_json, atomic_write_npy
+from editor.model import Generator, to_uint8
+from editor.directions.library import manifest_entry
+from editor.measures.pose import head_pose
+from editor.measures.scorers import AgeGender, freckle_score
+from editor.measures.smile import Smile
 
 Progress = Callable[[str, int, int], None]
 SCORE_SIZE = 512  # freckles need >= 512²; age and gender read chips cut from the same render
@@ -57,7 +57,7 @@ class Scorers:
         self.age_gender, self.smile, self.freckles = AgeGender(), Smile(), freckles
 
     def __call__(self, images: np.ndarray, identity: bool = False) -> dict[str, np.ndarray]:
-        from ..measures.looks import looks
+        from editor.measures.looks import looks
         out = self.age_gender(images)
         if self.freckles:  # the costliest measure, and meaningless below 512²
             out["freckles"] = freckle_score(images)
@@ -65,7 +65,7 @@ class Scorers:
         out.update(head_pose(images))
         out.update(looks(images))
         if identity:
-            from ..measures.identity import descriptor
+            from editor.measures.identity import descriptor
             out["descriptor"] = np.stack([descriptor(im) for im in images])
         return out
 

@@ -21,14 +21,14 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..compose import Direction
-from ..model import Generator
-from .fit import (FIT_SEED0, SCORE_BATCH, SCORE_SIZE, _logit, condition, cross_validated_normal,
+from editor.compose import Direction
+from editor.model import Generator
+from tools.directions.fit import (FIT_SEED0, SCORE_BATCH, SCORE_SIZE, _logit, condition, cross_validated_normal,
                   render_for_scoring)
-from .library import replace_in_library
-from ..measures.looks import looks
-from ..measures.scorers import AgeGender
-from ..measures.smile import Smile
+from editor.directions.library import replace_in_library
+from editor.measures.looks import looks
+from editor.measures.scorers import AgeGender
+from editor.measures.smile import Smile
 
 Progress = Callable[[str, int, int], None]
 # name: (score key, rows [start, stop), slider reach in sigma, attributes held)
@@ -79,7 +79,7 @@ def fit_looks(gen: Generator, w: np.ndarray, scores: dict[str, np.ndarray], psi:
 
 def measured_reach(gen: Generator, direction: Direction, hi: float) -> float:
     """Where faces break along it (editor.directions.reach), tried up to `hi` sigma on both sides."""
-    from .sefa import reach_job
+    from editor.directions.sefa import reach_job
     return float(reach_job(direction, hi=hi)(gen))
 
 

@@ -25,10 +25,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..compose import Direction, compose_wplus
-from ..edit import EditState
-from ..model import Generator
-from .fit import FIT_SEED0, SCORE_BATCH, Scorers, render_for_scoring
+from editor.compose import Direction, compose_wplus
+from editor.edit import EditState
+from editor.model import Generator
+from tools.directions.fit import FIT_SEED0, SCORE_BATCH, Scorers, render_for_scoring
 
 Progress = Callable[[str, int, int], None]
 # A lock on a direction holds the attribute that direction was fitted to move, as the scorers read it.
@@ -60,7 +60,7 @@ def layer_painter(gen: Generator, directions: dict[str, Direction], moves: dict[
     editor.render.painted_layers), or None when nothing is painted."""
     if not any(directions[k].layer and a > 0 for k, a in moves.items()):
         return None
-    from ..render import painted_layers
+    from editor.render import painted_layers
     state = EditState.new("", gen.num_ws, psi=1.0, directions=moves, locks=locks)
     return lambda image: painted_layers(image, state, directions)
 
