@@ -30,10 +30,10 @@ class Direction:
     range: the slider's reach, +-range sigma (measured per direction: how far it goes before breaking).
     holds: for a lockable attribute (another direction's name), how to hold it while this one moves: a
     calibrated table (amounts, compensation), the locked direction's amount in sigma that cancels the
-    measured mean drift of its attribute at each amount of this one (editor.directions.locks).
+    measured mean drift of its attribute at each amount of this one (tools.directions.locks).
     layer: "freckles" - the + side is painted on the rendered image (editor.freckle_layer), not moved in
     w+; the vector acts on the - side only.
-    carry: sigma of another direction moved with each sigma of this one, always (editor.directions.carry):
+    carry: sigma of another direction moved with each sigma of this one, always (tools.directions.carry):
     a hold baked into the direction where a lock's table is not enough - gender carries about -0.39 sigma of
     age, the slope that zeroes the mean age drift over its range on the fitting faces."""
 

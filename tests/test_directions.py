@@ -266,7 +266,7 @@ def test_shipped_directions_move_their_attribute_on_held_out_faces(default_fp32)
 
 def test_keep_age_holds_age_while_gender_moves_on_held_out_faces(default_fp32):
     """Issue 10 item 2 and issue 14: gender over its range aged faces on average. 8 held-out faces, full
-    renders: gender without its carry (editor.directions.carry) ages them; the shipped gender, which carries
+    renders: gender without its carry (tools.directions.carry) ages them; the shipped gender, which carries
     age, and the same with Keep age (its table on top) leave the mean far smaller, and gender still moves.
     The per-face scatter remains (README for the figures on 20 and 200 faces)."""
     from tools.directions.carry import with_carry

@@ -223,3 +223,22 @@ def test_the_checker_sees_what_it_should(tmp_path):
     assert layer_of("editor.model.stylegan2") == "model" and layer_of("editor.qt.app") == "qt"
     assert layer_of("editor.photo.delta") == "edit" and layer_of("editor.photo.tune") == "features"
     assert layer_of("editor.bench") is None  # "editor" names the package's __init__ only, not all below it
+
+
+def test_developer_commands_reach_the_lab_from_a_checkout():
+    from editor import devtools
+    assert devtools.lab("photo.cli").run_bench_cli.__module__ == "tools.photo.cli"
+
+
+def test_developer_commands_say_what_they_need_without_a_checkout(monkeypatch, tmp_path, capsys):
+    """An installed editor has no tools/: the command names the reason instead of a traceback."""
+    import sys
+
+    from editor import devtools
+    from editor.cli import main
+    monkeypatch.setitem(sys.modules, "tools", None)  # `import tools` fails, as outside a checkout
+    monkeypatch.setattr(devtools, "CHECKOUT", tmp_path)  # and there is no tools/ beside the package
+    assert main(["directions", "evaluate"]) == 2
+    assert main(["bench-drag"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("this is a developer command: run it from a source checkout") == 2

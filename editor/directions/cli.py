@@ -78,7 +78,7 @@ def add_parser(sub) -> None:
     r.add_argument("--lock-n", type=int, default=64, help="faces to calibrate its locks on, as the shipped ones (0: none)")
     r.add_argument("--no-paint", action="store_true",
                    help="keep the labelled class-mean direction (red marks at 1:1) instead of recolouring its spots "
-                        "brown and round (editor/directions/freckle_paint.py, ~15 min more on 2 CPU cores)")
+                        "brown and round (tools/directions/freckle_paint.py, ~15 min more on 2 CPU cores)")
     r.add_argument("--paint-steps", type=int, help="optimiser steps of the recolouring fit (default: 150)")
     r.add_argument("--no-layer", action="store_true",
                    help="the + side moves w+ as the - side does, instead of painting freckles on the render "

@@ -1,6 +1,6 @@
 """Locks that hold each face, not only the average: a closed loop (render, measure, correct).
 
-The calibrated hold tables (editor.directions.locks) cancel the *mean* drift of a locked attribute; each
+The calibrated hold tables (tools.directions.locks) cancel the *mean* drift of a locked attribute; each
 face still scatters around it (gender moves a face's estimated age by ~8 y either way). So while a lock is
 on, after the face settles the editor measures the locked attribute on the full render, and moves the
 locked attribute's own slider by (target - measured) / slope, up to LOOP_STEPS times: a secant step, the

@@ -35,7 +35,7 @@ def _fit(args) -> int:
                                cache=Path(args.cache) if args.cache else None)
     directions, records = fit_directions(gen, samples)
     _freckles_from_labels(gen, directions, records, bar)
-    if args.carry_n > 0:  # gender carries age (editor.directions.carry); before the locks, which see it
+    if args.carry_n > 0:  # gender carries age (tools.directions.carry); before the locks, which see it
         from tools.directions.carry import fit_carry, with_carry
         per_sigma, records["gender"]["carry"] = fit_carry(gen, directions, "gender", "age", n=args.carry_n,
                                                           psi=args.psi, progress=bar)

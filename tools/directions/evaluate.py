@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from editor.compose import Direction
-from editor.model import Generator, to_uint8
 from editor.directions.hold_loop import LOOPED, Hold, next_amount
+from editor.model import Generator, to_uint8
 from tools.directions.fit import EVAL_SEED0, SCORE_BATCH, Scorers, render_for_scoring
 from tools.directions.locks import LOCKABLE, layer_painter, moved_wplus, score_moved
 

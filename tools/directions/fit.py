@@ -19,12 +19,12 @@ import numpy as np
 import torch
 
 from editor.compose import Direction
-from editor.files import atomic_write_json, atomic_write_npy
-from editor.model import Generator, to_uint8
 from editor.directions.library import manifest_entry
+from editor.files import atomic_write_json, atomic_write_npy
 from editor.measures.pose import head_pose
 from editor.measures.scorers import AgeGender, freckle_score
 from editor.measures.smile import Smile
+from editor.model import Generator, to_uint8
 
 Progress = Callable[[str, int, int], None]
 SCORE_SIZE = 512  # freckles need >= 512²; age and gender read chips cut from the same render
@@ -164,7 +164,7 @@ def condition(normal: np.ndarray, hold: list[np.ndarray]) -> np.ndarray:
     return (n / np.linalg.norm(n)).astype(np.float32)
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
+def logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-3, 1 - 1e-3)
     return np.log(p / (1 - p))
 
@@ -176,8 +176,8 @@ SCORE_OF = {"age": "dlib age (years)", "gender": "logit P(male)", "freckles": "f
 def fit_directions(gen: Generator, samples: Samples) -> tuple[dict[str, Direction], dict[str, dict]]:
     """The shipped directions and a record of how each was made."""
     w, s = samples.w, samples.scores
-    targets = {"age": s["age"], "gender": _logit(s["p_male"]), "freckles": s["freckles"],
-               "smile": _logit(s["smile"]), "yaw": s["yaw"]}
+    targets = {"age": s["age"], "gender": logit(s["p_male"]), "freckles": s["freckles"],
+               "smile": logit(s["smile"]), "yaw": s["yaw"]}
     fits = {k: cross_validated_normal(w, y) for k, y in targets.items()}
     raw = {k: f[0] for k, f in fits.items()}
     upto = lambda res: range(0, max(i for i, r in enumerate(gen.layer_resolutions) if r <= res) + 1)  # noqa: E731

@@ -22,13 +22,13 @@ import numpy as np
 import torch
 
 from editor.compose import Direction
-from editor.model import Generator
-from tools.directions.fit import (FIT_SEED0, SCORE_BATCH, SCORE_SIZE, _logit, condition, cross_validated_normal,
-                  render_for_scoring)
 from editor.directions.library import replace_in_library
 from editor.measures.looks import looks
 from editor.measures.scorers import AgeGender
 from editor.measures.smile import Smile
+from editor.model import Generator
+from tools.directions.fit import (FIT_SEED0, SCORE_BATCH, SCORE_SIZE, condition, cross_validated_normal, logit,
+                                  render_for_scoring)
 
 Progress = Callable[[str, int, int], None]
 # name: (score key, rows [start, stop), slider reach in sigma, attributes held)
@@ -55,7 +55,7 @@ def sample_looks(gen: Generator, n: int, psi: float = 0.8, seed0: int = FIT_SEED
 
 def fit_looks(gen: Generator, w: np.ndarray, scores: dict[str, np.ndarray], psi: float,
               seeds: tuple[int, int]) -> tuple[dict[str, Direction], dict[str, dict]]:
-    held = {"age": scores["age"], "gender": _logit(scores["p_male"]), "smile": _logit(scores["smile"])}
+    held = {"age": scores["age"], "gender": logit(scores["p_male"]), "smile": logit(scores["smile"])}
     normals = {k: cross_validated_normal(w, y)[0] for k, y in held.items()}
     directions, records = {}, {}
     for name, (key, (lo, hi), reach, hold) in SPEC.items():

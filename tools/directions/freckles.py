@@ -32,10 +32,10 @@ import numpy as np
 import torch
 
 from editor.compose import Direction
+from editor.directions.library import RESOURCES, DirectionError
 from editor.model import Generator, to_uint8
 from editor.safe_read import loads_json, read_capped
 from tools.directions.fit import EVAL_SEED0, condition, fit_normal
-from editor.directions.library import RESOURCES, DirectionError
 
 Progress = Callable[[str, int, int], None]
 LABELS = RESOURCES.parent / "labels" / "freckles.json"
