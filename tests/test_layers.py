@@ -242,3 +242,21 @@ def test_developer_commands_say_what_they_need_without_a_checkout(monkeypatch, t
     assert main(["bench-drag"]) == 2
     err = capsys.readouterr().err
     assert err.count("this is a developer command: run it from a source checkout") == 2
+
+
+# Private names still imported across modules, in files other engineers are rewriting (to go, not to grow).
+PRIVATE_IMPORTS_LEFT = {("editor.cli", "_converted_before_fidelity"), ("editor.motion.frames", "_check_finite")}
+
+
+def test_no_module_imports_another_modules_private_names():
+    found = []
+    modules = all_modules()
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom):
+                for alias in node.names:
+                    if alias.name.startswith("_") and not alias.name.startswith("__") \
+                            and (name, alias.name) not in PRIVATE_IMPORTS_LEFT:
+                        source = _resolve(name, path.name == "__init__.py", node)
+                        found.append(f"{name}:{node.lineno} imports {alias.name} from {source}")
+    assert not found, "make these public in their module (or move them down a layer):\n" + "\n".join(found)
