@@ -260,3 +260,24 @@ def test_no_module_imports_another_modules_private_names():
                         source = _resolve(name, path.name == "__init__.py", node)
                         found.append(f"{name}:{node.lineno} imports {alias.name} from {source}")
     assert not found, "make these public in their module (or move them down a layer):\n" + "\n".join(found)
+
+
+def test_every_import_in_the_lab_names_something_that_exists():
+    """tools/ runs only when a developer asks, so a rename in editor would otherwise break it unseen."""
+    import importlib
+
+    import pytest
+    pytest.importorskip("PySide6")  # tools/bench_ui.py drives the GUI
+    missing = []
+    for path in sorted((ROOT / "tools").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
+                    and node.module.split(".")[0] in ("editor", "tools"):
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    if not hasattr(module, alias.name):
+                        try:
+                            importlib.import_module(f"{node.module}.{alias.name}")
+                        except ImportError:
+                            missing.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.module}.{alias.name}")
+    assert not missing
