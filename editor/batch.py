@@ -128,7 +128,7 @@ def _render_face(task: dict) -> list[tuple[str, dict, np.ndarray]]:
     if task["kind"] == "seed":
         source = Source.from_seed(task["seed"])
     else:
-        from .photo.align import aligned_faces
+        from .measures.align import aligned_faces
         from .photo.project import project
         face = aligned_faces(task["path"])[0][1]
         source = Source.from_latent(project(gen, face, steps=task["steps"]).wplus, f"photo: {task['stem']}")

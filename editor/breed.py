@@ -15,65 +15,12 @@ needs no knowledge of a model's groups. No Qt, no torch here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from typing import Any, Iterable, Sequence
+from dataclasses import replace
+from typing import Sequence
 
 import numpy as np
 
-from .edit import MIX_RANGE, EditState, Source, _clamped
-
-MAX_PARENTS = 16
-
-
-@dataclass(frozen=True)
-class Parent:
-    """An extra parent: a face (seed or latent) and its weight in each w+ row."""
-
-    source: Source
-    weights: tuple[float, ...]
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.source, Source):
-            raise ValueError(f"a parent's source must be a Source, not {type(self.source).__name__}")
-        if isinstance(self.weights, (str, bytes)) or not isinstance(self.weights, Iterable):
-            raise ValueError("a parent's weights must be a sequence of numbers, one per w+ row")
-        w = tuple(_clamped(x, MIX_RANGE, f"parent weight[{i}]") for i, x in enumerate(self.weights))
-        if not w:
-            raise ValueError("a parent needs one weight per w+ row, got none")
-        object.__setattr__(self, "weights", w)
-
-    def to_dict(self) -> dict:
-        return {"source": self.source.to_dict(), "weights": list(self.weights)}
-
-    @classmethod
-    def from_dict(cls, d: Any, where: str = "parent") -> Parent:
-        if not isinstance(d, dict) or not isinstance(d.get("weights"), list):
-            raise ValueError(f"{where} must be an object with 'source' and a list of 'weights'")
-        return cls(Source.from_dict(d.get("source"), f"{where}.source"), tuple(d["weights"]))
-
-    def group_value(self, rows: range) -> float:
-        return sum(self.weights[i] for i in rows) / len(rows) if rows else 0.0
-
-
-def check_parents(parents: Any, num_ws: int) -> tuple[Parent, ...]:
-    """EditState's validation of its `parents` field."""
-    if isinstance(parents, (str, bytes, dict)) or not isinstance(parents, Iterable):
-        raise ValueError("parents must be a sequence of Parent")
-    out = tuple(parents)
-    if len(out) > MAX_PARENTS:
-        raise ValueError(f"at most {MAX_PARENTS} extra parents, not {len(out)}")
-    for i, p in enumerate(out):
-        if not isinstance(p, Parent):
-            raise ValueError(f"parents[{i}] must be a Parent, not {type(p).__name__}")
-        if len(p.weights) != num_ws:
-            raise ValueError(f"parents[{i}] has {len(p.weights)} weights; the edit has {num_ws} w+ rows")
-    return out
-
-
-def parents_from_list(items: Any, num_ws: int) -> tuple[Parent, ...]:
-    if not isinstance(items, list):
-        raise ValueError("edit.parents must be a list")
-    return check_parents([Parent.from_dict(d, f"parents[{i}]") for i, d in enumerate(items)], num_ws)
+from .edit import EditState, Parent, Source
 
 
 def crossbreed(w_ab: np.ndarray, parent_ws: Sequence[np.ndarray], parents: Sequence[Parent]) -> np.ndarray:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .defaults import DEFAULT_PSI, NOISE_MODES
+from .devtools import command
 from .edit import PAINT_STYLES
 from .progress import Bar
 
@@ -82,26 +83,6 @@ def _cmd_info(args) -> int:
     return 0
 
 
-def _cmd_bench(args) -> int:
-    from .bench import run_bench
-    return run_bench(args)
-
-
-def _cmd_bench_ui(args) -> int:
-    from .qt.bench_ui import run_bench_ui
-    return run_bench_ui(args)
-
-
-def _cmd_bench_drag(args) -> int:
-    from .bench_drag import run_bench_drag
-    return run_bench_drag(args)
-
-
-def _cmd_bench_photo(args) -> int:
-    from .photo.bench import run_bench
-    return run_bench(args, progress=Bar())
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m editor", description="Latent-space face editor")
     sub = p.add_subparsers(dest="command", required=True)
@@ -146,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-emulated", action="store_true",
                    help="skip precisions this CPU only emulates (bf16 without AMX/AVX512-BF16: seconds a render)")
     b.add_argument("--device")
-    b.set_defaults(func=_cmd_bench)
+    b.set_defaults(func=command("bench", "run_bench"))
 
     u = sub.add_parser("bench-ui", help="slider -> preview and release -> full-res latency through the app")
     u.add_argument("--json", action="store_true")
@@ -157,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--all-drags", action="store_true",
                    help="also drag truncation, every direction, and coarse on a W+ latent (as a projected photo)")
     u.add_argument("--device")
-    u.set_defaults(func=_cmd_bench_ui)
+    u.set_defaults(func=command("bench_ui", "run_bench_ui"))
 
     d = sub.add_parser("bench-drag", help="the render thread during a drag, without Qt (the ceiling on this device)")
     d.add_argument("--json", action="store_true")
@@ -166,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--exact", action="store_true", help="drag frames at the model's exact smaller size (as the "
                                                          "app does when the face is shown small)")
     d.add_argument("--device")
-    d.set_defaults(func=_cmd_bench_drag)
+    d.set_defaults(func=command("bench_drag", "run_bench_drag"))
 
     from .directions.cli import add_parser as add_directions
     add_directions(sub)
@@ -192,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", default="pair-bench", help="--pair: folder for the sheet, latents and deltas")
     q.add_argument("--model")
     q.add_argument("--device")
-    q.set_defaults(func=_cmd_bench_photo)
+    q.set_defaults(func=command("photo.cli", "run_bench_cli"))
     return p
 
 

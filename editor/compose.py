@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
 
-from .edit import RangeLike, _as_range, _finite, _frozen_array, _to_numpy
+from .values import RangeLike, as_range, finite, frozen_array, to_numpy
 
 if TYPE_CHECKING:
     from .edit import EditState, Source
@@ -30,10 +30,10 @@ class Direction:
     range: the slider's reach, +-range sigma (measured per direction: how far it goes before breaking).
     holds: for a lockable attribute (another direction's name), how to hold it while this one moves: a
     calibrated table (amounts, compensation), the locked direction's amount in sigma that cancels the
-    measured mean drift of its attribute at each amount of this one (editor.directions.locks).
+    measured mean drift of its attribute at each amount of this one (tools.directions.locks).
     layer: "freckles" - the + side is painted on the rendered image (editor.freckle_layer), not moved in
     w+; the vector acts on the - side only.
-    carry: sigma of another direction moved with each sigma of this one, always (editor.directions.carry):
+    carry: sigma of another direction moved with each sigma of this one, always (tools.directions.carry):
     a hold baked into the direction where a lock's table is not enough - gender carries about -0.39 sigma of
     age, the slope that zeroes the mean age drift over its range on the fitting faces."""
 
@@ -47,24 +47,24 @@ class Direction:
     carry: Mapping[str, float] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        v = _frozen_array(self.vector, f"direction {self.name!r}")
+        v = frozen_array(self.vector, f"direction {self.name!r}")
         if v.ndim == 2 and v.shape[0] == 1:
             v = v[0]
         if v.ndim not in (1, 2):
             raise ValueError(f"direction {self.name!r} must be [w_dim] or [num_ws, w_dim], got {v.shape}")
         object.__setattr__(self, "vector", v)
-        object.__setattr__(self, "scale", _finite(self.scale, f"direction {self.name!r} scale"))
+        object.__setattr__(self, "scale", finite(self.scale, f"direction {self.name!r} scale"))
         n = v.shape[0] if v.ndim == 2 else None
         if self.layers is not None or n is not None:
-            object.__setattr__(self, "layers", _as_range(self.layers, n, f"direction {self.name!r} layers"))
+            object.__setattr__(self, "layers", as_range(self.layers, n, f"direction {self.name!r} layers"))
         holds = {}
         for k, (xs, ys) in dict(self.holds).items():
-            xs, ys = tuple(_finite(x, f"{self.name} hold {k}") for x in xs), tuple(_finite(y, k) for y in ys)
+            xs, ys = tuple(finite(x, f"{self.name} hold {k}") for x in xs), tuple(finite(y, k) for y in ys)
             if len(xs) != len(ys) or len(xs) < 2 or any(b <= a for a, b in zip(xs, xs[1:])):
                 raise ValueError(f"direction {self.name!r}: hold table for {k!r} needs rising amounts, one value each")
             holds[str(k)] = (xs, ys)
         object.__setattr__(self, "holds", holds)
-        carry = {str(k): _finite(v, f"direction {self.name!r} carry {k!r}") for k, v in dict(self.carry).items()}
+        carry = {str(k): finite(v, f"direction {self.name!r} carry {k!r}") for k, v in dict(self.carry).items()}
         if self.name in carry:
             raise ValueError(f"direction {self.name!r} cannot carry itself")
         object.__setattr__(self, "carry", carry)
@@ -81,7 +81,7 @@ class Direction:
         return float(np.interp(amount, xs, ys))
 
     def rows(self, num_ws: int) -> range:
-        return _as_range(self.layers, num_ws, f"direction {self.name!r} layers")
+        return as_range(self.layers, num_ws, f"direction {self.name!r} layers")
 
 
 def compose_wplus(w_a: Any, w_b: Any, state: EditState, w_avg: Any,
@@ -96,13 +96,13 @@ def compose_wplus(w_a: Any, w_b: Any, state: EditState, w_avg: Any,
     size at any psi. Extra parents (`parent_ws`, one untruncated w+ per state.parents) are crossbred in
     after the A/B lerp (editor.breed).
     """
-    a, b = _to_numpy(w_a), _to_numpy(w_b)
+    a, b = to_numpy(w_a), to_numpy(w_b)
     if a.ndim != 2 or a.shape != b.shape:
         raise ValueError(f"w_a and w_b must both be [num_ws, w_dim], got {a.shape} and {b.shape}")
     n, d = a.shape
     if len(state.mix) != n:
         raise ValueError(f"the edit has {len(state.mix)} mix values but the latents have {n} rows")
-    avg = _to_numpy(w_avg).reshape(-1)
+    avg = to_numpy(w_avg).reshape(-1)
     if avg.shape != (d,):
         raise ValueError(f"w_avg must be [{d}], got {avg.shape}")
     if state.psi != 1.0:  # skip at psi = 1 to keep the identity exact, as Generator.mapping does
@@ -113,7 +113,7 @@ def compose_wplus(w_a: Any, w_b: Any, state: EditState, w_avg: Any,
     w = (1 - m) * a + m * b          # exact at m = 0 and m = 1 (a*1 + b*0), so the endpoints are the sources
     if state.parents:
         from .breed import crossbreed
-        pws = [_to_numpy(p) for p in parent_ws]
+        pws = [to_numpy(p) for p in parent_ws]
         if len(pws) != len(state.parents) or any(p.shape != a.shape for p in pws):
             raise ValueError(f"the edit has {len(state.parents)} extra parents; give one [{n}, {d}] w+ each")
         pws = [avg + np.float32(state.psi) * (p - avg) if par.source.kind == "seed" and state.psi != 1.0 else p
@@ -127,7 +127,7 @@ def compose_wplus(w_a: Any, w_b: Any, state: EditState, w_avg: Any,
         locked = [k for k in state.locks if k != name and k in directions]
         # A calibrated hold moves the locked direction against the measured drift of its attribute; a lock
         # without one (user directions) falls back to projecting the locked vector out.
-        vec = _held(direction.vector, [directions[k].vector for k in locked if k not in direction.holds])
+        vec = held(direction.vector, [directions[k].vector for k in locked if k not in direction.holds])
         _add(w, direction, vec, amount, name)
         for k, per_sigma in direction.carry.items():
             if k not in directions:  # a subset of the library would silently move a different face
@@ -150,7 +150,7 @@ def _add(w: np.ndarray, direction: Direction, vec: np.ndarray, amount: float, na
     w[rows.start:rows.stop] += np.float32(amount * direction.scale) * step
 
 
-def _held(vec: np.ndarray, locked: list[np.ndarray]) -> np.ndarray:
+def held(vec: np.ndarray, locked: list[np.ndarray]) -> np.ndarray:
     """`vec` with its components along the locked directions removed (InterFaceGAN's conditional
     manipulation), so moving it leaves those attributes where they are. Row-specific vectors ([num_ws,
     w_dim]) are projected row by row against the locked ones broadcast to rows."""
@@ -194,7 +194,7 @@ def resolve_source(source: Source, gen: Any) -> np.ndarray:
             _SEED_CACHE.move_to_end(key)
             return _SEED_CACHE[key]
     # Map outside the lock: on a slow device the GUI thread must not wait for another thread's mapping.
-    w = _to_numpy(gen.mapping(gen.z_from_seed(source.seed), psi=1.0)).reshape(-1)
+    w = to_numpy(gen.mapping(gen.z_from_seed(source.seed), psi=1.0)).reshape(-1)
     out = np.array(np.broadcast_to(w, (n, d)), dtype=np.float32, order="C")
     out.setflags(write=False)
     with _SEED_LOCK:

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Literal, Mapping
 import numpy as np
 
 from .defaults import DEFAULT_PSI, NOISE_MODES  # noqa: F401  (both part of the document's vocabulary)
+from .values import RangeLike, as_range, clamped, frozen_array
 
 FORMAT_VERSION = 1
 BREED_VERSION = 2  # written only by edits with extra parents (editor.breed), so older apps refuse them clearly
@@ -31,39 +32,6 @@ NO_TRANSFORM = (0.0, 0.0, 0.0)
 PAINT_STYLES = ("none", "oil", "watercolour", "ink")  # editor.paint draws them
 SEED_LIMIT = 2 ** 32          # NVIDIA's scripts draw z with RandomState(seed), which needs 0 <= seed < 2**32
 
-RangeLike = range | tuple[int, int]
-
-
-def _to_numpy(x: Any) -> np.ndarray:
-    """numpy from numpy, lists or a torch tensor on any device (duck-typed: this module never imports torch)."""
-    if hasattr(x, "detach"):
-        x = x.detach().float().cpu().numpy()
-    return np.asarray(x, dtype=np.float32)
-
-
-def _frozen_array(x: Any, what: str) -> np.ndarray:
-    a = np.array(_to_numpy(x), dtype=np.float32, copy=True, order="C")
-    if a.size == 0:
-        raise ValueError(f"{what} is empty (shape {a.shape})")
-    if not np.isfinite(a).all():
-        raise ValueError(f"{what} contains NaN or infinity")
-    a.setflags(write=False)
-    return a
-
-
-def _finite(x: Any, what: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{what} must be a number, not {type(x).__name__}")
-    x = float(x)
-    if not math.isfinite(x):
-        raise ValueError(f"{what} must be finite, not {x}")
-    return x
-
-
-def _clamped(x: Any, bounds: tuple[float, float], what: str) -> float:
-    return min(max(_finite(x, what), bounds[0]), bounds[1])
-
-
 def _seed(x: Any, what: str) -> int:
     if isinstance(x, bool):
         raise ValueError(f"{what} must be an integer, not bool")
@@ -74,19 +42,6 @@ def _seed(x: Any, what: str) -> int:
     if not 0 <= n < SEED_LIMIT:
         raise ValueError(f"{what} must be in [0, 2**32), not {n}")
     return n
-
-
-def _as_range(rows: RangeLike | None, n: int | None, what: str) -> range:
-    if rows is None:
-        if n is None:
-            raise ValueError(f"{what}: no rows given")
-        return range(n)
-    r = rows if isinstance(rows, range) else range(*rows)
-    if r.step != 1:
-        raise ValueError(f"{what} must be a contiguous range, got {r}")
-    if n is not None and r and not (0 <= r.start and r.stop <= n):
-        raise ValueError(f"{what} {r} is outside the {n} w+ rows")
-    return r
 
 
 # ------------------------------------------------------------------------------------------ sources
@@ -114,7 +69,7 @@ class Source:
         elif self.kind == "latent":
             if self.w is None or self.seed is not None:
                 raise ValueError("a latent source needs w and no seed")
-            w = _frozen_array(self.w, "latent")
+            w = frozen_array(self.w, "latent")
             if w.ndim == 1:
                 w = w[None]  # a view of a read-only array stays read-only
             if w.ndim != 2:
@@ -210,6 +165,61 @@ class Source:
         return cls.from_latent(np.frombuffer(raw, dtype="<f4").reshape(shape), label, path, delta)
 
 
+# ------------------------------------------------------------------------------------------ parents
+MAX_PARENTS = 16  # extra parents beyond A and B (editor.breed mixes them in)
+
+
+@dataclass(frozen=True)
+class Parent:
+    """An extra parent: a face (seed or latent) and its weight in each w+ row."""
+
+    source: Source
+    weights: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.source, Source):
+            raise ValueError(f"a parent's source must be a Source, not {type(self.source).__name__}")
+        if isinstance(self.weights, (str, bytes)) or not isinstance(self.weights, Iterable):
+            raise ValueError("a parent's weights must be a sequence of numbers, one per w+ row")
+        w = tuple(clamped(x, MIX_RANGE, f"parent weight[{i}]") for i, x in enumerate(self.weights))
+        if not w:
+            raise ValueError("a parent needs one weight per w+ row, got none")
+        object.__setattr__(self, "weights", w)
+
+    def to_dict(self) -> dict:
+        return {"source": self.source.to_dict(), "weights": list(self.weights)}
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "parent") -> Parent:
+        if not isinstance(d, dict) or not isinstance(d.get("weights"), list):
+            raise ValueError(f"{where} must be an object with 'source' and a list of 'weights'")
+        return cls(Source.from_dict(d.get("source"), f"{where}.source"), tuple(d["weights"]))
+
+    def group_value(self, rows: range) -> float:
+        return sum(self.weights[i] for i in rows) / len(rows) if rows else 0.0
+
+
+def check_parents(parents: Any, num_ws: int) -> tuple[Parent, ...]:
+    """EditState's validation of its `parents` field."""
+    if isinstance(parents, (str, bytes, dict)) or not isinstance(parents, Iterable):
+        raise ValueError("parents must be a sequence of Parent")
+    out = tuple(parents)
+    if len(out) > MAX_PARENTS:
+        raise ValueError(f"at most {MAX_PARENTS} extra parents, not {len(out)}")
+    for i, p in enumerate(out):
+        if not isinstance(p, Parent):
+            raise ValueError(f"parents[{i}] must be a Parent, not {type(p).__name__}")
+        if len(p.weights) != num_ws:
+            raise ValueError(f"parents[{i}] has {len(p.weights)} weights; the edit has {num_ws} w+ rows")
+    return out
+
+
+def parents_from_list(items: Any, num_ws: int) -> tuple[Parent, ...]:
+    if not isinstance(items, list):
+        raise ValueError("edit.parents must be a list")
+    return check_parents([Parent.from_dict(d, f"parents[{i}]") for i, d in enumerate(items)], num_ws)
+
+
 # --------------------------------------------------------------------------------------- edit state
 @dataclass(frozen=True)
 class EditState:
@@ -227,7 +237,7 @@ class EditState:
     locks: tuple[str, ...] = ()  # directions held fixed while others move ("keep age")
     paint: str = "none"          # a painted-portrait style over the render (editor.paint)
     paint_strength: float = 1.0
-    parents: tuple = ()          # extra parents beyond A and B (editor.breed.Parent), crossbreeding
+    parents: tuple = ()          # extra parents beyond A and B (Parent), crossbreeding
     input_transform: tuple[float, float, float] = NO_TRANSFORM  # (tx, ty, angle°): StyleGAN3 moves/turns the face
 
     def __post_init__(self) -> None:
@@ -238,7 +248,7 @@ class EditState:
                 raise ValueError(f"{name} must be a Source, not {type(getattr(self, name)).__name__}")
         if isinstance(self.mix, (str, bytes)) or not isinstance(self.mix, Iterable):
             raise ValueError("mix must be a sequence of numbers, one per w+ row")
-        mix = tuple(_clamped(m, MIX_RANGE, f"mix[{i}]") for i, m in enumerate(self.mix))
+        mix = tuple(clamped(m, MIX_RANGE, f"mix[{i}]") for i, m in enumerate(self.mix))
         if not mix:
             raise ValueError("mix needs one value per w+ row, got none")
         if self.paint not in PAINT_STYLES:
@@ -252,13 +262,13 @@ class EditState:
                 raise ValueError(f"directions must be (name, amount) pairs, got {item!r}")
             if item[0] in amounts:
                 raise ValueError(f"direction {item[0]!r} is given twice")
-            amounts[item[0]] = _clamped(item[1], AMOUNT_RANGE, f"direction {item[0]!r}")
+            amounts[item[0]] = clamped(item[1], AMOUNT_RANGE, f"direction {item[0]!r}")
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen: normalise in place once
         set_("mix", mix)
-        set_("psi", _clamped(self.psi, PSI_RANGE, "psi"))
-        set_("noise_strength", _clamped(self.noise_strength, NOISE_STRENGTH_RANGE, "noise_strength"))
+        set_("psi", clamped(self.psi, PSI_RANGE, "psi"))
+        set_("noise_strength", clamped(self.noise_strength, NOISE_STRENGTH_RANGE, "noise_strength"))
         set_("noise_seed", _seed(self.noise_seed, "noise_seed"))
-        set_("paint_strength", _clamped(self.paint_strength, (0.0, 1.0), "paint_strength"))
+        set_("paint_strength", clamped(self.paint_strength, (0.0, 1.0), "paint_strength"))
         # Canonical form (sorted, zeros dropped) so equal edits compare equal and undo can spot no-ops.
         set_("directions", tuple(sorted((k, v) for k, v in amounts.items() if v != 0.0)))
         if isinstance(self.locks, str) or not all(isinstance(x, str) for x in self.locks):
@@ -268,10 +278,9 @@ class EditState:
         if isinstance(t, (str, bytes)) or not isinstance(t, Iterable) or len(tuple(t)) != 3:
             raise ValueError("input_transform must be (tx, ty, angle_deg)")
         tx, ty, angle = tuple(t)
-        set_("input_transform", (_clamped(tx, SHIFT_RANGE, "input_transform tx"),
-                                 _clamped(ty, SHIFT_RANGE, "input_transform ty"),
-                                 _clamped(angle, ANGLE_RANGE, "input_transform angle")))
-        from .breed import check_parents  # editor.breed builds on this module
+        set_("input_transform", (clamped(tx, SHIFT_RANGE, "input_transform tx"),
+                                 clamped(ty, SHIFT_RANGE, "input_transform ty"),
+                                 clamped(angle, ANGLE_RANGE, "input_transform angle")))
         set_("parents", check_parents(self.parents, len(mix)))
 
     @classmethod
@@ -290,8 +299,8 @@ class EditState:
         return replace(self, **{f"source_{which}": source})
 
     def with_group_mix(self, rows: RangeLike, value: float) -> EditState:
-        r = _as_range(rows, self.num_ws, "group")
-        v = _clamped(value, MIX_RANGE, "mix")
+        r = as_range(rows, self.num_ws, "group")
+        v = clamped(value, MIX_RANGE, "mix")
         return replace(self, mix=tuple(v if i in r else m for i, m in enumerate(self.mix)))
 
     def with_layer_mix(self, index: int, value: float) -> EditState:
@@ -339,7 +348,7 @@ class EditState:
 
     def group_value(self, rows: RangeLike) -> float:
         """Mean mix over rows: what a group slider shows when its rows were set one by one."""
-        r = _as_range(rows, self.num_ws, "group")
+        r = as_range(rows, self.num_ws, "group")
         return sum(self.mix[i] for i in r) / len(r) if r else 0.0
 
     def direction_amount(self, name: str) -> float:
@@ -386,7 +395,6 @@ class EditState:
         if not isinstance(transform, list):
             raise ValueError("edit.input_transform must be a list [tx, ty, angle_deg]")
         try:
-            from .breed import parents_from_list
             parents = parents_from_list(d.get("parents", []), len(d["mix"]))
             return cls(model_fingerprint=d["model_fingerprint"],
                        source_a=Source.from_dict(d["source_a"], "source_a"),
@@ -398,9 +406,3 @@ class EditState:
                        parents=parents, input_transform=tuple(transform))
         except ValueError as e:
             raise ValueError(f"bad edit: {e}") from None
-
-
-# The w+ composition lives in editor.compose; these names stay importable from here, where the rest of
-# the app and saved scripts have always found them.
-from .compose import (Direction, _held, clear_seed_cache, compose_wplus, resolve_source,  # noqa: E402,F401
-                      wplus_for)

@@ -25,7 +25,7 @@ RADIUS_PX = 1.5     # median dot radius at 1024² (lognormal, 0.8-3.2 px)
 
 
 def _frame(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    from .directions.pose import landmarks
+    from .measures.pose import landmarks
     p = landmarks(image)  # [5, 2]: two corners of each eye, then the nose base
     e1, e2 = p[0:2].mean(0), p[2:4].mean(0)
     left, right = (e1, e2) if e1[0] < e2[0] else (e2, e1)

@@ -6,15 +6,11 @@ file where a good one was. Every read problem is one `FileFormatError` (an `Edit
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import hashlib
 import io
 import json
 import os
 import stat
-import tempfile
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from dataclasses import replace
@@ -27,8 +23,9 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from . import __version__
 from .edit import EditState
 from .errors import FileFormatError
-from .runtime import process_umask
+from .files import STALE_TEMP_S, atomic_write_bytes, atomic_write_json, atomic_write_npy  # noqa: F401 (re-exported)
 from .safe_read import bounded, describe, loads_json, read_capped, read_npy, read_npz
+from .values import MAX_LATENT_ABS, MAX_LATENT_RMS, latent_problem  # noqa: F401 (re-exported)
 
 PNG_KEY = "face-editor"
 SESSION_FORMAT = "face-editor-session"
@@ -42,86 +39,10 @@ JPEG_XMP_LIMIT = 65533 - 29
 MAX_LATENT_BYTES = 64 << 20  # a w+ is ~50 kB; refuse a small zip that inflates to gigabytes
 MAX_SESSION_BYTES = 32 << 20   # a session or sidecar with two w+ latents is ~150 kB
 MAX_IMAGE_PIXELS = 64_000_000  # exports are 1024²; a header declaring more is refused before decoding
-# The generator's w are within about ±10 (the mapping network's output); a constant latent of 50 already
-# renders all NaN, so anything beyond this is a damaged or foreign file, not an edit.
-MAX_LATENT_ABS = 100.0
-MAX_LATENT_RMS = 10.0          # per w+ row; the mapping network's rows have an RMS under 1
-
-
-def latent_problem(w: np.ndarray) -> str | None:
-    """Why w cannot be a latent of any generator we load, or None: NaN/inf, a value beyond ±MAX_LATENT_ABS,
-    or a row whose RMS exceeds MAX_LATENT_RMS (a constant latent of 50 already renders all NaN)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        w = np.asarray(w, np.float64)
-        if not np.isfinite(w).all():
-            return "contains NaN or infinity"
-        top = float(np.abs(w).max()) if w.size else 0.0
-        rms = float(np.sqrt((w.reshape(-1, w.shape[-1]) ** 2).mean(axis=1)).max()) if w.size else 0.0
-    if top > MAX_LATENT_ABS or rms > MAX_LATENT_RMS:
-        return (f"reaches {top:.3g} (row RMS {rms:.3g}); a real latent stays within ±{MAX_LATENT_ABS:g}, "
-                f"RMS {MAX_LATENT_RMS:g}, and this one would render as NaN")
-    return None
 
 
 class NoEmbeddedEdit(FileFormatError):
     """A readable image that carries no edit: a plain photo, say (the app offers to import it)."""
-
-
-# --------------------------------------------------------------------------------------- atomic write
-def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memoryview) -> None:
-    """Write all of data to path or nothing: a temp file in the same folder (same file system, so
-    os.replace is atomic), fsynced, then renamed over the target. The temp file never survives."""
-    path = Path(os.path.realpath(path))  # through a symlink, replace its target, not the link
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        mode = 0o666 & ~process_umask()  # mkstemp alone makes 0600 files
-    _remove_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if os.name == "posix":  # make the rename itself durable; best effort
-        with contextlib.suppress(OSError):
-            dfd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-
-
-STALE_TEMP_S = 600  # no write takes this long: an older temp file of ours was left by a killed process
-
-
-def _remove_stale_temps(path: Path) -> None:
-    """Temp files of our own naming for this target, left by a process killed mid-write (kill -9 skips
-    every cleanup); young ones may belong to a write under way in another process and are left alone."""
-    now = time.time()
-    with contextlib.suppress(OSError):
-        for p in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-            with contextlib.suppress(OSError):
-                if now - p.lstat().st_mtime > STALE_TEMP_S and stat.S_ISREG(p.lstat().st_mode):
-                    p.unlink()
-
-
-def atomic_write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
-    """np.save, written whole or not at all."""
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(array), allow_pickle=False)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Indented JSON for files people read (manifests, configs), written whole or not at all."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode("utf-8"))
 
 
 def _json_bytes(obj: Any) -> bytes:

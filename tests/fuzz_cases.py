@@ -204,7 +204,7 @@ def readers(tmp: Path) -> dict:
     from editor.directions.library import DirectionError, import_ganspace, import_interfacegan
     from editor.model.errors import CheckpointError
     from editor.model.loading import _load_safetensors
-    from editor.photo.align import PhotoError, read_photo
+    from editor.measures.align import PhotoError, read_photo
 
     def ifg(p):
         return import_interfacegan(p, "tiny", FP, W_DIM, NUM_WS)

@@ -2,7 +2,7 @@
 
 import torch
 
-from editor.bench_drag import measure_drags
+from tools.bench_drag import measure_drags
 from editor.model.generator import Generator
 from tests.support import tiny_mobile_net as tiny_net
 

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from editor import io
-from editor.breed import (Parent, add_parent, adopt, crossbreed, remove_parent, variation_steps, variations,
+from editor.breed import (add_parent, adopt, crossbreed, remove_parent, variation_steps, variations,
                           with_parent_weight)
-from editor.edit import EditState, Source, compose_wplus, wplus_for
+from editor.compose import compose_wplus, wplus_for
+from editor.edit import EditState, Parent, Source
 from editor.model.generator import Generator
 from editor.render import RenderRequest, render
 from tests.support import tiny_mobile_net as tiny_net

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from editor.edit import Direction, EditState, compose_wplus
+from editor.compose import Direction, compose_wplus
+from editor.edit import EditState
 from editor.directions.library import DirectionError, load_folder
 
 
@@ -45,7 +46,7 @@ def test_keep_age_adds_its_table_to_the_carry_or_projects_without_one():
 
 
 def test_the_carry_survives_the_library_and_bad_ones_name_the_manifest(tmp_path):
-    from editor.directions.fit import save_library
+    from tools.directions.fit import save_library
 
     class G:
         num_ws, fingerprint, name = 4, "m:1", "m"
@@ -68,8 +69,8 @@ def test_the_carry_survives_the_library_and_bad_ones_name_the_manifest(tmp_path)
 def test_fit_carry_finds_the_amount_that_zeroes_the_mean_drift(monkeypatch):
     """A fake scorer whose 'age' is a known linear read-out of w+ with a per-face scatter: the drift over
     gender's range is 6·(g - c·a)·scale terms, so the carry that zeroes its mean is known in closed form."""
-    from editor.directions import carry as carry_mod
-    from editor.directions.locks import moved_wplus
+    from tools.directions import carry as carry_mod
+    from tools.directions.locks import moved_wplus
 
     dirs, age_v, gender_v = _pair()
 

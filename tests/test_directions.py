@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from editor.directions import DirectionError, import_ganspace, import_interfacegan, load_library
-from editor.directions.fit import condition, cross_validated_normal, fit_normal
-from editor.directions.scorers import SKIN_BOXES, AgeGender, freckle_score
-from editor.edit import Direction, EditState, compose_wplus
+from tools.directions.fit import condition, cross_validated_normal, fit_normal
+from editor.measures.scorers import SKIN_BOXES, AgeGender, freckle_score
+from editor.compose import Direction, compose_wplus
+from editor.edit import EditState
 
 SMILE_SEEDS = (100047, 100008)  # by eye: a broad smile, facing us; a closed mouth, head turned ~30 degrees
 
@@ -79,7 +80,7 @@ def test_a_calibrated_hold_moves_the_locked_direction_by_its_table():
 
 
 def test_hold_tables_survive_the_library_round_trip(tmp_path, monkeypatch):
-    from editor.directions.fit import save_library
+    from tools.directions.fit import save_library
     from editor.directions.library import load_folder
 
     class G:
@@ -100,7 +101,7 @@ def test_hold_tables_survive_the_library_round_trip(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------------ scorers
 def test_keras_same_padding_matches_tensorflow():
     """TF 'same': output ceil(n / s), the odd padding pixel after; max-pool pads with -inf."""
-    from editor.directions.smile import _same_pad
+    from editor.measures.smile import _same_pad
     x = torch.arange(25.0).reshape(1, 1, 5, 5) - 100
     y = torch.nn.functional.max_pool2d(_same_pad(x, 3, 2, float("-inf")), 3, 2)
     assert y.shape[-2:] == (3, 3)
@@ -110,8 +111,8 @@ def test_keras_same_padding_matches_tensorflow():
 def test_smile_and_yaw_on_a_real_face_and_its_mirror(default_fp32):
     """SMILE_SEEDS: the first smiles broadly (by eye), the second does not; mirroring a face turns
     its yaw around, and the emotion model's 7 probabilities sum to 1."""
-    from editor.directions.pose import head_pose
-    from editor.directions.smile import Smile
+    from editor.measures.pose import head_pose
+    from editor.measures.smile import Smile
     from editor.model import to_uint8
     g = default_fp32
     z = torch.cat([g.z_from_seed(s) for s in SMILE_SEEDS])
@@ -245,7 +246,7 @@ def test_sefa_on_stylegan2_reads_the_affines_of_each_row():
 # ------------------------------------------------------------------------------------------ shipped quality
 def test_shipped_directions_move_their_attribute_on_held_out_faces(default_fp32):
     """A small version of `directions evaluate`: 4 held-out faces at -range, 0, +range."""
-    from editor.directions.evaluate import evaluate
+    from tools.directions.evaluate import evaluate
     g = default_fp32
     dirs, _ = load_library(g.name, g.fingerprint, g.w_dim, g.num_ws)
     report = evaluate(g, dirs, n=4, steps=3, locks=False)
@@ -256,7 +257,7 @@ def test_shipped_directions_move_their_attribute_on_held_out_faces(default_fp32)
     # Freckles are judged at their + end (issue 14): from 0 to +range most faces keep their age and P(male).
     # The - end smooths the skin (README: Directions), so end to end is not asked; the age model's reading
     # of single faces jumps (the mean over 20 faces is 1.9 y), so on 4 faces it is the median that is asked.
-    from editor.directions.freckles import held_out
+    from tools.directions.freckles import held_out
     report, pairs = held_out(g, dirs["freckles"], n=4)
     s0, s1 = (AgeGender()(pairs[:, i]) for i in (0, 1))
     assert np.median(np.abs(s1["age"] - s0["age"])) < 5 and report["mean_abs_change"]["p_male"] < 0.1
@@ -264,12 +265,12 @@ def test_shipped_directions_move_their_attribute_on_held_out_faces(default_fp32)
 
 def test_keep_age_holds_age_while_gender_moves_on_held_out_faces(default_fp32):
     """Issue 10 item 2 and issue 14: gender over its range aged faces on average. 8 held-out faces, full
-    renders: gender without its carry (editor.directions.carry) ages them; the shipped gender, which carries
+    renders: gender without its carry (tools.directions.carry) ages them; the shipped gender, which carries
     age, and the same with Keep age (its table on top) leave the mean far smaller, and gender still moves.
     The per-face scatter remains (README for the figures on 20 and 200 faces)."""
-    from editor.directions.carry import with_carry
-    from editor.directions.fit import EVAL_SEED0, Scorers
-    from editor.directions.locks import score_moved
+    from tools.directions.carry import with_carry
+    from tools.directions.fit import EVAL_SEED0, Scorers
+    from tools.directions.locks import score_moved
     g = default_fp32
     dirs, _ = load_library(g.name, g.fingerprint, g.w_dim, g.num_ws)
     assert dirs["gender"].carry["age"] < 0
@@ -368,7 +369,8 @@ def test_the_closed_loop_holds_age_where_the_table_does_not(default_fp32):
     """`directions hold` on one held-out face (the README's figure uses 20): gender from -3 to +3 sigma ages
     this face by ~10 y free and with the lock's table alone; the closed loop brings it within a few years."""
     from editor.directions import load_library
-    from editor.directions.hold_loop import LOOP_STEPS, evaluate_loop
+    from editor.directions.hold_loop import LOOP_STEPS
+    from tools.directions.evaluate import evaluate_loop
     g = default_fp32
     dirs, _ = load_library(g.name, g.fingerprint, g.w_dim, g.num_ws)
     r = evaluate_loop(g, dirs, "gender", "age", n=1)
@@ -379,7 +381,7 @@ def test_the_closed_loop_holds_age_where_the_table_does_not(default_fp32):
 def test_a_hold_that_needs_the_whole_locked_slider_holds_nothing():
     """A table at the locked direction's end is a drift of the measure, not of the attribute (Keep glasses
     asked for -6 sigma of eyeglasses against ageing's wrinkles): such entries are dropped, others kept."""
-    from editor.directions.locks import unsaturated
+    from tools.directions.locks import unsaturated
     dirs = {"eyeglasses": Direction("eyeglasses", np.ones(4, np.float32), range=6.0),
             "age": Direction("age", np.ones(4, np.float32), range=6.0)}
     out = unsaturated({"eyeglasses": ((-6.0, 0.0, 6.0), (2.2, 0.0, -6.0)), "age": ((-6.0, 0.0, 6.0), (0.9, 0.0, -1.6))},

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from editor.edit import (Direction, EditState, Source, clear_seed_cache, compose_wplus, resolve_source,
-                         wplus_for)
+from editor.compose import Direction, clear_seed_cache, compose_wplus, resolve_source, wplus_for
+from editor.edit import EditState, Source
 
 NUM_WS, W_DIM = 6, 4
 GROUPS = {"coarse": range(0, 2), "middle": range(2, 4), "fine": range(4, 6)}
@@ -285,7 +285,7 @@ def test_wplus_for_matches_the_engine_truncation_and_refuses_other_models():
 
 # ------------------------------------------------------------------- truncation acts on seeds only
 def _compose(state, wa, wb, avg, directions=None):
-    from editor.edit import compose_wplus
+    from editor.compose import compose_wplus
     return compose_wplus(wa, wb, state, avg, directions or {})
 
 
@@ -309,7 +309,7 @@ def test_latent_sources_are_rendered_as_they_are_and_seeds_are_truncated():
 
 
 def test_saved_latent_reloaded_with_a_neutral_edit_is_the_same_face():
-    from editor.edit import Direction
+    from editor.compose import Direction
     rng = np.random.default_rng(1)
     n, d = 5, 8
     avg, wa, wb = (rng.normal(size=s).astype(np.float32) for s in (d, (n, d), (n, d)))

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from editor.directions.library import DirectionError, load_folder
-from editor.directions.pose import landmarks
-from editor.edit import Direction, EditState, Source, compose_wplus
+from editor.measures.pose import landmarks
+from editor.compose import Direction, compose_wplus
+from editor.edit import EditState, Source
 from editor.freckle_layer import paint_freckles
 
 

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from editor.directions.fit import condition
-from editor.directions.freckles import CROP, LABELS, class_mean_normal, cheek_sheet, cv_auc, read_labels
+from tools.directions.fit import condition
+from tools.directions.freckles import CROP, LABELS, class_mean_normal, cheek_sheet, cv_auc, read_labels
 from editor.directions.library import DirectionError, load_folder, replace_in_library
-from editor.edit import Direction
+from editor.compose import Direction
 
 
 def _planted(n=600, d=32, positives=30, seed=0):
@@ -92,7 +92,7 @@ def test_cheek_sheet_puts_each_face_at_1_to_1_beside_its_edit(tmp_path):
 def test_spot_target_paints_a_round_brown_disk_where_the_edit_adds_a_red_dash():
     import torch
 
-    from editor.directions.freckle_paint import BROWN, spot_target
+    from tools.directions.freckle_paint import BROWN, spot_target
     skin = torch.tensor([0.88, 0.67, 0.55]).view(1, 3, 1, 1)
     base = skin.expand(1, 3, 64, 64).clone()
     edited = base.clone()
@@ -111,7 +111,7 @@ def test_spot_target_paints_a_round_brown_disk_where_the_edit_adds_a_red_dash():
 def test_paint_direction_moves_the_edit_towards_the_painted_target():
     import torch
 
-    from editor.directions.freckle_paint import painted_freckles
+    from tools.directions.freckle_paint import painted_freckles
     from editor.model.generator import Generator
     from tests.support import tiny_mobile_net as tiny_net
     g = Generator(tiny_net(), w_avg=torch.zeros(16), name="t", fingerprint="t:paint", device="cpu")

@@ -25,7 +25,7 @@ from editor.directions.library import DirectionError, import_ganspace, import_in
 from editor.io import FileFormatError, fit_to_model, load_latent, load_session, read_edit_from_image
 from editor.model.errors import CheckpointError
 from editor.model.loading import load_generator
-from editor.photo.align import PhotoError, read_photo
+from editor.measures.align import PhotoError, read_photo
 from editor.safe_read import MAX_MESSAGE
 from tests import fuzz_cases as fc
 

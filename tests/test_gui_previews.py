@@ -106,7 +106,7 @@ def test_bench_ui_drags_every_slider_the_issue_names(window):
     """bench-ui --all-drags: the mixing groups, truncation, each direction, and a W+ latent whose rows
     disagree (as a projected photo's), each from the same start."""
     import numpy as np
-    from editor.qt.bench_ui import _drag_plan
+    from tools.bench_ui import _drag_plan
     w, _ = window
     base = w.doc.state
     assert [n for n, _, _ in _drag_plan(w, w.gen, base, False)] == ["coarse", "middle", "fine"]

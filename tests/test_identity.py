@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from editor.photo import identity
+from editor.measures import identity
 
 
 @pytest.fixture(scope="module")

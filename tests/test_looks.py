@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from editor.directions.looks import GLASSES_THRESHOLD, LIGHT_HAIR_THRESHOLD, agreement, load_labels, looks
+from editor.measures.looks import GLASSES_THRESHOLD, LIGHT_HAIR_THRESHOLD, agreement, load_labels, looks
 from editor.directions.library import RESOURCES, load_library
 from editor.model import to_uint8
 
@@ -47,7 +47,7 @@ def test_shipped_looks_directions_move_their_measure_on_held_out_faces(default_f
     g = default_fp32
     dirs, _ = load_library(g.name, g.fingerprint, g.w_dim, g.num_ws)
     w = g.mapping(torch.cat([g.z_from_seed(s) for s in range(900000, 900004)]), psi=0.8)
-    from editor.directions.locks import moved_wplus
+    from tools.directions.locks import moved_wplus
     for name, key, gain in (("eyeglasses", "eyeglasses", 3.0), ("hair_lightness", "hair_lightness", 25.0)):
         d = dirs[name]
         lo, hi = (looks(to_uint8(torch.nn.functional.interpolate(
@@ -62,7 +62,7 @@ def test_fit_looks_recovers_planted_directions_and_adds_them_beside_the_others(t
     holds age and gender, the slider never exceeds the measured reach, and the library keeps its others."""
     import json
 
-    from editor.directions import fit_looks as fl
+    from tools.directions import fit_looks as fl
     from editor.directions.library import load_folder
     from editor.model.generator import Generator
     from tests.support import tiny_mobile_net as tiny_net

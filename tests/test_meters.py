@@ -43,7 +43,7 @@ def test_meters_read_a_smiling_face_off_the_gui_thread(qtbot, default_fp32, monk
 def test_identity_row_measures_against_the_photo_in_the_edit_and_warns_for_another_person(qtbot, default_fp32):
     from editor.edit import EditState, Source
     from editor.model import to_uint8
-    from editor.photo.identity import descriptor
+    from editor.measures.identity import descriptor
     from editor.qt import meters
     from editor.render import RenderResult
 

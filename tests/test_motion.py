@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image, ImageSequence
 
-from editor.edit import Direction, EditState, Source
+from editor.compose import Direction
+from editor.edit import EditState, Source
 from editor.model.generator import Generator
 from editor.motion import (Cancelled, Frame, frame_count, morph, noise_loop, open_writer, render_animation,
                            render_frame, resize_frame, seed_walk, sweep)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image, ImageFile, ImageOps
 
-from editor.photo.align import WORK_SIDE, PhotoError, aligned_faces, read_photo
+from editor.measures.align import WORK_SIDE, PhotoError, aligned_faces, read_photo
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +161,7 @@ def test_a_time_budget_is_kept_whatever_the_pace(default_fp32, faces, monkeypatc
 
 
 def test_the_photo_benchmark_table_has_rows_and_means():
-    from editor.photo.bench import Row, table
+    from tools.photo.bench import Row, table
     edits = {"age_span": 35.0, "p_male_span": (0.02, 0.97), "identity_at_2sigma": 0.41}
     rows = [Row("obama", "real", 31.0, 23.0, 0.8, 0.25, (50, 45), (0.99, 0.97), 88, (60, 70), locality_db=36.0,
                 edits=edits),

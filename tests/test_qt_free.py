@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE_MODULES = ["editor", "editor.model", "editor.edit", "editor.io", "editor.render", "editor.directions",
-                "editor.cli", "editor.bench"]
+                "editor.cli", "editor.devtools"]
 
 SCRIPT = textwrap.dedent("""
     import importlib, json, sys

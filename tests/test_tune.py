@@ -127,7 +127,7 @@ def test_the_render_free_locality_term_keeps_other_faces_closer(tiny):
 
 
 def test_a_short_real_tuning_brings_a_projected_face_closer(default_fp32):
-    from editor.photo.identity import distance
+    from editor.measures.identity import distance
     g = default_fp32
     w = g.mapping(g.z_from_seed(900100), psi=0.7)
     face = to_uint8(g.synthesis(w))[0]
@@ -191,7 +191,7 @@ def test_deltas_beside_a_session_are_written_first_and_a_missing_one_is_reported
 
 
 def test_the_pair_bench_renders_each_photo_whole_at_its_end_and_blends_per_group():
-    from editor.photo.pair import STEPS, PairRow, pair_states, render_pair, table
+    from tools.photo.pair import STEPS, PairRow, pair_states, render_pair, table
     net = tiny_net()  # at full weight: in the gentler fixture the coarse rows barely reach the pixels
     tiny = Generator(net, w_avg=torch.zeros(net.w_dim), name="tiny", fingerprint="tiny-1", device="cpu",
                      dtype=torch.float32)

@@ -1,6 +1,6 @@
 """Locks that hold each face, not only the average: a closed loop (render, measure, correct).
 
-The calibrated hold tables (editor.directions.locks) cancel the *mean* drift of a locked attribute; each
+The calibrated hold tables (tools.directions.locks) cancel the *mean* drift of a locked attribute; each
 face still scatters around it (gender moves a face's estimated age by ~8 y either way). So while a lock is
 on, after the face settles the editor measures the locked attribute on the full render, and moves the
 locked attribute's own slider by (target - measured) / slope, up to LOOP_STEPS times: a secant step, the
@@ -87,46 +87,3 @@ def next_amount(hold: Hold, amount: float, measured: float, reach: float) -> flo
     hold.steps += 1
     step = float(np.clip((hold.scale(hold.target) - now) / hold.slope, -hold.max_step, hold.max_step))
     return float(np.clip(amount + step, -reach, reach))
-
-
-def evaluate_loop(gen, directions: dict, moved: str = "gender", locked: str = "age", n: int = 20,
-                  psi: float = 0.8, seed0: int | None = None, progress=None) -> dict:
-    """The closed loop as the app runs it, on held-out faces: each face's locked attribute measured at
-    `moved` 0 (the target), then `moved` at -range and +range with the lock's table, corrected by the loop.
-    Mean |change| per face between the two ends: free, table only, table + loop. Full renders."""
-    import torch
-
-    from .fit import EVAL_SEED0, Scorers, render_for_scoring
-    from .locks import moved_wplus
-    key = LOOPED[locked].key
-    scorers = Scorers(freckles=False)
-    reach, k = directions[locked].range, directions[moved].range
-    seeds = range(EVAL_SEED0 if seed0 is None else seed0, (EVAL_SEED0 if seed0 is None else seed0) + n)
-    w = gen.mapping(torch.cat([gen.z_from_seed(s) for s in seeds]), psi=psi)
-
-    def measure(wi, moves, locks) -> float:
-        with torch.no_grad():
-            return float(scorers(render_for_scoring(gen, moved_wplus(gen, wi, directions, moves, locks)))[key][0])
-
-    free, table, loop, steps = [], [], [], []
-    for i in range(n):
-        wi = w[i:i + 1]
-        hold_target = measure(wi, {}, (locked,))
-        ends = {"free": [], "table": [], "loop": []}
-        for amount in (-k, k):
-            ends["free"].append(measure(wi, {moved: amount}, ()))
-            now = measure(wi, {moved: amount}, (locked,))
-            ends["table"].append(now)
-            hold, fix = Hold.of(locked, hold_target), 0.0
-            while (nxt := next_amount(hold, fix, now, reach)) is not None:
-                fix = nxt
-                now = measure(wi, {moved: amount, locked: fix}, (locked,))
-            ends["loop"].append(now)
-            steps.append(hold.steps)
-        for out, name in ((free, "free"), (table, "table"), (loop, "loop")):
-            out.append(abs(ends[name][1] - ends[name][0]))
-        if progress is not None:
-            progress("holding", i + 1, n)
-    return {"moved": moved, "locked": locked, "faces": n, "seeds": [seeds[0], seeds[-1]], "psi": psi,
-            "free": float(np.mean(free)), "table": float(np.mean(table)), "loop": float(np.mean(loop)),
-            "loop_per_face": [round(v, 2) for v in loop], "mean_steps": float(np.mean(steps))}

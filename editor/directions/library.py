@@ -17,9 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..edit import AMOUNT_RANGE, Direction
+from ..compose import Direction
+from ..edit import AMOUNT_RANGE
 from ..errors import DirectionError
-from ..io import MAX_LATENT_ABS, atomic_write_json, atomic_write_npy
+from ..files import atomic_write_json, atomic_write_npy
+from ..values import MAX_LATENT_ABS
 from ..safe_read import bounded, loads_json, read_capped, read_npy, read_npz
 
 MAX_CARRY = 10.0  # sigma of the carried direction per sigma; the shipped gender carries -0.39 of age

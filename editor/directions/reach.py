@@ -24,8 +24,8 @@ REACH_SEEDS = (11, 12, 13)
 
 def faces_found(images: np.ndarray) -> np.ndarray:
     """For each uint8 [H, W, 3] image: does dlib's frontal face detector find a face (upsampled once)?"""
-    from ..photo.align import _predictor
-    detector, _ = _predictor()
+    from ..measures.align import dlib_models
+    detector, _ = dlib_models()
     return np.array([len(detector(np.ascontiguousarray(img), 1)) > 0 for img in images])
 
 

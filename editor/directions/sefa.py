@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..edit import Direction
+from ..compose import Direction
 
 
 def sefa_vectors(net, rows: range, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
@@ -40,7 +40,8 @@ def sefa_directions(gen, rows: range, k: int = 5, samples: int = 2000, label: st
 def reach_job(direction: Direction, seeds=None, hi: float | None = None):
     """job(gen) -> the direction's measured reach in σ (editor.directions.reach): a few faces rendered at
     the smallest preview size at growing amounts, both signs. Seconds of work: for a background thread."""
-    from ..edit import EditState, wplus_for
+    from ..compose import wplus_for
+    from ..edit import EditState
     from ..model import to_uint8
     from .reach import MAX_REACH, REACH_SEEDS, measure_reach
 

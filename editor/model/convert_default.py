@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from safetensors.torch import save
 
-from ..io import atomic_write_bytes, atomic_write_json
+from ..files import atomic_write_bytes, atomic_write_json
 
 from .device import keep_freed_memory
 from .errors import CheckpointError

@@ -103,7 +103,7 @@ def cached_precision_choice(cache_file: Path, key: str, decide) -> dict:
     choice = decide()
     cache[key] = {**choice, "measured": time.strftime("%Y-%m-%d")}
     try:
-        from ..io import atomic_write_json
+        from ..files import atomic_write_json
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(cache_file, cache)
     except OSError:

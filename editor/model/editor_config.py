@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ..io import MAX_LATENT_ABS
+from ..values import MAX_LATENT_ABS
 from ..safe_read import bounded, loads_json
 from .errors import CheckpointError
 

@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..io import atomic_write_npy
+from ..files import atomic_write_npy
 from .errors import CheckpointError
 from .generator import Generator, cache_dir
 from .mobilestylegan import MobileConfig, MobileStyleGAN

@@ -13,7 +13,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..edit import Direction, EditState, Source, resolve_source
+from ..compose import Direction, resolve_source
+from ..edit import EditState, Source
 
 # Easing curves e: [0, 1] -> [0, 1] with e(0) = 0 and e(1) = 1 exactly (endpoints are the edits).
 EASINGS: dict[str, Callable[[float], float]] = {

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..io import atomic_write_bytes
+from ..files import atomic_write_bytes
 
 WRITER_SUFFIXES = {".mp4": "MP4 (H.264)", ".gif": "GIF", "": "folder of PNG frames"}
 GIF_PALETTE_FRAMES = 16  # frames sampled to build a GIF's one shared palette

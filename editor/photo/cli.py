@@ -31,7 +31,7 @@ def run(args) -> int:
 
     from .. import io
     from ..model import load_generator
-    from .align import PhotoError, aligned_faces, read_photo
+    from ..measures.align import PhotoError, aligned_faces, read_photo
     from .delta import latent_delta_path
     from .tune import import_face
     started = time.perf_counter()  # the budget counts reading and aligning the photo, as the app's does

@@ -129,7 +129,7 @@ class WeightDelta:
         return save(self.tensors(), metadata={"kind": "face-editor weight delta", "version": "1"})
 
     def save(self, path: str | Path) -> None:
-        from ..io import atomic_write_bytes
+        from ..files import atomic_write_bytes
         atomic_write_bytes(path, self.to_bytes())
 
     @classmethod

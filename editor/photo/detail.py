@@ -8,36 +8,10 @@ noise (NoisyBiasAct). Fitting one map per layer from DETAIL_FROM² to DETAIL_TO�
 weights held, gives the rest, and other faces are untouched by construction: the maps are inputs of this
 photo's renders, never part of the network.
 
-Measured (PSNR at 256², 50 steps, ~18-21 s, from a 90-step pivot and 28 s of tuning; obama3.jpg from
-23.35 dB, obama.jpg from 24.88 dB):
-    loss at 256², maps 64²-512² each fitted at its own size, lr 0.05 / 0.2 / 0.4   obama3 30.25 / 36.29 / 39.74
-    the same without the 512² maps, lr 0.05 / 0.2                                  obama3 26.21 / 28.15
-    loss at 256², maps above 128² fitted at 128² and upsampled, lr 0.2            obama3 34.28, obama 34.11
-    loss at 512², maps above 128² fitted at 128², lr 0.2                          obama 33.45
-    loss at 512², maps above 256² fitted at 256² (the default), lr 0.1 / 0.2 / 0.3 obama 35.13 / 35.05 / 34.77,
-                                                                                   obama3 - / 33.41 / -
-    loss at 512², every map at its own size, lr 0.2                               obama 35.74, obama3 32.55
-Looked at 1:1, where the 256² figures cannot see: with the loss at 256² the maps paint what it cannot see,
-colour speckle over the skin (free 512² maps, worse with the rate) or an 8-px grid on the forehead and
-grey-green speckle in the hair (maps fitted at 128²: their pixels grow into blocks through the Haar upsampling).
-With the loss at 512² (LOSS; ~40 ms more a step, 0.36 -> 0.40 s) and the maps above 256² fitted at 256²
-(FREE_TO) the forehead is clean and the hair reads as hair; free 512² maps copy the photo's grain too. From
-32² instead of 64² (loss 256², free, lr 0.1): +0.5 dB, for maps that would hold the face's shape against an
-edit.
-So: 64²-512², LOSS 512, FREE_TO 256, lr 0.2.
-
-Looked at 2x (nearest) after that, the forehead still showed a dotted 2-px grid, and dark curly hair a
-green-pink mottle: the last block's maps act on its wavelet high bands, which an area downsample to 512²
-averages away, so the loss could not see what they painted at 1024². An MSE at full size besides it
-(FULL_MSE, weight 1 on [-1, 1]) sees it; 50 steps from the same tuned weights (PSNR at 256²):
-    loss at 512² (before)                     obama 33.92   biden 33.24 dB   grid on the forehead, mottled hair
-    + MSE at 1024², weight 1 / 5              obama 34.31 / 35.13   biden 33.59   grid gone at 1 (faint at 5)
-    loss at 1024² instead                     obama 32.03 (free 512² maps 32.24)  clean, 1.9 dB less
-    + chroma MSE x3 / x10 at 512²             obama 35.44 / 36.83   grid and mottle as before
-    both, MSE at 1024² 1 + chroma x3 (default) obama 35.62   biden 34.25   as the first, nose and eyes
-                                                                             looked at: as close to the photo
-    + total variation of the maps 0.1 / 1     obama 32.08 / 29.86   blocky hair, grid as before
-    no 512² maps                              obama 32.06   no grid, more colour speckle in the hair
+The loss is at 512² (LOSS) plus an MSE at full size (FULL_MSE) and a chroma MSE (CHROMA), and the maps
+above 256² are fitted at 256² (FREE_TO): at 1:1 and 2x, any less showed colour speckle, a pixel grid on the
+forehead or mottled hair that a 256² PSNR cannot see. The experiments, with their tables:
+docs/photo-detail-maps.md.
 
 What they cannot do is move: a map is pinned to the photo's geometry, so an edit that turns or reshapes the
 face would show the photo's detail where the face was, a ghost outline. So renders fade them with the edit's
@@ -60,8 +34,8 @@ from ..defaults import DEFAULT_PSI
 from ..model import psnr
 from ..model.call_inputs import call_inputs
 from .delta import WeightDelta, map_at
-from .project import LOSS_SIZE, _gauss_window, clock, image_loss, lr_scale, to_target
-from .tune import _Synthesis
+from .project import LOSS_SIZE, clock, gauss_window, image_loss, lr_scale, to_target
+from .synthesis import Synthesis
 
 DETAIL_FROM = 64   # maps at the layers of this size and finer (coarser ones reshape the face: ghosts)
 DETAIL_TO = 512
@@ -128,10 +102,10 @@ def fit_detail(gen, photo: np.ndarray, wplus: np.ndarray, delta: WeightDelta, st
     target, small = to_target(photo, device, LOSS), to_target(photo, device)  # small: the size PSNR is reported at
     full = to_target(photo, device, gen.resolution)
     target_chroma = _chroma(target)
-    window = _gauss_window().to(device)
+    window = gauss_window().to(device)
     ws = torch.as_tensor(wplus, dtype=torch.float32, device=device).reshape(1, gen.num_ws, gen.w_dim)
     opt = torch.optim.Adam(free.values(), lr=lr, betas=(0.9, 0.99))
-    synth = _Synthesis(net)
+    synth = Synthesis(net)
 
     def render() -> torch.Tensor:  # the full network: the finest maps must be right at full size
         with call_inputs(deltas=tuned, detail=shown):

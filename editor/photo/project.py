@@ -8,19 +8,10 @@ row towards the mean row, so the latent stays editable (rows far apart mix and m
 And every row is kept where W's faces live (PRIOR): a hinge on its squared Mahalanobis norm under a Gaussian
 fitted to mapped samples (w_whitening), past PRIOR_AT of a random face's. Without it a W+ pivot's rows
 drift along W's rarest directions (eigenvalues down to 1e-3 of the largest), where nothing the image loss
-sees changes but where the shipped directions act weakly: on generated seed 900101 (PSI 0.7, its true
-latent's norm 17.6) the rows ended at norm 30-35, against 22.6 for a random face at psi 1, and its
-gender slider at +3 sigma gave P(male) 0.00-0.21 where the true latent gives 1.00. Pivots of 36 s, the import's
-share of the default budget; P(male) at +3 sigma of gender, pivot alone (untouched weights):
-                                               seed 900101        obama3.jpg         astronaut.png
-    row pull 0.02 (before)                     27.2 dB  0.00      21.4 dB  0.99      22.5 dB  1.00
-    row pull 0.5                               28.6 dB  0.07      21.2 dB  0.99      22.5 dB  1.00
-    row pull 2 on the 8 coarse rows            27.8 dB  0.17      21.6 dB  0.99      22.1 dB  1.00
-    prior 0.01 / 0.05 / 0.2, at 1.0            27.9 / 27.4 / 27.3 dB  0.47 / 0.47 / 0.56   (obama3 21.4-21.6, 0.99+)
-    prior 0.1 at 0.6                           28.1 dB  0.98      21.1 dB  1.00      22.3 dB  1.00
-    prior 0.1 at 0.8                           28.7 dB  0.96      21.2 dB  1.00      22.4 dB  1.00
-The prior costs no fidelity (within a run's spread) and the row pull cannot do its job: rows can sit close
-together and still all be off W. A W pivot (mode "w") is on W by construction but costs real photos 6 dB.
+sees changes but where the shipped directions act weakly (a generated face's gender slider at +3 sigma gave
+P(male) 0.00-0.21 where its true latent gives 1.00). The prior costs no fidelity and fixes that; a pull of
+the rows towards each other cannot (rows can sit close together and still all be off W). A W pivot (mode
+"w") is on W by construction but costs real photos 6 dB. The table: docs/photo-projection-experiments.md.
 
 Speed: most steps run through the 512² preview path (a third of the cost: the last block is skipped), the
 last `full_fraction` of the steps through the full network so the result is right at full resolution.
@@ -54,7 +45,7 @@ class Projection:
     cancelled: bool = False
 
 
-def _gauss_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+def gauss_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     t = torch.arange(size, dtype=torch.float32) - size // 2
     g = torch.exp(-t ** 2 / (2 * sigma ** 2))
     g = g / g.sum()
@@ -135,7 +126,7 @@ def similarity(img: torch.Tensor, target: torch.Tensor) -> tuple[float, float]:
     shrink = lambda x: F.interpolate(x.float(), size=(LOSS_SIZE, LOSS_SIZE), mode="area")  # noqa: E731
     a, b = shrink(img).clamp(-1, 1), shrink(target).clamp(-1, 1)
     with torch.no_grad():
-        return psnr(a, b), ssim((a + 1) / 2, (b + 1) / 2, _gauss_window().to(a.device)).item()
+        return psnr(a, b), ssim((a + 1) / 2, (b + 1) / 2, gauss_window().to(a.device)).item()
 
 
 def project(gen, photo: np.ndarray, mode: str = "w+", steps: int = 150, lr: float = 0.04,
@@ -154,7 +145,7 @@ def project(gen, photo: np.ndarray, mode: str = "w+", steps: int = 150, lr: floa
     t0 = time.perf_counter()
     net, device = gen.net, gen.device
     target = to_target(photo, device)
-    window = _gauss_window().to(device)
+    window = gauss_window().to(device)
     preview = 512 if 512 in gen.preview_sizes else None
 
     def render(ws: torch.Tensor, full: bool) -> torch.Tensor:

@@ -13,10 +13,10 @@ from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPus
                                QVBoxLayout, QWidget)
 
 from .. import io
-from ..breed import MAX_PARENTS, add_parent, remove_parent, with_parent_weight
-from ..edit import EditState, Source
+from ..breed import add_parent, remove_parent, with_parent_weight
+from ..edit import MAX_PARENTS, EditState, Source
 from .document import Document
-from .panels import _slider_gesture
+from .panels import slider_gesture
 from .widgets import FloatSlider
 
 
@@ -38,7 +38,7 @@ class _ParentRow(QWidget):
             s = FloatSlider(group.capitalize(), 0.0, 1.0, 0.0, fmt="{:.2f}", label_width=70, tooltip=tip)
             s.setEnabled(bool(rows))
             s.valueChanged.connect(lambda v, g=group: panel.set_weight(index, g, v))
-            _slider_gesture(panel.doc, s)
+            slider_gesture(panel.doc, s)
             layout.addWidget(s)
             self.sliders[group] = s
 

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QInputDialog, 
                                QPushButton, QSpinBox, QToolButton, QVBoxLayout)
 
 from ..directions import DirectionError, save_user_direction
-from ..edit import Direction, _held
+from ..compose import Direction, held
 from .widgets import FloatSlider, dismiss_progress
 
 MIN_MARKED = 5
@@ -173,7 +173,7 @@ def teach_direction(gen, name: str, has: list[int], lacks: list[int], hold: list
     projected out; one unit = one sigma of the model's w along it. Runs on the render thread."""
     w = lambda seeds: gen.mapping(torch.cat([gen.z_from_seed(s) for s in seeds])).cpu().numpy()  # noqa: E731
     v = w(has).mean(0) - w(lacks).mean(0)
-    v = _held(v / np.linalg.norm(v), hold)
+    v = held(v / np.linalg.norm(v), hold)
     v = v / np.linalg.norm(v)
     scale = float((gen.mapping(gen.z_from_seed(0, batch=samples)).cpu().numpy() @ v).std())
     return Direction(name, v, None, scale, 3.0)

@@ -5,7 +5,7 @@ the face (two in a narrow window), in sight whichever slider is dragged (in the 
 scrolled out of view at 1400×900).
 
 With a photo as source A or B, an identity reading joins the line: how far the render is from that photo
-(dlib's face-recognition distance, editor.photo.identity): below 0.6 the same person, at or above it the
+(dlib's face-recognition distance, editor.measures.identity): below 0.6 the same person, at or above it the
 reading turns red: the edit has made someone else. The photo's descriptor is kept in memory only, like
 the photo."""
 
@@ -28,9 +28,9 @@ DRAG_MEASURE_INTERVAL_S = 0.3
 def measure_face(image: np.ndarray, scorers: dict) -> dict[str, float]:
     """age (years), p_male, smile (P(happy)), yaw (degrees) of one uint8 [H, W, 3] face. `scorers` caches
     the models between calls (built on first use, in the calling thread)."""
-    from ..directions.pose import head_pose
-    from ..directions.scorers import AgeGender
-    from ..directions.smile import Smile
+    from ..measures.pose import head_pose
+    from ..measures.scorers import AgeGender
+    from ..measures.smile import Smile
     batch = image[None]
     if "age_gender" not in scorers:
         scorers["age_gender"] = AgeGender()
@@ -101,7 +101,7 @@ class MeterWorker(QThread):
 
 
 def _identity(image: np.ndarray, reference: np.ndarray) -> float:
-    from ..photo.identity import distance
+    from ..measures.identity import distance
     return distance(image, reference)
 
 
@@ -201,7 +201,7 @@ class MeterPanel(QFrame):
             self.measured.emit(self._state, value)
 
     def _show_identity(self, v: float) -> None:
-        from ..photo.identity import SAME_PERSON
+        from ..measures.identity import SAME_PERSON
         label = self.labels["identity"]
         self.items["identity"].setVisible(bool(np.isfinite(v)))  # only an edit with a photo has one to keep
         if not np.isfinite(v):

@@ -12,7 +12,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHB
 
 from ..defaults import DEFAULT_PSI, NOISE_MODES
 from ..directions.hold_loop import LOOPED
-from ..edit import Direction, EditState, Source
+from ..compose import Direction
+from ..edit import EditState, Source
 from .document import Document
 from .gallery import A_COLOUR, B_COLOUR, rgb_to_qimage
 from .widgets import FloatSlider
@@ -46,7 +47,7 @@ class ModelInfo:
         return f"{name.capitalize()} {lo}–{hi}²"
 
 
-def _slider_gesture(doc: Document, slider: FloatSlider) -> None:
+def slider_gesture(doc: Document, slider: FloatSlider) -> None:
     slider.pressed.connect(doc.begin_gesture)
     slider.released.connect(doc.end_gesture)
 
@@ -142,7 +143,7 @@ class MixPanel(QGroupBox):
                             tooltip=f"{GROUP_HELP[name]} (w+ rows {rows.start}–{rows.stop - 1})")
             s.setEnabled(bool(rows))
             s.valueChanged.connect(lambda v, n=name: self._set_group(n, v))
-            _slider_gesture(doc, s)
+            slider_gesture(doc, s)
             layout.addWidget(s)
             self.groups[name] = s
         self.layers_toggle = QToolButton()
@@ -157,7 +158,7 @@ class MixPanel(QGroupBox):
         for i in range(info.num_ws):
             s = FloatSlider(f"row {i} · {info.layer_resolutions[i]}²", 0.0, 1.0, 0.0, fmt="{:.2f}", label_width=90)
             s.valueChanged.connect(lambda v, k=i: self._set_layer(k, v))
-            _slider_gesture(doc, s)
+            slider_gesture(doc, s)
             grid.addWidget(s, i, 0)
             self.layers.append(s)
         self.layers_box.setVisible(False)
@@ -197,7 +198,7 @@ class AdjustPanel(QGroupBox):
                                        "photos are shown as they are.")
         self.psi.set_warning_above(1.0)
         self.psi.valueChanged.connect(lambda v: doc.set_state(doc.state.with_psi(v), "Truncation", "psi"))
-        _slider_gesture(doc, self.psi)
+        slider_gesture(doc, self.psi)
         layout.addWidget(self.psi)
         row = QHBoxLayout()
         row.addWidget(QLabel("Noise"))
@@ -215,7 +216,7 @@ class AdjustPanel(QGroupBox):
         self.strength = FloatSlider("Noise strength", 0.0, 2.0, 1.0, default=1.0, fmt="{:.2f}")
         self.strength.valueChanged.connect(
             lambda v: doc.set_state(doc.state.with_noise(strength=v), "Noise strength", "noise"))
-        _slider_gesture(doc, self.strength)
+        slider_gesture(doc, self.strength)
         layout.addWidget(self.strength)
         # StyleGAN3 only: move / turn the face by re-sampling the network's Fourier input (a new render,
         # not a warp of the old picture). Hidden for models that cannot do it.
@@ -229,7 +230,7 @@ class AdjustPanel(QGroupBox):
         for key, slider in (("tx", self.move_x), ("ty", self.move_y), ("angle_deg", self.rotate)):
             slider.valueChanged.connect(lambda v, k=key: doc.set_state(
                 doc.state.with_input_transform(**{k: v}), "Move/rotate", "input_transform"))
-            _slider_gesture(doc, slider)
+            slider_gesture(doc, slider)
             layout.addWidget(slider)
         self.set_transform_supported(False)
 
@@ -275,7 +276,7 @@ class PaintPanel(QGroupBox):
                                     tooltip="0 = the photo-real render, 1 = fully painted")
         self.strength.valueChanged.connect(
             lambda v: doc.set_state(doc.state.with_paint(strength=v), "Paint strength", "paint"))
-        _slider_gesture(doc, self.strength)
+        slider_gesture(doc, self.strength)
         layout.addWidget(self.strength)
 
     def sync(self, state: EditState) -> None:
@@ -362,7 +363,7 @@ class DirectionsPanel(QGroupBox):
                                     f"changing. Acts on w+ rows {rows.start}–{rows.stop - 1}. Double-click resets.")
             s.valueChanged.connect(lambda v, n=name: self.doc.set_state(self.doc.state.with_direction(n, v),
                                                                          f"Direction {n}", f"dir:{n}"))
-            _slider_gesture(self.doc, s)
+            slider_gesture(self.doc, s)
             self._rows.addWidget(s)
             self.sliders[name] = s
         self.empty.setVisible(not directions)

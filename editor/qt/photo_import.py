@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QHBox
                                QProgressBar, QProgressDialog, QPushButton, QSpinBox, QVBoxLayout)
 
 from ..edit import Source
-from ..photo.align import PhotoError, aligned_faces
+from ..measures.align import PhotoError, aligned_faces
 from .gallery import rgb_to_qimage
 from .widgets import dismiss_progress
 
@@ -171,7 +171,7 @@ class PhotoImporter:
         def job(gen):
             def progress(stage, step, n, loss, img):
                 relay.step.emit(stage, step, n, loss, None if img is None else to_uint8(img)[0])
-            from ..photo.identity import descriptor
+            from ..measures.identity import descriptor
             result = import_face(gen, face, seconds=seconds, mode=mode, tuning=tuning, started=started,
                                  progress=progress, should_stop=lambda: dialog.cancelled)
             try:  # for the identity meter; kept in memory only, like the photo

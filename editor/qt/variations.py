@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QGridLayout, QHBoxLayout, QLa
                                QVBoxLayout)
 
 from ..breed import adopt, variation_steps, variations
-from ..edit import EditState, wplus_for
+from ..compose import wplus_for
+from ..edit import EditState
 from ..render import RenderRequest, render
 from .gallery import rgb_to_qimage
 from .widgets import FloatSlider

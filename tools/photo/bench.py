@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..defaults import DEFAULT_PSI
+from editor.defaults import DEFAULT_PSI
 
 TARGETS = {"real_psnr_db": 30.0, "generated_psnr_db": 30.0, "seconds": 90.0, "identity_mean": 0.30,
            "identity_max": 0.6, "locality_db": 35.0, "age_span": 30.0}
@@ -56,8 +56,8 @@ def _latent_scale(gen, samples: int = 256) -> float:
     return float(d.sum() / (samples * (samples - 1)))
 
 
-def _render(gen, wplus: np.ndarray, delta) -> torch.Tensor:
-    from .delta import applied
+def render_tuned(gen, wplus: np.ndarray, delta) -> torch.Tensor:
+    from editor.photo.delta import applied
     with applied(gen, [(delta, np.ones(gen.num_ws, np.float32))]):
         return gen.synthesis(torch.as_tensor(np.array(wplus))[None].to(gen.device))
 
@@ -65,8 +65,8 @@ def _render(gen, wplus: np.ndarray, delta) -> torch.Tensor:
 def locality_db(gen, delta) -> float:
     """Mean PSNR of LOCALITY_SEEDS rendered with the delta's weights against the untouched model (its
     detail maps are the photo's own inputs, never added to another face: zero weights)."""
-    from ..model import psnr
-    from .delta import applied
+    from editor.model import psnr
+    from editor.photo.delta import applied
     ws = gen.mapping(torch.cat([gen.z_from_seed(s) for s in LOCALITY_SEEDS]), psi=PSI)
     before = gen.synthesis(ws)
     with applied(gen, [(delta, np.ones(gen.num_ws), np.zeros(gen.num_ws))]):
@@ -77,10 +77,10 @@ def locality_db(gen, delta) -> float:
 def edit_checks(gen, scorer, wplus: np.ndarray, delta, target: np.ndarray) -> dict | None:
     """Do the shipped age and gender sliders still work on this face? None without those directions. The
     faces are rendered as the app renders them (editor.render): the detail maps fade with the edit."""
-    from ..directions.library import load_library
-    from ..edit import EditState, Source
-    from ..render import RenderRequest, render
-    from .identity import distance
+    from editor.directions.library import load_library
+    from editor.edit import EditState, Source
+    from editor.render import RenderRequest, render
+    from editor.measures.identity import distance
     dirs = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)[0]
     if "age" not in dirs or "gender" not in dirs:
         return None
@@ -105,12 +105,12 @@ def edit_checks(gen, scorer, wplus: np.ndarray, delta, target: np.ndarray) -> di
 def measure(gen, scorer, name: str, kind: str, target: np.ndarray, started: float, edits: bool = True,
             **import_args) -> tuple[Row, np.ndarray]:
     """Import one aligned face (uint8 [H, W, 3]); its Row and the latent found."""
-    from ..model import to_uint8
-    from .identity import distance
-    from .project import similarity
-    from .tune import import_face
+    from editor.model import to_uint8
+    from editor.measures.identity import distance
+    from editor.photo.project import similarity
+    from editor.photo.tune import import_face
     result = import_face(gen, target, started=started, **import_args)
-    render = _render(gen, result.wplus, result.delta)
+    render = render_tuned(gen, result.wplus, result.delta)
     target_t = torch.from_numpy(np.array(target)).permute(2, 0, 1)[None].float().to(gen.device) / 127.5 - 1
     psnr_db, ssim = similarity(render, target_t)
     image = to_uint8(render)[0]
@@ -132,9 +132,9 @@ def photo_paths(folder: Path) -> list[Path]:
 def run(gen, photos: list[Path], generated: int, progress: Callable[[str, int, int], None] | None = None,
         edits: bool = True, **import_args) -> list[Row]:
     """One Row per photo (its largest face) and per generated face; unusable photos are reported and skipped."""
-    from ..directions.scorers import AgeGender
-    from ..model import to_uint8
-    from .align import PhotoError, aligned_faces
+    from editor.measures.scorers import AgeGender
+    from editor.model import to_uint8
+    from editor.measures.align import PhotoError, aligned_faces
     scorer, rows = AgeGender(), []
     jobs = [("real", p.stem, p) for p in photos] + [("generated", f"seed {FIRST_SEED + i}", FIRST_SEED + i)
                                                     for i in range(generated)]
@@ -205,9 +205,7 @@ def table(rows: list[Row]) -> str:
 
 def run_bench(args, progress: Callable[[str, int, int], None] | None = None) -> int:
     """The `bench-photo` command: args.photos, generated, seconds, steps, mode, tune, edits, model, device."""
-    from ..model import load_generator
-    if getattr(args, "pair", None):
-        return _run_pair(args, progress)
+    from editor.model import load_generator
     photos = photo_paths(args.photos) if Path(args.photos).is_dir() else []
     if not photos:
         print(f"no photos in {args.photos} (run `make photos`); generated faces only")
@@ -224,26 +222,4 @@ def run_bench(args, progress: Callable[[str, int, int], None] | None = None) -> 
     print(f"{gen}, mode {args.mode}, {'pivot + tuning + detail maps' if args.tune else 'projection only'}, "
           f"{budget} a face, {torch.get_num_threads()} threads; {time.perf_counter() - start:.0f} s in all")
     print(table(rows))
-    return 0
-
-
-def _run_pair(args, progress) -> int:
-    """`bench-photo --pair A B`: editor.photo.pair."""
-    from ..model import load_generator
-    from .align import PhotoError
-    from .pair import run_pair, table as pair_table
-    gen = load_generator(args.model, device=args.device)
-    steps = tuple(args.steps) if getattr(args, "steps", None) else None
-    out = Path(args.out)
-    try:
-        rows = run_pair(gen, Path(args.pair[0]), Path(args.pair[1]), out, progress, mode=args.mode,
-                        seconds=args.seconds, tuning=args.tune, steps=steps)
-    except PhotoError as exc:
-        print(exc)
-        return 2
-    budget = f"{' + '.join(map(str, steps))} steps" if steps else f"budget {args.seconds:.0f} s"
-    print(f"{gen}, mode {args.mode}, {'pivot + tuning + detail maps' if args.tune else 'projection only'}, {budget} a face, "
-          f"{torch.get_num_threads()} threads; A = {Path(args.pair[0]).name}, B = {Path(args.pair[1]).name}")
-    print(pair_table(rows))
-    print(f"renders side by side (photo A, the mix, photo B): {out / 'pair_sheet.png'}")
     return 0

@@ -18,13 +18,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..edit import Direction
-from ..io import atomic_write_json, atomic_write_npy
-from ..model import Generator, to_uint8
-from .library import manifest_entry
-from .pose import head_pose
-from .scorers import AgeGender, freckle_score
-from .smile import Smile
+from editor.compose import Direction
+from editor.directions.library import manifest_entry
+from editor.files import atomic_write_json, atomic_write_npy
+from editor.measures.pose import head_pose
+from editor.measures.scorers import AgeGender, freckle_score
+from editor.measures.smile import Smile
+from editor.model import Generator, to_uint8
 
 Progress = Callable[[str, int, int], None]
 SCORE_SIZE = 512  # freckles need >= 512²; age and gender read chips cut from the same render
@@ -48,7 +48,7 @@ class Samples:
 
 class Scorers:
     """Every measure of a face at once: age, p_male, freckles, smile (P(happy)), yaw and pitch (degrees),
-    eyeglasses and hair lightness (editor.directions.looks); called with identity=True, also dlib's face
+    eyeglasses and hair lightness (editor.measures.looks); called with identity=True, also dlib's face
     descriptor [N, 128] under 'descriptor', to measure how far an edit takes the face from who it was."""
 
     KEYS = ("age", "p_male", "freckles", "smile", "yaw", "pitch", "eyeglasses", "hair_lightness")
@@ -57,7 +57,7 @@ class Scorers:
         self.age_gender, self.smile, self.freckles = AgeGender(), Smile(), freckles
 
     def __call__(self, images: np.ndarray, identity: bool = False) -> dict[str, np.ndarray]:
-        from .looks import looks
+        from editor.measures.looks import looks
         out = self.age_gender(images)
         if self.freckles:  # the costliest measure, and meaningless below 512²
             out["freckles"] = freckle_score(images)
@@ -65,7 +65,7 @@ class Scorers:
         out.update(head_pose(images))
         out.update(looks(images))
         if identity:
-            from ..photo.identity import descriptor
+            from editor.measures.identity import descriptor
             out["descriptor"] = np.stack([descriptor(im) for im in images])
         return out
 
@@ -164,7 +164,7 @@ def condition(normal: np.ndarray, hold: list[np.ndarray]) -> np.ndarray:
     return (n / np.linalg.norm(n)).astype(np.float32)
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
+def logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-3, 1 - 1e-3)
     return np.log(p / (1 - p))
 
@@ -176,8 +176,8 @@ SCORE_OF = {"age": "dlib age (years)", "gender": "logit P(male)", "freckles": "f
 def fit_directions(gen: Generator, samples: Samples) -> tuple[dict[str, Direction], dict[str, dict]]:
     """The shipped directions and a record of how each was made."""
     w, s = samples.w, samples.scores
-    targets = {"age": s["age"], "gender": _logit(s["p_male"]), "freckles": s["freckles"],
-               "smile": _logit(s["smile"]), "yaw": s["yaw"]}
+    targets = {"age": s["age"], "gender": logit(s["p_male"]), "freckles": s["freckles"],
+               "smile": logit(s["smile"]), "yaw": s["yaw"]}
     fits = {k: cross_validated_normal(w, y) for k, y in targets.items()}
     raw = {k: f[0] for k, f in fits.items()}
     upto = lambda res: range(0, max(i for i, r in enumerate(gen.layer_resolutions) if r <= res) + 1)  # noqa: E731

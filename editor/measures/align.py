@@ -133,13 +133,13 @@ def read_photo(path: str | Path) -> np.ndarray:
     return read_photo_scaled(path)[0]
 
 
-def _predictor():
+def dlib_models():
     """dlib's detector and 5-point predictor, built once per thread (0.4 s each time otherwise; dlib does
     not promise that one instance may serve two threads at once)."""
     if not hasattr(_DLIB, "models"):
         import dlib
 
-        from ..directions.scorers import models_dir
+        from .scorers import models_dir
         _DLIB.models = (dlib.get_frontal_face_detector(),
                         dlib.shape_predictor(str(models_dir() / "shape_predictor_5_face_landmarks.dat")))
     return _DLIB.models
@@ -151,7 +151,7 @@ def _detect_scale(photo: np.ndarray) -> float:
 
 def find_faces(photo: np.ndarray) -> list[Face]:
     """All faces, largest first."""
-    detector, predictor = _predictor()
+    detector, predictor = dlib_models()
     h, w = photo.shape[:2]
     scale = _detect_scale(photo)
     small = photo if scale == 1.0 else np.asarray(Image.fromarray(photo).resize((round(w * scale), round(h * scale)),

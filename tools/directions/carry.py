@@ -19,10 +19,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..edit import Direction
-from ..model import Generator
-from .fit import FIT_SEED0, SCORE_BATCH, Scorers
-from .locks import LOCKABLE, score_moved
+from editor.compose import Direction
+from editor.model import Generator
+from tools.directions.fit import FIT_SEED0, SCORE_BATCH, Scorers
+from tools.directions.locks import LOCKABLE, score_moved
 
 Progress = Callable[[str, int, int], None]
 MAX_FIT = 3.0  # sigma per sigma: a carry beyond this would be the held direction, not a hold

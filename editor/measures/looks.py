@@ -1,7 +1,7 @@
 """Eyeglasses and hair lightness of FFHQ-aligned faces, measured from dlib's 5 landmarks and pixels.
 
 No pretrained classifier for either ships under a licence we can use, so both are simple measures placed
-by the eye corners (editor.directions.pose) and checked against labels made by eye on rendered faces
+by the eye corners (editor.measures.pose) and checked against labels made by eye on rendered faces
 (resources/labels/looks.json; agreement in README):
 
 - eyeglasses: the mean luminance gradient over the bridge of the nose between the eyes, where a frame

@@ -55,8 +55,8 @@ def measure_drags(gen, steps: int = 100, interval_ms: float = 30.0, directions=N
                   frame_size: int | None = None) -> dict:
     """frame_size: what each drag frame renders (None: full; the app uses an exact size when the face is
     shown small, editor.qt.render_requests)."""
-    from .edit import EditState
-    from .render import RenderRequest, render
+    from editor.edit import EditState
+    from editor.render import RenderRequest, render
 
     directions = directions or {}
     shown: list[tuple[float, object, object]] = []
@@ -123,7 +123,7 @@ def measure_drags(gen, steps: int = 100, interval_ms: float = 30.0, directions=N
 
 
 def run_bench_drag(args) -> int:
-    from .model import load_generator
+    from editor.model import load_generator
     gen = load_generator(device=args.device)
     size = None
     if args.exact:
@@ -143,3 +143,10 @@ def run_bench_drag(args) -> int:
             print(f"  failed frames: {e}")
     print(f"frames at {result['preview_size']}²; targets >= 10/s, release -> full <= 400 ms")
     return 0
+
+
+if __name__ == "__main__":  # python -m tools.bench_drag: the same command as `python -m editor bench-drag`
+    import sys
+
+    from editor.cli import main
+    sys.exit(main(["bench-drag", *sys.argv[1:]]))

@@ -31,11 +31,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..edit import Direction
-from ..model import Generator, to_uint8
-from ..safe_read import loads_json, read_capped
-from .fit import EVAL_SEED0, condition, fit_normal
-from .library import RESOURCES, DirectionError
+from editor.compose import Direction
+from editor.directions.library import RESOURCES, DirectionError
+from editor.model import Generator, to_uint8
+from editor.safe_read import loads_json, read_capped
+from tools.directions.fit import EVAL_SEED0, condition, fit_normal
 
 Progress = Callable[[str, int, int], None]
 LABELS = RESOURCES.parent / "labels" / "freckles.json"
@@ -129,7 +129,7 @@ def fit_freckles(gen: Generator, directions: dict[str, Direction], labels: str |
 @torch.inference_mode()
 def render_pair(gen: Generator, direction: Direction, seeds, amount: float, psi: float = 0.8) -> np.ndarray:
     """uint8 [len(seeds), 2, H, W, 3]: each face at 0 and at `amount` sigma, full resolution."""
-    from .locks import layer_painter, moved_wplus
+    from tools.directions.locks import layer_painter, moved_wplus
     w = gen.mapping(torch.cat([gen.z_from_seed(int(s)) for s in seeds]), psi=psi)
     dirs = {direction.name: direction}
     out = []
@@ -144,7 +144,7 @@ def render_pair(gen: Generator, direction: Direction, seeds, amount: float, psi:
 def held_out(gen: Generator, direction: Direction, n: int = 20, amount: float | None = None,
              seed0: int = EVAL_SEED0, psi: float = 0.8) -> tuple[dict, np.ndarray]:
     """Age and P(male) at 0 and +amount (default: the slider's reach) on n held-out faces, and the renders."""
-    from .scorers import AgeGender
+    from editor.measures.scorers import AgeGender
     amount = direction.range if amount is None else amount
     seeds = list(range(seed0, seed0 + n))
     pairs = render_pair(gen, direction, seeds, amount, psi)

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..edit import Direction
-from .scorers import gaussian_blur
+from editor.compose import Direction
+from editor.measures.scorers import gaussian_blur
 
 Progress = Callable[[str, int, int], None]
 # Freckle brown as a multiplier of the skin under it (melanin absorbs blue most, red least): a cheek of

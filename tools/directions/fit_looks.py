@@ -1,5 +1,5 @@
 """Eyeglasses and hair-lightness directions: fitted like the others (ridge regression on w, conditional),
-from the measures of editor.directions.looks, and added to an existing library beside its directions.
+from the measures of editor.measures.looks, and added to an existing library beside its directions.
 
 Rows were chosen by looking at strips of held-out faces (docs/direction_eyeglasses.jpg, direction_hair_lightness.jpg):
 - eyeglasses on rows 0-9 (4² to 32²: frames are shape, not colour); at +range frames appear on faces that
@@ -21,14 +21,14 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..edit import Direction
-from ..model import Generator
-from .fit import (FIT_SEED0, SCORE_BATCH, SCORE_SIZE, _logit, condition, cross_validated_normal,
-                  render_for_scoring)
-from .library import replace_in_library
-from .looks import looks
-from .scorers import AgeGender
-from .smile import Smile
+from editor.compose import Direction
+from editor.directions.library import replace_in_library
+from editor.measures.looks import looks
+from editor.measures.scorers import AgeGender
+from editor.measures.smile import Smile
+from editor.model import Generator
+from tools.directions.fit import (FIT_SEED0, SCORE_BATCH, SCORE_SIZE, condition, cross_validated_normal, logit,
+                                  render_for_scoring)
 
 Progress = Callable[[str, int, int], None]
 # name: (score key, rows [start, stop), slider reach in sigma, attributes held)
@@ -55,7 +55,7 @@ def sample_looks(gen: Generator, n: int, psi: float = 0.8, seed0: int = FIT_SEED
 
 def fit_looks(gen: Generator, w: np.ndarray, scores: dict[str, np.ndarray], psi: float,
               seeds: tuple[int, int]) -> tuple[dict[str, Direction], dict[str, dict]]:
-    held = {"age": scores["age"], "gender": _logit(scores["p_male"]), "smile": _logit(scores["smile"])}
+    held = {"age": scores["age"], "gender": logit(scores["p_male"]), "smile": logit(scores["smile"])}
     normals = {k: cross_validated_normal(w, y)[0] for k, y in held.items()}
     directions, records = {}, {}
     for name, (key, (lo, hi), reach, hold) in SPEC.items():
@@ -69,7 +69,7 @@ def fit_looks(gen: Generator, w: np.ndarray, scores: dict[str, np.ndarray], psi:
         records[name] = {"method": "ridge regression on standardised w, conditional (InterFaceGAN)",
                          "conditioned_on": list(hold), "samples": int(len(w)), "psi": psi,
                          "seeds": list(seeds), "render_size": SCORE_SIZE,
-                         "score": f"editor.directions.looks {key}, checked against labels by eye "
+                         "score": f"editor.measures.looks {key}, checked against labels by eye "
                                   "(resources/labels/looks.json)",
                          "ridge": ridge, "cv_correlation": round(cv, 3),
                          "reach_measured": {"sigma": broken_at, "note": "faces intact up to here, both signs "
@@ -79,7 +79,7 @@ def fit_looks(gen: Generator, w: np.ndarray, scores: dict[str, np.ndarray], psi:
 
 def measured_reach(gen: Generator, direction: Direction, hi: float) -> float:
     """Where faces break along it (editor.directions.reach), tried up to `hi` sigma on both sides."""
-    from .sefa import reach_job
+    from editor.directions.sefa import reach_job
     return float(reach_job(direction, hi=hi)(gen))
 
 

@@ -14,14 +14,14 @@ import time
 
 import torch
 
-from .defaults import DEFAULT_PSI
+from editor.defaults import DEFAULT_PSI
 
 TARGETS = {"ratio": 0.8}  # full render against OpenVINO at its best setting, each precision
 
 
 def _openvino_runners(find_data):
     """OpenVINO's synthesis with its default precision (bf16 on AMX CPUs) and with f32 forced."""
-    from .model.errors import CheckpointError
+    from editor.model.errors import CheckpointError
     try:
         import openvino as ov
         xml = str(find_data() / "SynthesisNetwork.xml")
@@ -45,9 +45,9 @@ def _compile_both(core, xml: str) -> dict:
 
 
 def measure(repeats: int = 10, device: str | None = None, emulated_too: bool = True) -> dict:
-    from .model import load_generator
-    from .model.convert_default import find_wheel_data
-    from .model.device import cpu_class, cpu_flags, cpu_has_fast_bf16, cpu_model_name
+    from editor.model import load_generator
+    from editor.model.convert_default import find_wheel_data
+    from editor.model.device import cpu_class, cpu_flags, cpu_has_fast_bf16, cpu_model_name
 
     gen = load_generator(device=device)
     w = gen.mapping(gen.z_from_seed(1), psi=DEFAULT_PSI)
@@ -152,8 +152,8 @@ def measure_stylegan3(sizes=(256, 1024), config: str = "t", repeats: int = 1, de
     (channels-last, as Generator runs it), fp32 and fp16 on a GPU. On a CPU below 1024² a warm-up render
     comes first and the median of `repeats` counts; at 1024² (a minute or more on two cores) one render is
     timed, set-up included. On a GPU, the median of 10 after 3 warm-ups."""
-    from .model.device import choose_device, keep_freed_memory
-    from .model.stylegan3 import StyleGAN3
+    from editor.model.device import choose_device, keep_freed_memory
+    from editor.model.stylegan3 import StyleGAN3
     dev = choose_device(device)
     gpu = dev.type != "cpu"
     keep_freed_memory()  # as the app does at start-up: without it a 1024² render spends ~half its time page-faulting
@@ -181,7 +181,7 @@ def measure_stylegan3(sizes=(256, 1024), config: str = "t", repeats: int = 1, de
                 reference = net.synthesis(ws).float()
                 half = net.half()
                 out["ms_fp16"][size] = round(statistics.median(timed(half, ws.half(), 13)[3:]), 1)
-                from .model.fidelity import psnr_db
+                from editor.model.fidelity import psnr_db
                 out.setdefault("fp16_psnr_db", {})[size] = round(psnr_db(half.synthesis(ws.half()).float(), reference), 1)
             else:
                 runs = 1 if size >= 1024 else 1 + max(1, repeats)
@@ -245,3 +245,10 @@ def run_bench(args) -> int:
     print(f"peak RSS {result['rss_mb']} MB for our port (process peak with OpenVINO loaded too: "
           f"{result['rss_with_openvino_mb']} MB)")
     return 0
+
+
+if __name__ == "__main__":  # python -m tools.bench: the same command as `python -m editor bench`
+    import sys
+
+    from editor.cli import main
+    sys.exit(main(["bench", *sys.argv[1:]]))

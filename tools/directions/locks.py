@@ -25,9 +25,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..edit import Direction, EditState, compose_wplus
-from ..model import Generator
-from .fit import FIT_SEED0, SCORE_BATCH, Scorers, render_for_scoring
+from editor.compose import Direction, compose_wplus
+from editor.edit import EditState
+from editor.model import Generator
+from tools.directions.fit import FIT_SEED0, SCORE_BATCH, Scorers, render_for_scoring
 
 Progress = Callable[[str, int, int], None]
 # A lock on a direction holds the attribute that direction was fitted to move, as the scorers read it.
@@ -59,7 +60,7 @@ def layer_painter(gen: Generator, directions: dict[str, Direction], moves: dict[
     editor.pipeline.render.image_layers), or None when nothing is painted."""
     if not any(directions[k].layer and a > 0 for k, a in moves.items()):
         return None
-    from ..pipeline.render import apply_layers, image_layers
+    from editor.pipeline.render import apply_layers, image_layers
     state = EditState.new("", gen.num_ws, psi=1.0, directions=moves, locks=locks)
     steps = image_layers(state, directions)
     return lambda image: apply_layers(image, state, steps)

@@ -33,7 +33,7 @@ class PairRow:
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR at 256² of two uint8 images (inf when identical), as bench-photo measures."""
-    from .project import similarity, to_target
+    from editor.photo.project import similarity, to_target
     if np.array_equal(a, b):
         return float("inf")
     return similarity(to_target(a, "cpu"), to_target(b, "cpu"))[0]
@@ -41,7 +41,7 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def pair_states(gen, a, b):
     """(name, EditState) for each step of the mix, A and B the two photo sources."""
-    from ..edit import EditState
+    from editor.edit import EditState
     base = EditState(gen.fingerprint, a, b, (0.0,) * gen.num_ws)
     out = []
     for name, group, value in STEPS:
@@ -52,9 +52,9 @@ def pair_states(gen, a, b):
 
 def render_pair(gen, a, b) -> dict[str, np.ndarray]:
     """The app's render (full resolution, uint8) of every step of the mix, and each source alone."""
-    from ..render import RenderRequest, render
-    from .bench import _render
-    from ..model import to_uint8
+    from editor.render import RenderRequest, render
+    from tools.photo.bench import render_tuned
+    from editor.model import to_uint8
     images = {}
     for name, state in pair_states(gen, a, b):
         result = render(gen, RenderRequest(0, state), {})
@@ -62,13 +62,13 @@ def render_pair(gen, a, b) -> dict[str, np.ndarray]:
             raise RuntimeError(f"{name}: {result.error}")
         images[name] = result.images[0]
     for key, src in (("A alone", a), ("B alone", b)):
-        images[key] = to_uint8(_render(gen, np.asarray(src.w), src.delta))[0]
+        images[key] = to_uint8(render_tuned(gen, np.asarray(src.w), src.delta))[0]
     return images
 
 
 def measure_pair(images: dict[str, np.ndarray], photo_a: np.ndarray, photo_b: np.ndarray) -> list[PairRow]:
-    from .align import find_faces
-    from .identity import descriptor
+    from editor.measures.align import find_faces
+    from editor.measures.identity import descriptor
     da, db = descriptor(photo_a), descriptor(photo_b)
     rows = []
     for name, _, _ in STEPS:
@@ -103,11 +103,11 @@ def table(rows: list[PairRow]) -> str:
 
 def run_pair(gen, path_a: Path, path_b: Path, out: Path, progress=None, **import_args) -> list[PairRow]:
     """Import both photos, render the mix, write the sheet, latents and deltas under `out`; the rows."""
-    from .. import io
-    from ..edit import Source
-    from .align import aligned_faces
-    from .delta import latent_delta_path
-    from .tune import import_face
+    from editor import io
+    from editor.edit import Source
+    from editor.measures.align import aligned_faces
+    from editor.photo.delta import latent_delta_path
+    from editor.photo.tune import import_face
     out.mkdir(parents=True, exist_ok=True)
     sources, photos = [], []
     for path in (path_a, path_b):
@@ -130,3 +130,26 @@ def run_pair(gen, path_a: Path, path_b: Path, out: Path, progress=None, **import
     rows = measure_pair(images, *photos)
     contact_sheet(images, *photos).save(out / "pair_sheet.png")
     return rows
+
+
+def run_pair_cli(args, progress) -> int:
+    """`bench-photo --pair A B`."""
+    import torch
+
+    from editor.model import load_generator
+    from editor.measures.align import PhotoError
+    gen = load_generator(args.model, device=args.device)
+    steps = tuple(args.steps) if getattr(args, "steps", None) else None
+    out = Path(args.out)
+    try:
+        rows = run_pair(gen, Path(args.pair[0]), Path(args.pair[1]), out, progress, mode=args.mode,
+                        seconds=args.seconds, tuning=args.tune, steps=steps)
+    except PhotoError as exc:
+        print(exc)
+        return 2
+    budget = f"{' + '.join(map(str, steps))} steps" if steps else f"budget {args.seconds:.0f} s"
+    print(f"{gen}, mode {args.mode}, {'pivot + tuning + detail maps' if args.tune else 'projection only'}, {budget} a face, "
+          f"{torch.get_num_threads()} threads; A = {Path(args.pair[0]).name}, B = {Path(args.pair[1]).name}")
+    print(table(rows))
+    print(f"renders side by side (photo A, the mix, photo B): {out / 'pair_sheet.png'}")
+    return 0

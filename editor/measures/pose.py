@@ -26,7 +26,7 @@ DY0 = 0.776  # nose base below the eye midpoint, in eye distances, mean over fro
 _LOCAL = threading.local()  # dlib does not promise one predictor may serve two threads at once
 
 
-def _predictor():
+def landmark_predictor():
     if not hasattr(_LOCAL, "predictor"):
         import dlib
 
@@ -41,7 +41,7 @@ def landmarks(image: np.ndarray) -> np.ndarray:
     h, w = image.shape[:2]
     l, t, r, b = FACE_RECT
     rect = dlib.rectangle(round(l * w), round(t * h), round(r * w), round(b * h))
-    shape = _predictor()(np.ascontiguousarray(image), rect)
+    shape = landmark_predictor()(np.ascontiguousarray(image), rect)
     return np.array([[shape.part(i).x, shape.part(i).y] for i in range(5)], np.float64)
 
 

@@ -41,8 +41,8 @@ def _models():
     if not hasattr(_LOCAL, "models"):
         import dlib
 
-        from ..directions.pose import _predictor
-        _LOCAL.models = (_predictor(), dlib.face_recognition_model_v1(str(model_path())))
+        from .pose import landmark_predictor
+        _LOCAL.models = (landmark_predictor(), dlib.face_recognition_model_v1(str(model_path())))
     return _LOCAL.models
 
 
@@ -50,7 +50,7 @@ def descriptor(image: np.ndarray) -> np.ndarray:
     """float32 [128] of one uint8 RGB [H, W, 3] FFHQ-aligned face (any size from ~256² up)."""
     import dlib
 
-    from ..directions.pose import FACE_RECT
+    from .pose import FACE_RECT
     predictor, net = _models()
     image = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
     h, w = image.shape[:2]

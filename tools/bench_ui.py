@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from ..defaults import DEFAULT_PSI
+from editor.defaults import DEFAULT_PSI
 
 IDENTICAL_DB = 99.0
 
@@ -41,9 +41,9 @@ def run_bench_ui(args) -> int:
     from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from ..model import load_generator
-    from ..render import RenderRequest, render
-    from .main_window import MainWindow
+    from editor.model import load_generator
+    from editor.render import RenderRequest, render
+    from editor.qt.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])  # noqa: F841 - keeps Qt alive
     gen = load_generator(device=args.device)
@@ -131,7 +131,7 @@ def _drag_plan(window, gen, base, every: bool) -> list:
     plan = [(g, window.mix.groups[g].slider, base) for g in ("coarse", "middle", "fine")]
     if not every:
         return plan
-    from ..edit import Source
+    from editor.edit import Source
     plan.append(("psi", window.adjust.psi.slider, base))
     plan += [(name, s.slider, base) for name, s in sorted(window.directions_panel.sliders.items())]
     rng = np.random.default_rng(2024)
@@ -172,3 +172,10 @@ def _drag(window, slider, args, wait, settled, shown, gen) -> dict:
     return {"frames": [r for _, r in during], "per_s": len(during) / (drag_end - t0),
             "latency": [(t - changed_at[r.state]) * 1000 for t, r in during],
             "sizes": {r.size for _, r in during}, "release_to_full_ms": full_ms}
+
+
+if __name__ == "__main__":  # python -m tools.bench_ui: the same command as `python -m editor bench-ui`
+    import sys
+
+    from editor.cli import main
+    sys.exit(main(["bench-ui", *sys.argv[1:]]))

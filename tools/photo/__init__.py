@@ -1,0 +1,1 @@
+"""Photo-import benchmarks: quality and time on photos and generated faces, and two photos mixed."""
