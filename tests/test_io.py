@@ -426,3 +426,11 @@ def test_an_export_through_planted_links_leaves_their_targets_alone(tmp_path):
     export_image(out / "face.jpg", image(), seed_state(), "tiny")
     assert victim.read_text() == "precious" and not (tmp_path / "victim.jpg").exists()
     assert read_edit_from_image(out / "face.jpg")[0] == seed_state()
+
+
+def test_a_session_psi_written_as_a_huge_integer_is_a_clear_error(tmp_path):
+    p = tmp_path / "s.json"
+    save_session(p, seed_state(), {})
+    p.write_text(p.read_text().replace('"psi": 0.6', '"psi": 1' + "0" * 400))
+    with pytest.raises(FileFormatError, match="psi must be a finite number, not an integer of about 40[01] digits"):
+        load_session(p)
