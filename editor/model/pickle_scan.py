@@ -7,21 +7,33 @@ load (NVIDIA's .pkl, a torch .pt's data.pkl, torch's legacy blobs) is first walk
 `pickletools.genops`, which only decodes opcodes, while a shadow stack of nesting depths follows what the
 real unpickler would build. Real network pickles are a few dozen levels deep and a few hundred thousand
 opcodes long at most; the limits leave room for that and nothing near what hurts.
+
+Two costs are not depth: dict keys that all hash alike (integers that are multiples of 2^61 - 1) make each
+insert compare against every earlier key, so n of them cost n^2; the shadow stack counts what every
+container receives and refuses a container of more than MAX_ITEMS or a file whose containers add up to
+more than MAX_ITEM_WORK (the sum of their sizes squared, a bound on that quadratic cost).
+
+A torch zip is checked as torch will read it: the one data.pkl under the first record's folder (torch's
+rule), no other data.pkl anywhere (a decoy), and every record stored uncompressed, as torch writes them,
+within the file's own size (a deflated record would be inflated by torch before any check of ours).
 """
 
 from __future__ import annotations
 
 import io
+import os
 import pickletools
 import zipfile
 from pathlib import Path
 from typing import IO
 
-from .errors import CheckpointError
+from .errors import CheckpointError, clean_text
 
 MAX_DEPTH = 1_000           # nesting of containers and calls; NVIDIA's 1024² pickles need ~40
-MAX_OPCODES = 5_000_000     # NVIDIA's 1024² G+D+G_ema pickle has ~10^5
+MAX_OPCODES = 1_000_000     # NVIDIA's 1024² G+D+G_ema pickle has ~10^5; scanning 10^6 takes a few seconds
 MAX_STACK = 1_000_000       # items waiting on the unpickler's stack at once
+MAX_ITEMS = 100_000         # items one dict, set, list or tuple receives; real ones hold at most ~10^3
+MAX_ITEM_WORK = 10 ** 8     # sum over containers of items^2: ~1 s even if every key collides
 
 # Opcodes by what they do to the stack (pickletools' names). Anything not listed pushes one leaf value.
 _NO_OP = {"PROTO", "FRAME", "STOP", "READONLY_BUFFER"}
@@ -40,10 +52,30 @@ class _Refused(Exception):
 
 class _Cell:
     """Nesting depth of one object on the shadow stack; shared through the memo like the object itself."""
-    __slots__ = ("depth",)
+    __slots__ = ("depth", "items")
 
-    def __init__(self, depth: int):
-        self.depth = depth
+    def __init__(self, depth: int, items: int = 0):
+        self.depth, self.items = depth, items
+
+
+class _Work:
+    """The running sum of container sizes squared (see the module docstring)."""
+    __slots__ = ("total",)
+
+    def __init__(self):
+        self.total = 0
+
+    def add(self, cell: _Cell, n: int) -> None:
+        if n <= 0:
+            return
+        before = cell.items
+        cell.items = before + n
+        if cell.items > MAX_ITEMS:
+            raise _Refused(f"puts more than {MAX_ITEMS:,} items in one container")
+        self.total += cell.items * cell.items - before * before
+        if self.total > MAX_ITEM_WORK:
+            raise _Refused(f"builds containers whose sizes squared add up to more than {MAX_ITEM_WORK:.0e} "
+                           "(the cost of keys that all hash alike)")
 
 
 def _scan_one(f: IO[bytes]) -> int:
@@ -51,6 +83,7 @@ def _scan_one(f: IO[bytes]) -> int:
     stack: list = []     # _Cell per pushed object
     marks: list[int] = []
     memo: dict = {}
+    work = _Work()
     count = 0
     for op, arg, _pos in pickletools.genops(f):
         count += 1
@@ -70,12 +103,15 @@ def _scan_one(f: IO[bytes]) -> int:
             start = marks.pop()
             items, stack[start:] = stack[start:], []
             deepest = max((c.depth for c in items), default=0)
+            n = len(items) // 2 if name in ("DICT", "SETITEMS") else len(items)
             if name in _FROM_MARK:
                 stack.append(_Cell(deepest + 1))
+                work.add(stack[-1], n)
             elif name in _INTO_BELOW_MARK:
                 if not stack:
                     raise ValueError(f"{name} with no container")
                 stack[-1].depth = max(stack[-1].depth, deepest + 1)
+                work.add(stack[-1], n)
         elif name in _EMPTY_CONTAINER:
             stack.append(_Cell(1))
         elif name in _TUPLE_N:
@@ -83,7 +119,7 @@ def _scan_one(f: IO[bytes]) -> int:
             if len(stack) < n:
                 raise ValueError(f"{name} on a short stack")
             items, stack[-n:] = stack[-n:], []
-            stack.append(_Cell(max(c.depth for c in items) + 1))
+            stack.append(_Cell(max(c.depth for c in items) + 1, n))
         elif name in _CALL:
             n = _CALL[name]
             if len(stack) < n:
@@ -96,6 +132,8 @@ def _scan_one(f: IO[bytes]) -> int:
                 raise ValueError(f"{name} on a short stack")
             items, stack[-n:] = stack[-n:], []
             stack[-1].depth = max(stack[-1].depth, max(c.depth for c in items) + 1)
+            if name != "BUILD":
+                work.add(stack[-1], 1)
         elif name == "POP":
             if not stack:
                 raise ValueError("POP on an empty stack")
@@ -152,13 +190,9 @@ def scan_torch_file(path: str | Path, blob: bytes | None = None) -> None:
         source = io.BytesIO(blob) if blob is not None else open(path, "rb")
         with source as f:
             if zipfile.is_zipfile(f):
+                size = len(blob) if blob is not None else os.fstat(f.fileno()).st_size
                 with zipfile.ZipFile(f) as z:
-                    names = [n for n in z.namelist() if n == "data.pkl" or n.endswith("/data.pkl")]
-                    if not names:
-                        raise CheckpointError(path, f"{what} is a zip file without a torch data.pkl")
-                    if z.getinfo(names[0]).file_size > 1 << 30:
-                        raise CheckpointError(path, f"{what} has a data.pkl of more than 1 GiB")
-                    data = z.read(names[0])
+                    data = z.read(_torch_data_pkl(z, size, path, what))
                 scan_pickles(io.BytesIO(data), path, what=what)
             else:
                 f.seek(0)
@@ -167,3 +201,43 @@ def scan_torch_file(path: str | Path, blob: bytes | None = None) -> None:
         raise
     except (OSError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError) as e:
         raise CheckpointError(path, f"is not a readable {what} ({type(e).__name__})") from None
+
+
+MAX_ZIP_RECORDS = 100_000  # a torch zip holds one record per storage, plus a few; a 1024² model has ~1000
+
+
+def _torch_data_pkl(z: zipfile.ZipFile, size: int, path, what: str) -> zipfile.ZipInfo:
+    """The record torch.load will unpickle, after every record of the zip is checked as torch writes them."""
+    infos = z.infolist()
+    if not infos:
+        raise CheckpointError(path, f"{what} is an empty zip file")
+    if len(infos) > MAX_ZIP_RECORDS:
+        raise CheckpointError(path, f"{what} holds {len(infos):,} zip records; torch writes one per tensor "
+                                    f"storage (at most {MAX_ZIP_RECORDS:,} here)")
+    names = [i.filename for i in infos]
+    if len(set(names)) != len(names):
+        raise CheckpointError(path, f"{what} holds two zip records of one name; torch never writes that, and "
+                                    "which one it would read is not defined")
+    for i in infos:
+        if i.compress_type != zipfile.ZIP_STORED or i.flag_bits & 0x1:
+            kind = "encrypted" if i.flag_bits & 0x1 else f"compressed (zip method {i.compress_type})"
+            raise CheckpointError(path, f"{what} has a {kind} record; torch writes every record stored "
+                                        "uncompressed, and would inflate this one before any check")
+        if i.file_size != i.compress_size or i.file_size > size:
+            raise CheckpointError(path, f"{what} has a record declaring {i.file_size:,} bytes in a file of "
+                                        f"{size:,}; a stored record cannot be larger than the file")
+    total = sum(i.file_size for i in infos)
+    if total > size:
+        raise CheckpointError(path, f"{what}'s records declare {total:,} bytes in all, more than the file's "
+                                    f"{size:,}")
+    # torch reads <folder of the first record>/data.pkl (PyTorchStreamReader); a second data.pkl is a decoy.
+    folder, slash, _ = infos[0].filename.partition("/")
+    expected = f"{folder}/data.pkl"
+    pickles = [n for n in names if n == "data.pkl" or n.endswith("/data.pkl")]
+    if not slash or expected not in names:
+        raise CheckpointError(path, f"{what} is a zip file without a torch data.pkl (torch reads "
+                                    f"'{clean_text(expected, 80)}')")
+    if len(pickles) > 1:
+        raise CheckpointError(path, f"{what} holds {len(pickles)} data.pkl records; torch writes one, and "
+                                    "only that one could be checked before loading")
+    return z.getinfo(expected)
