@@ -22,7 +22,8 @@ from editor.model.checkpoint_format import check_file_tensors
 from editor.model.errors import MAX_PATH_CHARS, MAX_PROBLEM_CHARS, CheckpointError, clean_text, describe
 from editor.model.nvidia_pickle import load_nvidia_pickle
 from editor.model.rosinality import load_rosinality
-from tests.ckpt_fixtures import (_module_state, _persistent, fake_nvidia_modules, legacy_tf_init_kwargs,
+from tests.ckpt_fixtures import (_module_state, _persistent, colliding_keys_pickle, fake_nvidia_modules,
+                                 legacy_storage_bomb, legacy_tf_init_kwargs, pickle_with_storage_blob, rezip,
                                  rosinality_state_dict, tiny_net, write_nvidia_pickle, write_rosinality_pt)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,6 +110,38 @@ def _evil_pt(path: Path) -> Path:
     return path
 
 
+def _good_pt_bytes() -> bytes:
+    buf = io.BytesIO()
+    torch.save({"g_ema": rosinality_state_dict(tiny_net(conv_clamp=None))}, buf)
+    return buf.getvalue()
+
+
+def _decoy_pt(path: Path) -> Path:
+    """Issue 28: a harmless x/a/data.pkl first, and x/data.pkl (what torch reads) with a 10^6-deep key."""
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("x/a/data.pkl", b"\x80\x02}q\x00.")
+        z.writestr("x/data.pkl", b"\x80\x02}" + b")" + b"\x85" * 10 ** 6 + b"K\x01s.")
+        z.writestr("x/version", "3\n")
+    return path
+
+
+def _bomb_pt(path: Path) -> Path:
+    """A deflated 64 MB record of zeros beside a good model: 64 kB on disk, inflated by torch before any check."""
+    path.write_bytes(rezip(_good_pt_bytes(), extra={"archive/data/999": bytes(64 << 20)}))
+    return path
+
+
+def _deflated_blob_pkl(path: Path) -> Path:
+    blob = rezip(_good_pt_bytes(), extra={"archive/data/999": bytes(64 << 20)})
+    return pickle_with_storage_blob(path, blob)
+
+
+def _truncated_pt(path: Path) -> Path:
+    data = _good_pt_bytes()
+    path.write_bytes(data[:len(data) * 3 // 4])
+    return path
+
+
 CASES = {
     # name: (writer, words the message must hold)
     "dag.pkl": (_dag_pickle, "two places"),
@@ -133,6 +166,18 @@ CASES = {
     "nan_weight.pkl": (lambda p: _pkl_with(p, _net_with(synthesis__b8__conv1__weight=float("nan"))), "NaN"),
     "inf_w_avg.pkl": (lambda p: _pkl_with(p, _net_with(mapping__w_avg=float("inf"))), "mapping.w_avg"),
     "huge_weight.pkl": (lambda p: _pkl_with(p, _net_with(mapping__fc0__bias=1e30)), "beyond"),
+    # issue 28
+    "decoy.pt": (_decoy_pt, "2 data.pkl records"),
+    "deflated.pt": (lambda p: p.write_bytes(rezip(_good_pt_bytes())) and p, "compressed (zip method 8)"),
+    "bomb.pt": (_bomb_pt, "stored uncompressed"),
+    "no_folder.pt": (lambda p: p.write_bytes(rezip(_good_pt_bytes(), zipfile.ZIP_STORED, first={"data.pkl": b"."}))
+                     and p, "is not in a folder"),
+    "legacy_bomb.pt": (legacy_storage_bomb, "2,147,483,647 elements"),
+    "deflated_blob.pkl": (_deflated_blob_pkl, "compressed"),
+    "colliding_keys.pkl": (lambda p: colliding_keys_pickle(p, 20_000), "sizes squared"),
+    "colliding_dicts.pkl": (lambda p: colliding_keys_pickle(p, 1000, 200), "sizes squared"),
+    "clamp_huge.pkl": (lambda p: _pkl_with(p, conv_clamp=10 ** 400), "conv_clamp=an int of 1329 bits"),
+    "truncated.pt": (_truncated_pt, "truncated or corrupt"),
     "nan_latent.pt": (lambda p: write_rosinality_pt(p, tiny_net(conv_clamp=None),
                                                      latent_avg=torch.full([32], float("nan"))), "latent_avg"),
 }
@@ -155,7 +200,8 @@ def test_crafted_file_is_refused(tmp_path, name, capsys):
     assert not (tmp_path / "out.png").exists()
 
 
-@pytest.mark.parametrize("name", ["deep_key_1e6.pkl", "evil.pt", "wide.pkl"])
+@pytest.mark.parametrize("name", ["deep_key_1e6.pkl", "evil.pt", "wide.pkl", "decoy.pt", "legacy_bomb.pt",
+                                  "deflated_blob.pkl"])
 def test_render_command_prints_one_line_in_a_fresh_process(tmp_path, name):
     """Including the cases that would crash or balloon a process: the child stays under 1 GB peak."""
     path = CASES[name][0](tmp_path / name)

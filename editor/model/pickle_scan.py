@@ -27,7 +27,7 @@ import zipfile
 from pathlib import Path
 from typing import IO
 
-from .errors import CheckpointError, clean_text
+from .errors import CheckpointError, cause_in_words, clean_text
 
 MAX_DEPTH = 1_000           # nesting of containers and calls; NVIDIA's 1024² pickles need ~40
 MAX_OPCODES = 1_000_000     # NVIDIA's 1024² G+D+G_ema pickle has ~10^5; scanning 10^6 takes a few seconds
@@ -44,6 +44,7 @@ _TUPLE_N = {"TUPLE1": 1, "TUPLE2": 2, "TUPLE3": 3}
 _CALL = {"REDUCE": 2, "NEWOBJ": 2, "NEWOBJ_EX": 3, "STACK_GLOBAL": 2}  # pop n, push the result
 _PUT = {"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"}
 _GET = {"GET", "BINGET", "LONG_BINGET"}
+_INTS = {"INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4"}
 
 
 class _Refused(Exception):
@@ -52,10 +53,12 @@ class _Refused(Exception):
 
 class _Cell:
     """Nesting depth of one object on the shadow stack; shared through the memo like the object itself."""
-    __slots__ = ("depth", "items")
+    __slots__ = ("depth", "items", "ints")
 
-    def __init__(self, depth: int, items: int = 0):
-        self.depth, self.items = depth, items
+    def __init__(self, depth: int, items: int = 0, ints: int = 0):
+        # ints: a positive integer leaf's value, or for a tuple the sum of its integer leaves (the element
+        # count a torch storage record declares: see scan_torch_file)
+        self.depth, self.items, self.ints = depth, items, ints
 
 
 class _Work:
@@ -79,12 +82,13 @@ class _Work:
 
 
 def _scan_one(f: IO[bytes]) -> int:
-    """Walk one pickle (up to its STOP); returns the number of opcodes. Raises _Refused or ValueError."""
+    """Walk one pickle (up to its STOP); returns the elements its persistent ids declare (torch storages).
+    Raises _Refused or ValueError."""
     stack: list = []     # _Cell per pushed object
     marks: list[int] = []
     memo: dict = {}
     work = _Work()
-    count = 0
+    count = declared = 0
     for op, arg, _pos in pickletools.genops(f):
         count += 1
         if count > MAX_OPCODES:
@@ -105,7 +109,8 @@ def _scan_one(f: IO[bytes]) -> int:
             deepest = max((c.depth for c in items), default=0)
             n = len(items) // 2 if name in ("DICT", "SETITEMS") else len(items)
             if name in _FROM_MARK:
-                stack.append(_Cell(deepest + 1))
+                ints = sum(c.ints for c in items if c.depth == 0) if name == "TUPLE" else 0
+                stack.append(_Cell(deepest + 1, 0, ints))
                 work.add(stack[-1], n)
             elif name in _INTO_BELOW_MARK:
                 if not stack:
@@ -119,7 +124,7 @@ def _scan_one(f: IO[bytes]) -> int:
             if len(stack) < n:
                 raise ValueError(f"{name} on a short stack")
             items, stack[-n:] = stack[-n:], []
-            stack.append(_Cell(max(c.depth for c in items) + 1, n))
+            stack.append(_Cell(max(c.depth for c in items) + 1, n, sum(c.ints for c in items if c.depth == 0)))
         elif name in _CALL:
             n = _CALL[name]
             if len(stack) < n:
@@ -153,27 +158,32 @@ def _scan_one(f: IO[bytes]) -> int:
         elif name == "BINPERSID":
             if not stack:
                 raise ValueError("BINPERSID on an empty stack")
+            declared += stack[-1].ints
             stack[-1] = _Cell(stack[-1].depth + 1)
         else:  # a leaf: numbers, strings, bytes, None, booleans, GLOBAL, PERSID, EXT*, NEXT_BUFFER
-            stack.append(_Cell(0))
+            stack.append(_Cell(0, 0, arg if name in _INTS and type(arg) is int and arg > 0 else 0))
         if stack and stack[-1].depth > MAX_DEPTH:
             raise _Refused(f"nests objects more than {MAX_DEPTH} deep")
         if len(stack) > MAX_STACK:
             raise _Refused(f"puts more than {MAX_STACK:,} items on the pickle stack")
-    return count
+    return declared
 
 
-def scan_pickles(f: IO[bytes], path: str | Path, count: int = 1, what: str = "pickle") -> None:
+def scan_pickles(f: IO[bytes], path: str | Path, count: int = 1, what: str = "pickle") -> int:
     """Check the next `count` pickles in `f` (torch's legacy format is several in a row). CheckpointError if
-    any is malformed or beyond the limits; the file position is left after the last one."""
+    any is malformed or beyond the limits; the file position is left after the last one. Returns the
+    elements their persistent ids (torch storage records) declare in all."""
+    declared = 0
     try:
         for _ in range(count):
-            _scan_one(f)
+            declared += _scan_one(f)
     except _Refused as e:
         raise CheckpointError(path, f"{what} {e}; no model file does, so it was not unpickled") from None
     except (ValueError, EOFError, IndexError, KeyError, TypeError) as e:
-        # genops raises ValueError on unknown opcodes and truncated arguments
-        raise CheckpointError(path, f"is not a readable {what} ({type(e).__name__}: {e})") from None
+        # genops raises ValueError on unknown opcodes and truncated arguments (its messages quote no data)
+        raise CheckpointError(path, f"is not a readable {what}: it is truncated or corrupt where its pickle is "
+                                    f"({type(e).__name__}: {e})") from None
+    return declared
 
 
 def scan_pickle_file(path: str | Path) -> None:
@@ -195,12 +205,18 @@ def scan_torch_file(path: str | Path, blob: bytes | None = None) -> None:
                     data = z.read(_torch_data_pkl(z, size, path, what))
                 scan_pickles(io.BytesIO(data), path, what=what)
             else:
+                # torch's legacy loader allocates each storage at the size its record declares, before reading
+                # the bytes: a 1 KB file may declare 10^12 elements. Every element takes at least a byte.
+                size = len(blob) if blob is not None else os.fstat(f.fileno()).st_size
                 f.seek(0)
-                scan_pickles(f, path, 5, what=what)
+                declared = scan_pickles(f, path, 5, what=what)
+                if declared > size:
+                    raise CheckpointError(path, f"{what} declares tensor storages of {declared:,} elements in a "
+                                                f"file of {size:,} bytes; a real one stores every element")
     except CheckpointError:
         raise
     except (OSError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError) as e:
-        raise CheckpointError(path, f"is not a readable {what} ({type(e).__name__})") from None
+        raise CheckpointError(path, f"is not a readable {what}: {cause_in_words(e)}") from None
 
 
 MAX_ZIP_RECORDS = 100_000  # a torch zip holds one record per storage, plus a few; a 1024² model has ~1000
@@ -234,7 +250,10 @@ def _torch_data_pkl(z: zipfile.ZipFile, size: int, path, what: str) -> zipfile.Z
     folder, slash, _ = infos[0].filename.partition("/")
     expected = f"{folder}/data.pkl"
     pickles = [n for n in names if n == "data.pkl" or n.endswith("/data.pkl")]
-    if not slash or expected not in names:
+    if not slash:
+        raise CheckpointError(path, f"{what}'s first zip record '{clean_text(folder, 80)}' is not in a folder; "
+                                    "torch reads <folder of the first record>/data.pkl")
+    if expected not in names:
         raise CheckpointError(path, f"{what} is a zip file without a torch data.pkl (torch reads "
                                     f"'{clean_text(expected, 80)}')")
     if len(pickles) > 1:
