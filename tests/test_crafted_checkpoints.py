@@ -262,3 +262,26 @@ def test_official_files_still_load_after_the_checks(tmp_path):
     torch.save({"g_ema": rosinality_state_dict(net)}, buf, _use_new_zipfile_serialization=False)
     (tmp_path / "legacy.pt").write_bytes(buf.getvalue())
     assert load_rosinality(tmp_path / "legacy.pt")[0].num_ws == net.num_ws
+
+
+def test_a_stylegan3_of_absurd_work_is_refused_by_its_estimate_naming_the_figure(tmp_path):
+    """Issue 28: every option in range (64 layers, 15x15 kernels, 32-tap filters, 256-pixel margins, 4
+    channels) and a file of a few MB, but ~1.7 T multiply-adds a render (129 s measured): refused at load; the
+    published configs are estimated at a third of the limit or less."""
+    from editor.model import load_generator
+    from editor.model.render_memory import MAX_SG3_MACS, sg3_render_macs
+    from editor.model.stylegan3 import StyleGAN3
+    from tests.ckpt_fixtures import tiny_sg3
+    net = tiny_sg3(img_resolution=256, channel_base=2048, channel_max=4, num_layers=64, margin_size=256,
+                   filter_size=32, conv_kernel=15, z_dim=8, w_dim=8)
+    path = write_nvidia_pickle(tmp_path / "slow.pkl", net)
+    assert path.stat().st_size < 3_000_000  # G and G_ema, 0.7 MB of weights each
+    with pytest.raises(CheckpointError, match=r"about 1\.\d T multiply-adds.*refuses above 1 T"):
+        load_generator(path, device="cpu")
+    for real in (dict(img_resolution=1024, channel_base=32768, channel_max=512),
+                 dict(img_resolution=1024, channel_base=65536, channel_max=1024, conv_kernel=1, use_radial_filters=True)):
+        with torch.device("meta"):
+            published = StyleGAN3(z_dim=512, w_dim=512, img_channels=3, **real)
+        assert 0.2e12 < sg3_render_macs(published.synthesis) < MAX_SG3_MACS / 2.5
+    # A tiny real-shaped StyleGAN3 still loads.
+    assert load_generator(write_nvidia_pickle(tmp_path / "ok.pkl", tiny_sg3()), device="cpu").num_ws > 0
