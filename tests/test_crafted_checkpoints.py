@@ -136,6 +136,13 @@ def _deflated_blob_pkl(path: Path) -> Path:
     return pickle_with_storage_blob(path, blob)
 
 
+def _one_pickle_pt(path: Path, data_pkl: bytes) -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("archive/data.pkl", data_pkl)
+        z.writestr("archive/version", "3\n")
+    return path
+
+
 def _truncated_pt(path: Path) -> Path:
     data = _good_pt_bytes()
     path.write_bytes(data[:len(data) * 3 // 4])
@@ -178,6 +185,9 @@ CASES = {
     "colliding_dicts.pkl": (lambda p: colliding_keys_pickle(p, 1000, 200), "sizes squared"),
     "clamp_huge.pkl": (lambda p: _pkl_with(p, conv_clamp=10 ** 400), "conv_clamp=an int of 1329 bits"),
     "truncated.pt": (_truncated_pt, "truncated or corrupt"),
+    # torch's reason, not the first 200 characters of its advice
+    "ext_opcode.pt": (lambda p: _one_pickle_pt(p, b"\x80\x02\x82\x01."),
+                      "weights-only loader refused it: Unsupported operand 130"),
     "nan_latent.pt": (lambda p: write_rosinality_pt(p, tiny_net(conv_clamp=None),
                                                      latent_avg=torch.full([32], float("nan"))), "latent_avg"),
 }
