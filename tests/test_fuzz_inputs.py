@@ -29,7 +29,7 @@ from editor.photo.align import PhotoError, read_photo
 from editor.safe_read import MAX_MESSAGE
 from tests import fuzz_cases as fc
 
-MUTANTS = 500      # per reader: ~20 s for all eight on one busy core
+MUTANTS = 500      # per reader: ~25 s for all eleven on one busy core
 SEED = 20261122
 
 
@@ -301,7 +301,11 @@ def test_photos_that_broke_the_reader(tmp_path):
 @pytest.mark.parametrize("reader", fc.READERS)
 def test_mutated_files_end_in_the_documented_error_or_a_sane_result(tmp_path, reader):
     """Bit flips, truncations, splices and hostile tokens; `make fuzz` runs many more in child processes."""
-    spec = fc.readers(tmp_path)[reader]
-    outcomes = Counter(fc.run_case(reader, spec, i, SEED) for i in range(MUTANTS))
-    print(f"\nfuzz {reader}: {MUTANTS} mutants, " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
-    assert sum(outcomes.values()) == MUTANTS and outcomes["documented error"] > 0
+    spec = fc.special_readers(tmp_path) if reader == "special" else fc.readers(tmp_path)[reader]
+    # 'special': every reader given every FIFO, device and odd link once (each must be the documented error)
+    cases = len(spec) * len(fc.SPECIALS) if reader == "special" else MUTANTS
+    outcomes = Counter(fc.run_case(reader, spec, i, SEED) for i in range(cases))
+    print(f"\nfuzz {reader}: {cases} mutants, " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+    assert sum(outcomes.values()) == cases and outcomes["documented error"] > 0
+    if reader == "special":
+        assert outcomes["documented error"] == cases

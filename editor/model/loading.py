@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..io import atomic_write_npy
-from ..safe_read import read_npy
+from ..safe_read import open_regular, read_npy
 from .errors import CheckpointError
 from .generator import Generator, cache_dir
 from .mobilestylegan import MobileConfig, MobileStyleGAN
@@ -64,8 +64,9 @@ def load_generator(path: str | Path | None = None, device: str | torch.device | 
     # memory. Every other file is checked before its first render (render_memory).
     own_default = path is None
     path = ensure_default_model(progress) if path is None else Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(path, "no such file")
+    open_regular(path, CheckpointError, "model file").close()  # a FIFO or device is refused before any open
     fmt = detect_format(path)
     if fmt == "mobilestylegan-safetensors":
         net, w_avg, config = _load_safetensors(path)
