@@ -211,11 +211,15 @@ def test_crafted_file_is_refused(tmp_path, name, capsys):
 
 
 @pytest.mark.parametrize("name", ["deep_key_1e6.pkl", "evil.pt", "wide.pkl", "decoy.pt", "legacy_bomb.pt",
-                                  "deflated_blob.pkl"])
+                                  "deflated_blob.pkl", "bomb.pt", "colliding_keys.pkl"])
 def test_render_command_prints_one_line_in_a_fresh_process(tmp_path, name):
     """Including the cases that would crash or balloon a process: the child stays under 1 GB peak."""
     path = CASES[name][0](tmp_path / name)
-    code = ("import resource, sys\nfrom editor.cli import main\nrc = main(sys.argv[1:])\n"
+    # Under a 2 GB address-space cap above what torch's import maps (issue 28's condition), and < 1 GB resident.
+    code = ("import os, resource, sys, torch\n"
+            "vm = int(open('/proc/self/statm').read().split()[0]) * os.sysconf('SC_PAGE_SIZE')\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (vm + (2 << 30), vm + (2 << 30)))\n"
+            "from editor.cli import main\nrc = main(sys.argv[1:])\n"
             "sys.stderr.write(f'peak_kb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}')\nsys.exit(rc)")
     r = subprocess.run([sys.executable, "-c", code, "render", "--quiet", "--model", str(path),
                         "-o", str(tmp_path / "o.png")], cwd=ROOT, capture_output=True, text=True, timeout=120,
