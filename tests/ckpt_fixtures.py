@@ -14,13 +14,11 @@ import argparse
 import builtins
 import collections
 import contextlib
-import io
 import math
 import os
 import pickle
 import sys
 import types
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -397,55 +395,3 @@ def rosinality_mapping(r: dict[str, torch.Tensor], z: torch.Tensor, lr_mlp: floa
         x = torch.nn.functional.leaky_relu(x + r[f"style.{i}.bias"] * lr_mlp, 0.2) * math.sqrt(2)
         i += 1
     return x
-
-
-# --------------------------------------------------------------------- crafted files of issue 28
-def legacy_storage_bomb(path: str | Path, numel: int = 2 ** 31 - 1) -> Path:
-    """A legacy-format torch file (a few hundred bytes) whose one storage record declares `numel` floats:
-    torch's legacy loader allocates that before reading the bytes."""
-    buf = io.BytesIO()
-    torch.save({"g_ema": {"a": torch.zeros(3)}}, buf, _use_new_zipfile_serialization=False)
-    data = buf.getvalue()
-    at = data.index(b"K\x03N", data.index(b"cpu"))  # the storage record's element count, 3
-    Path(path).write_bytes(data[:at] + b"J" + numel.to_bytes(4, "little") + data[at + 2:])
-    return Path(path)
-
-
-def rezip(data: bytes, compression: int = zipfile.ZIP_DEFLATED, extra: dict | None = None,
-          first: dict | None = None) -> bytes:
-    """A torch zip's records again, with `compression`; `first` records go before them, `extra` after."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", compression) as dst:
-        for name, payload in (first or {}).items():
-            dst.writestr(name, payload)
-        for info in src.infolist():
-            dst.writestr(info.filename, src.read(info))
-        for name, payload in (extra or {}).items():
-            dst.writestr(name, payload)
-    return out.getvalue()
-
-
-class _StorageBlob:
-    """Pickles as torch pickles a storage: torch.storage._load_from_bytes(<bytes>)."""
-
-    def __init__(self, blob: bytes):
-        self.blob = blob
-
-    def __reduce__(self):
-        return torch.storage._load_from_bytes, (self.blob,)
-
-
-def pickle_with_storage_blob(path: str | Path, blob: bytes) -> Path:
-    """An NVIDIA-style pickle whose only tensor storage is `blob` (what torch.load will be given)."""
-    with open(path, "wb") as f:
-        pickle.dump({"G_ema": _StorageBlob(blob)}, f, protocol=2)
-    return Path(path)
-
-
-def colliding_keys_pickle(path: str | Path, keys: int, dicts: int = 1) -> Path:
-    """`dicts` dicts of `keys` integer keys that all hash to 0 (multiples of 2^61 - 1), written opcode by
-    opcode: building them in Python here would cost what the file is meant to cost the loader."""
-    m = 2 ** 61 - 1
-    one = b"}(" + b"".join(pickle.dumps(i * m, 2)[2:-1] + b"K\x00" for i in range(1, keys + 1)) + b"u"
-    Path(path).write_bytes(b"\x80\x02(" + one * dicts + b"l.")
-    return Path(path)

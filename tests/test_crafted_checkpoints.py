@@ -22,8 +22,7 @@ from editor.model.checkpoint_format import check_file_tensors
 from editor.model.errors import MAX_PATH_CHARS, MAX_PROBLEM_CHARS, CheckpointError, clean_text, describe
 from editor.model.nvidia_pickle import load_nvidia_pickle
 from editor.model.rosinality import load_rosinality
-from tests.ckpt_fixtures import (_module_state, _persistent, colliding_keys_pickle, fake_nvidia_modules,
-                                 legacy_storage_bomb, legacy_tf_init_kwargs, pickle_with_storage_blob, rezip,
+from tests.ckpt_fixtures import (_module_state, _persistent, fake_nvidia_modules, legacy_tf_init_kwargs,
                                  rosinality_state_dict, tiny_net, write_nvidia_pickle, write_rosinality_pt)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,6 +107,58 @@ class _Evil:
 def _evil_pt(path: Path) -> Path:
     torch.save({"g_ema": rosinality_state_dict(tiny_net(conv_clamp=None)), "args": _Evil()}, path)
     return path
+
+
+# --------------------------------------------------------------------- crafted files of issue 28
+def legacy_storage_bomb(path: str | Path, numel: int = 2 ** 31 - 1) -> Path:
+    """A legacy-format torch file (a few hundred bytes) whose one storage record declares `numel` floats:
+    torch's legacy loader allocates that before reading the bytes."""
+    buf = io.BytesIO()
+    torch.save({"g_ema": {"a": torch.zeros(3)}}, buf, _use_new_zipfile_serialization=False)
+    data = buf.getvalue()
+    at = data.index(b"K\x03N", data.index(b"cpu"))  # the storage record's element count, 3
+    Path(path).write_bytes(data[:at] + b"J" + numel.to_bytes(4, "little") + data[at + 2:])
+    return Path(path)
+
+
+def rezip(data: bytes, compression: int = zipfile.ZIP_DEFLATED, extra: dict | None = None,
+          first: dict | None = None) -> bytes:
+    """A torch zip's records again, with `compression`; `first` records go before them, `extra` after."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", compression) as dst:
+        for name, payload in (first or {}).items():
+            dst.writestr(name, payload)
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+        for name, payload in (extra or {}).items():
+            dst.writestr(name, payload)
+    return out.getvalue()
+
+
+class _StorageBlob:
+    """Pickles as torch pickles a storage: torch.storage._load_from_bytes(<bytes>)."""
+
+    def __init__(self, blob: bytes):
+        self.blob = blob
+
+    def __reduce__(self):
+        return torch.storage._load_from_bytes, (self.blob,)
+
+
+def pickle_with_storage_blob(path: str | Path, blob: bytes) -> Path:
+    """An NVIDIA-style pickle whose only tensor storage is `blob` (what torch.load will be given)."""
+    with open(path, "wb") as f:
+        pickle.dump({"G_ema": _StorageBlob(blob)}, f, protocol=2)
+    return Path(path)
+
+
+def colliding_keys_pickle(path: str | Path, keys: int, dicts: int = 1) -> Path:
+    """`dicts` dicts of `keys` integer keys that all hash to 0 (multiples of 2^61 - 1), written opcode by
+    opcode: building them in Python here would cost what the file is meant to cost the loader."""
+    m = 2 ** 61 - 1
+    one = b"}(" + b"".join(pickle.dumps(i * m, 2)[2:-1] + b"K\x00" for i in range(1, keys + 1)) + b"u"
+    Path(path).write_bytes(b"\x80\x02(" + one * dicts + b"l.")
+    return Path(path)
 
 
 def _good_pt_bytes() -> bytes:
