@@ -234,6 +234,9 @@ CASES = {
     "deflated_blob.pkl": (_deflated_blob_pkl, "compressed"),
     "colliding_keys.pkl": (lambda p: colliding_keys_pickle(p, 20_000), "sizes squared"),
     "colliding_dicts.pkl": (lambda p: colliding_keys_pickle(p, 1000, 200), "sizes squared"),
+    # LONG_BINPUT at 2^32 - 1: CPython's unpickler would grow its memo to 2^33 slots and clear them all
+    "memo_index.pkl": (lambda p: p.write_bytes(b"\x80\x02N" + b"r\xff\xff\xff\xff" + b".") and p,
+                       "memo entry at index 4,294,967,295"),
     "clamp_huge.pkl": (lambda p: _pkl_with(p, conv_clamp=10 ** 400), "conv_clamp=an int of 1329 bits"),
     "truncated.pt": (_truncated_pt, "truncated or corrupt"),
     # torch's reason, not the first 200 characters of its advice
@@ -262,7 +265,7 @@ def test_crafted_file_is_refused(tmp_path, name, capsys):
 
 
 @pytest.mark.parametrize("name", ["deep_key_1e6.pkl", "evil.pt", "wide.pkl", "decoy.pt", "legacy_bomb.pt",
-                                  "deflated_blob.pkl", "bomb.pt", "colliding_keys.pkl"])
+                                  "deflated_blob.pkl", "bomb.pt", "colliding_keys.pkl", "memo_index.pkl"])
 def test_render_command_prints_one_line_in_a_fresh_process(tmp_path, name):
     """Including the cases that would crash or balloon a process: the child stays under 1 GB peak."""
     path = CASES[name][0](tmp_path / name)

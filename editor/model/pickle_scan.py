@@ -33,7 +33,7 @@ MAX_DEPTH = 1_000           # nesting of containers and calls; NVIDIA's 1024² p
 MAX_OPCODES = 1_000_000     # NVIDIA's 1024² G+D+G_ema pickle has ~10^5; scanning 10^6 takes a few seconds
 MAX_STACK = 1_000_000       # items waiting on the unpickler's stack at once
 MAX_ITEMS = 100_000         # items one dict, set, list or tuple receives; real ones hold at most ~10^3
-MAX_ITEM_WORK = 10 ** 8     # sum over containers of items^2: ~1 s even if every key collides
+MAX_ITEM_WORK = 10 ** 8     # sum over containers of items^2: ~2 s to unpickle even if every key collides
 
 # Opcodes by what they do to the stack (pickletools' names). Anything not listed pushes one leaf value.
 _NO_OP = {"PROTO", "FRAME", "STOP", "READONLY_BUFFER"}
@@ -150,6 +150,9 @@ def _scan_one(f: IO[bytes]) -> int:
         elif name in _PUT:
             if not stack:
                 raise ValueError(f"{name} on an empty stack")
+            if name != "MEMOIZE" and not 0 <= arg <= MAX_OPCODES:
+                # CPython's unpickler grows its memo array to twice the index, and clears every new slot
+                raise _Refused(f"stores a memo entry at index {arg:,}; a pickler numbers them from 0 up")
             memo[len(memo) if name == "MEMOIZE" else arg] = stack[-1]
         elif name in _GET:
             if arg not in memo:
