@@ -137,7 +137,11 @@ def run(args: argparse.Namespace) -> int:
     name = gen.name
     del gen  # the workers hold their own
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file where the folder should be
+        print(f"error: cannot make the output folder {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     results = _ray(todo, init_args, workers, args.ray) if args.ray else _pool(todo, init_args, workers)
     bar, written, problems = Bar(args.quiet), 0, []
     for i, (items, problem) in enumerate(results):

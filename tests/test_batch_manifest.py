@@ -202,3 +202,12 @@ def test_an_unknown_direction_stops_the_batch_before_any_work(tmp_path, monkeypa
     assert batch.run(_args(tmp_path, str(m), None)) == 2
     assert "edit 'old' directions.agee: unknown direction" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_file_where_the_output_folder_should_be_is_an_error_not_a_traceback(tmp_path, monkeypatch, capsys):
+    _fake_batch(monkeypatch)
+    (tmp_path / "out").write_text("not a folder")
+    assert batch.run(_args(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert "cannot make the output folder" in err and "Traceback" not in err
+    assert (tmp_path / "out").read_text() == "not a folder"
