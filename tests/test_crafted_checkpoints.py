@@ -194,6 +194,19 @@ def _one_pickle_pt(path: Path, data_pkl: bytes) -> Path:
     return path
 
 
+def _oversized_tensor_pt(path: Path) -> Path:
+    """A tensor of 3 stored floats whose record says it has 10^6."""
+    buf = io.BytesIO()
+    torch.save({"g_ema": {"a": torch.zeros(3)}}, buf)
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("data.pkl"):  # size (3,) -> (1000000,)
+                data = data.replace(b"K\x00K\x03\x85", b"K\x00J\x40\x42\x0f\x00\x85")
+            dst.writestr(info, data)
+    return path
+
+
 def _truncated_pt(path: Path) -> Path:
     data = _good_pt_bytes()
     path.write_bytes(data[:len(data) * 3 // 4])
@@ -239,6 +252,7 @@ CASES = {
                        "memo entry at index 4,294,967,295"),
     "clamp_huge.pkl": (lambda p: _pkl_with(p, conv_clamp=10 ** 400), "conv_clamp=an int of 1329 bits"),
     "truncated.pt": (_truncated_pt, "truncated or corrupt"),
+    "oversized_tensor.pt": (_oversized_tensor_pt, "declares more values than its stored data holds"),
     # torch's reason, not the first 200 characters of its advice
     "ext_opcode.pt": (lambda p: _one_pickle_pt(p, b"\x80\x02\x82\x01."),
                       "weights-only loader refused it: Unsupported operand 130"),
@@ -353,3 +367,13 @@ def test_a_stylegan3_of_absurd_work_is_refused_by_its_estimate_naming_the_figure
         assert 0.2e12 < sg3_render_macs(published.synthesis) < MAX_SG3_MACS / 2.5
     # A tiny real-shaped StyleGAN3 still loads.
     assert load_generator(write_nvidia_pickle(tmp_path / "ok.pkl", tiny_sg3()), device="cpu").num_ws > 0
+
+
+def test_library_failures_are_said_in_words():
+    from editor.model.errors import cause_in_words
+    assert "truncated or corrupt" in cause_in_words(UnicodeDecodeError("ascii", b"\x80", 0, 1, "ordinal"))
+    assert "beyond the range of a float" in cause_in_words(OverflowError("int too large to convert to float"))
+    assert "more memory than this machine has" in cause_in_words(MemoryError())
+    assert "deeper than Python can follow" in cause_in_words(RecursionError("maximum recursion depth"))
+    assert "declares more values" in cause_in_words(RuntimeError("Trying to resize storage that is not resizable"))
+    assert cause_in_words(KeyError("x")) == "KeyError: 'x'"

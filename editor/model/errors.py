@@ -72,6 +72,7 @@ def cause_in_words(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
         return "it nests objects deeper than Python can follow"
     if "out of bounds for storage" in low or "storage of size" in low or "invalid size" in low \
+            or "resize storage" in low \
             or "negative dimension" in low or "numel" in low:
         return "a tensor in it declares more values than its stored data holds (or an impossible size)"
     return f"{type(exc).__name__}: {clean_text(text, 200)}" if text else type(exc).__name__
