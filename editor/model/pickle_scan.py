@@ -45,6 +45,8 @@ _CALL = {"REDUCE": 2, "NEWOBJ": 2, "NEWOBJ_EX": 3, "STACK_GLOBAL": 2}  # pop n, 
 _PUT = {"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"}
 _GET = {"GET", "BINGET", "LONG_BINGET"}
 _INTS = {"INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4"}
+_STRUCTURAL = (_NO_OP | _EMPTY_CONTAINER | _FROM_MARK | _INTO_BELOW_MARK | set(_TUPLE_N) | set(_CALL) | _PUT | _GET
+               | {"MARK", "POP_MARK", "APPEND", "SETITEM", "BUILD", "POP", "DUP", "BINPERSID"})
 
 
 class _Refused(Exception):
@@ -94,6 +96,11 @@ def _scan_one(f: IO[bytes]) -> int:
         if count > MAX_OPCODES:
             raise _Refused(f"has more than {MAX_OPCODES:,} pickle opcodes")
         name = op.name
+        if name not in _STRUCTURAL:  # a leaf (numbers, strings, bytes, None, GLOBAL, ...): most opcodes, first
+            stack.append(_Cell(0, 0, arg if name in _INTS and type(arg) is int and arg > 0 else 0))
+            if len(stack) > MAX_STACK:
+                raise _Refused(f"puts more than {MAX_STACK:,} items on the pickle stack")
+            continue
         if name in _NO_OP:
             continue
         if name == "MARK":
@@ -163,8 +170,6 @@ def _scan_one(f: IO[bytes]) -> int:
                 raise ValueError("BINPERSID on an empty stack")
             declared += stack[-1].ints
             stack[-1] = _Cell(stack[-1].depth + 1)
-        else:  # a leaf: numbers, strings, bytes, None, booleans, GLOBAL, PERSID, EXT*, NEXT_BUFFER
-            stack.append(_Cell(0, 0, arg if name in _INTS and type(arg) is int and arg > 0 else 0))
         if stack and stack[-1].depth > MAX_DEPTH:
             raise _Refused(f"nests objects more than {MAX_DEPTH} deep")
         if len(stack) > MAX_STACK:
