@@ -55,13 +55,16 @@ def _suggest(word: str, allowed: Iterable[str]) -> str:
 
 def _listing(names: Iterable[str], most: int = 12) -> str:
     names = sorted(names)
-    return ", ".join(bounded(n, 40) for n in names[:most]) + (f" … ({len(names)} in all)" if len(names) > most else "") \
-        if names else "none"
+    if not names:
+        return "none"
+    more = f" … ({len(names)} in all)" if len(names) > most else ""
+    return ", ".join(bounded(n, 40) for n in names[:most]) + more
 
 
 def _number(value: Any, key: str, lo: float, hi: float, path, kind: type = float) -> float | int:
     """A finite number (an integer where kind is int) within [lo, hi], or ValueError naming the key."""
-    allowed = f"{'an integer' if kind is int else 'a number'} from {lo:g} to {hi:g}"
+    shown = (lambda x: str(x)) if kind is int else (lambda x: f"{x:g}")
+    allowed = f"{'an integer' if kind is int else 'a number'} from {shown(lo)} to {shown(hi)}"
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
         raise _problem(path, key, f"must be {allowed}, not {bounded(repr(value), 40)}")
     if isinstance(value, float) and not math.isfinite(value):
