@@ -6,16 +6,12 @@ the app exports), so the outputs are the same bytes whichever backend ran, and a
 disk for them. Every worker loads the model once, at the precision this process settled on (loading here
 once decides it), so two backends cannot pick different precisions and differ in the last bit.
 
-Manifest (JSON):
-    {"seeds": [1, 2, 3] or "0-99", "photos": "folder/", "psi": 0.7, "size": 512, "format": "png",
-     "steps": 150, "edits": {"plain": {}, "older": {"directions": {"age": 3}, "locks": ["gender"]},
-                             "oil": {"paint": "oil", "psi": 0.5}, "mixed": {"seed_b": 7, "mix": {"coarse": 1}}}}
+The manifest (its keys, limits and checks) is editor.batch_manifest's.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -24,81 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .defaults import DEFAULT_PSI
+from .batch_manifest import EDIT_KEYS, FORMATS, check_for_model, edit_state, read_manifest, tasks  # noqa: F401
 from .edit import EditState, Source
-
-EDIT_KEYS = {"psi", "directions", "locks", "paint", "paint_strength", "noise", "noise_strength", "noise_seed",
-             "seed_b", "mix"}
-FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp"}
-
-
-# ----------------------------------------------------------------------------------------- manifest
-def _seeds(spec) -> list[int]:
-    if isinstance(spec, str):
-        lo, sep, hi = spec.partition("-")
-        try:
-            return list(range(int(lo), int(hi) + 1)) if sep else [int(x) for x in spec.split(",")]
-        except ValueError:
-            raise ValueError(f"seeds must be a list or 'FROM-TO', not {spec!r}") from None
-    if not isinstance(spec, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in spec):
-        raise ValueError("seeds must be a list of integers or 'FROM-TO'")
-    return spec
-
-
-def read_manifest(path: str | os.PathLike | None, seeds: str | None = None) -> dict:
-    """The manifest, checked, with defaults filled in; any problem -> ValueError naming it."""
-    m = {}
-    if path is not None:
-        try:
-            m = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"{path}: not a readable JSON manifest ({exc})") from None
-        if not isinstance(m, dict):
-            raise ValueError(f"{path}: a manifest is a JSON object")
-    if seeds is not None:
-        m["seeds"] = seeds
-    out = {"seeds": _seeds(m.get("seeds", [])), "photos": m.get("photos"), "psi": float(m.get("psi", DEFAULT_PSI)),
-           "size": m.get("size"), "format": m.get("format", "png"), "steps": int(m.get("steps", 150)),
-           "edits": m.get("edits", {"plain": {}})}
-    if out["format"] not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {out['format']!r}")
-    if not isinstance(out["edits"], dict) or not out["edits"]:
-        raise ValueError("edits must be an object of name -> edit")
-    for name, spec in out["edits"].items():
-        if not isinstance(spec, dict) or set(spec) - EDIT_KEYS or not name.replace("-", "").replace("_", "").isalnum():
-            raise ValueError(f"edit {name!r}: a name of letters, digits, - and _, and an object of {sorted(EDIT_KEYS)}")
-    if not out["seeds"] and not out["photos"]:
-        raise ValueError("nothing to render: give seeds and/or a photos folder")
-    return out
-
-
-def edit_state(base: EditState, spec: dict, groups: dict, psi: float) -> EditState:
-    """One manifest edit applied to a face's fresh state."""
-    s = base.with_psi(spec.get("psi", psi))
-    if "seed_b" in spec:
-        s = s.with_source("b", Source.from_seed(spec["seed_b"]))
-    for group, value in spec.get("mix", {}).items():
-        if group not in groups:
-            raise ValueError(f"mix group must be one of {', '.join(groups)}, not {group!r}")
-        s = s.with_group_mix(groups[group], value)
-    for name, amount in spec.get("directions", {}).items():
-        s = s.with_direction(name, amount)
-    for name in spec.get("locks", []):
-        s = s.with_lock(name, True)
-    s = s.with_noise(spec.get("noise"), spec.get("noise_strength"), spec.get("noise_seed"))
-    return s.with_paint(spec.get("paint"), spec.get("paint_strength"))
-
-
-def tasks(manifest: dict) -> list[dict]:
-    """One task per face (all its edits), so a photo is projected once."""
-    photos = []
-    if manifest["photos"]:
-        folder = Path(manifest["photos"])
-        photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
-    common = {k: manifest[k] for k in ("psi", "size", "edits", "steps")}
-    return ([{**common, "kind": "seed", "seed": s, "stem": f"seed{s:06d}"} for s in manifest["seeds"]]
-            + [{**common, "kind": "photo", "path": str(p), "stem": p.stem} for p in photos])
-
 
 # ----------------------------------------------------------------------------------------- workers
 _WORKER: dict = {}
@@ -193,6 +116,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     # Settle the precision once, here; every worker then uses it.
     gen = load_generator(args.model, device=args.device)
+    try:  # what needs the model (direction names, its resolution), still before any work
+        from .directions import load_library
+        names = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)[0]
+        check_for_model(manifest, names, gen.resolution, args.manifest)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     workers = args.workers or max(1, (os.cpu_count() or 2) // 2)
     if not args.ray:  # a cluster's memory is its own; here the workers share this machine's
         from .model.render_memory import workers_that_fit
@@ -204,15 +134,22 @@ def run(args: argparse.Namespace) -> int:
     name = gen.name
     del gen  # the workers hold their own
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file where the folder should be
+        print(f"error: cannot make the output folder {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     results = _ray(todo, init_args, workers, args.ray) if args.ray else _pool(todo, init_args, workers)
     bar, written, problems = Bar(args.quiet), 0, []
     for i, (items, problem) in enumerate(results):
         if problem:
             problems.append(problem)
         for stem, edit, image in items:
-            io.export_image(out / f"{stem}{FORMATS[manifest['format']]}", image, EditState.from_dict(edit), name)
-            written += 1
+            try:  # a folder in the way of one file is that file's problem, not a traceback
+                io.export_image(out / f"{stem}{FORMATS[manifest['format']]}", image, EditState.from_dict(edit), name)
+                written += 1
+            except OSError as exc:
+                problems.append(f"{stem}: cannot write: {exc}")
         bar("faces", i + 1, len(todo))
     bar.close()
     for p in problems:

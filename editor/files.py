@@ -7,6 +7,7 @@ A utility below everything else (the model's cache and converter use it); editor
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import io
 import json
@@ -21,15 +22,23 @@ import numpy as np
 
 from .runtime import process_umask
 
+
 # --------------------------------------------------------------------------------------- atomic write
 def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memoryview) -> None:
     """Write all of data to path or nothing: a temp file in the same folder (same file system, so
-    os.replace is atomic), fsynced, then renamed over the target. The temp file never survives."""
-    path = Path(os.path.realpath(path))  # through a symlink, replace its target, not the link
+    os.replace is atomic), fsynced, then renamed over the target. The temp file never survives.
+    A symlink at the target is replaced by the file, never written through (a link planted in an output
+    folder must not redirect the write elsewhere); a folder at the target is an IsADirectoryError in words."""
+    path = Path(path)
+    path = Path(os.path.realpath(path.parent)) / path.name  # the folder the caller named, links and all
     try:
-        mode = stat.S_IMODE(path.stat().st_mode)
+        st = path.lstat()
     except FileNotFoundError:
-        mode = 0o666 & ~process_umask()  # mkstemp alone makes 0600 files
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "a folder is in the way of the file to write "
+                                              "(move or rename it)", str(path))
+    mode = stat.S_IMODE(st.st_mode) if st is not None and stat.S_ISREG(st.st_mode) else 0o666 & ~process_umask()
     _remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

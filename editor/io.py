@@ -24,7 +24,7 @@ from . import __version__
 from .edit import EditState
 from .errors import FileFormatError
 from .files import STALE_TEMP_S, atomic_write_bytes, atomic_write_json, atomic_write_npy  # noqa: F401 (re-exported)
-from .safe_read import bounded, describe, loads_json, read_capped, read_npy, read_npz
+from .safe_read import bounded, describe, loads_json, open_regular, read_capped, read_npy, read_npz
 from .values import MAX_LATENT_ABS, MAX_LATENT_RMS, latent_problem  # noqa: F401 (re-exported)
 
 PNG_KEY = "face-editor"
@@ -180,10 +180,10 @@ def read_edit_from_image(path: str | os.PathLike) -> tuple[EditState, dict]:
     the sidecar predates the check). The embedded copy wins over the sidecar."""
     path = Path(path)
     try:
-        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the open forever
-            raise FileFormatError(path, "not a regular file")
+        # A FIFO or device is refused before it is opened (an open would block, a read never end).
         # Only the formats we export: PIL's other plugins (EPS starts Ghostscript) never see the bytes.
-        with Image.open(path, formats=sorted(set(IMAGE_FORMATS.values()))) as im:
+        with open_regular(path, FileFormatError, "image") as f, \
+                Image.open(f, formats=sorted(set(IMAGE_FORMATS.values()))) as im:
             if im.width * im.height > MAX_IMAGE_PIXELS:
                 raise FileFormatError(path, f"{im.width}x{im.height} is far larger than any export "
                                             f"(at most {MAX_IMAGE_PIXELS // 1_000_000} MP)")

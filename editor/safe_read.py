@@ -53,20 +53,51 @@ def describe(exc: BaseException) -> str:
     return describe_exception(exc)
 
 
-def read_capped(path: str | os.PathLike, limit: int, error: Error, what: str = "file") -> bytes:
-    """All bytes of a regular file of at most `limit` bytes; devices, FIFOs and bigger files are refused."""
+def open_regular(path: str | os.PathLike, error: Error, what: str = "file"):
+    """A binary file object for a regular file, or `error`: the kind is checked before the open (opening a
+    FIFO blocks until a writer comes, forever) and again on the open descriptor, which is opened
+    non-blocking so a file swapped for a pipe between the two checks cannot hang us either."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise error(path, f"not a regular file ({_kind(st.st_mode)}); it cannot be a {what}")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise error(path, f"cannot read: {bounded(e.strerror or e, 160)}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise error(path, f"not a regular file ({_kind(st.st_mode)}); it cannot be a {what}")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a pipe"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+                       (stat.S_ISDIR, "a folder"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a plain file"
+
+
+def read_capped(path: str | os.PathLike, limit: int, error: Error, what: str = "file") -> bytes:
+    """All bytes of a regular file of at most `limit` bytes; devices, FIFOs and bigger files are refused
+    before they are opened (open_regular)."""
+    path = Path(path)
+    with open_regular(path, error, what) as f:
+        try:
             st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise error(path, f"not a regular file (a device, pipe or folder cannot be a {what})")
             if st.st_size > limit:
                 raise error(path, f"{st.st_size:,} bytes is far too large for a {what} (at most {limit:,})")
             # Chunks, not read(limit + 1): Python would allocate the whole limit up front.
             data = _read_exactly(f, limit + 1)
-    except OSError as e:
-        raise error(path, f"cannot read: {bounded(e.strerror or e, 160)}") from None
+        except OSError as e:
+            raise error(path, f"cannot read: {bounded(e.strerror or e, 160)}") from None
     if len(data) > limit:  # the file grew while we read it
         raise error(path, f"far too large for a {what} (at most {limit:,} bytes)")
     return data

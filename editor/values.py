@@ -55,7 +55,11 @@ def frozen_array(x: Any, what: str) -> np.ndarray:
 def finite(x: Any, what: str) -> float:
     if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
         raise ValueError(f"{what} must be a number, not {type(x).__name__}")
-    x = float(x)
+    try:
+        x = float(x)
+    except OverflowError:  # an integer literal beyond float's range (1e400 written without the "e")
+        raise ValueError(f"{what} must be a finite number, not an integer of about "
+                         f"{int(x).bit_length() * 0.30103:.0f} digits") from None
     if not math.isfinite(x):
         raise ValueError(f"{what} must be finite, not {x}")
     return x

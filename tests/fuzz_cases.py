@@ -170,7 +170,12 @@ def npz_of(members: dict[str, bytes], compression: int = 0) -> bytes:
 
 
 # ------------------------------------------------------------------------------------------- the readers
-READERS = ("image", "sidecar", "session", "latent", "interfacegan", "ganspace", "photo", "model")
+READERS = ("image", "sidecar", "session", "latent", "interfacegan", "ganspace", "photo", "model", "manifest",
+           "breed", "delta", "special")
+# Not regular files, given to every reader under its own kind of name (issue 28): each must be refused at
+# once, never opened (a FIFO blocks an open() until a writer comes) nor read (a device never ends).
+SPECIALS = ("fifo", "link to /dev/zero", "link to /dev/urandom", "link to /dev/null", "link to a folder",
+            "dangling link", "/dev/zero")
 
 
 def check_state(result) -> None:
@@ -198,13 +203,80 @@ def check_model(result) -> None:
     assert all(torch.isfinite(t).all() for t in net.state_dict().values() if t.is_floating_point())
 
 
+def write_manifest(path: Path) -> Path:
+    path.write_text(json.dumps({
+        "seeds": "1-3", "psi": 0.6, "size": 64, "format": "jpg", "steps": 20, "tune_steps": 5, "detail_steps": 0,
+        "seconds": 30, "edits": {"plain": {}, "old": {"directions": {"age": 2}, "locks": ["gender"], "seed_b": 9,
+                                                       "mix": {"coarse": 0.5}, "paint": "oil", "noise": "off"}}}))
+    return path
+
+
+def check_manifest(m) -> None:
+    from editor.batch_manifest import MAX_EDITS, MAX_FACES
+    from editor.edit import PSI_RANGE
+    assert isinstance(m["seeds"], list) and len(m["seeds"]) <= MAX_FACES
+    assert all(type(s) is int and 0 <= s < 2 ** 32 for s in m["seeds"])
+    assert np.isfinite(m["psi"]) and PSI_RANGE[0] <= m["psi"] <= PSI_RANGE[1]
+    assert m["size"] is None or (type(m["size"]) is int and 1 <= m["size"] <= 4096)
+    assert isinstance(m["edits"], dict) and 0 < len(m["edits"]) <= MAX_EDITS
+    for spec in m["edits"].values():
+        assert all(np.isfinite(a) for a in spec.get("directions", {}).values())
+
+
+def breed_state() -> EditState:
+    """A crossbreed (edit version 2): a seed parent and a latent parent beside A and B."""
+    from editor.breed import Parent
+    w = np.random.default_rng(1).standard_normal((NUM_WS, W_DIM)).astype(np.float32)
+    from dataclasses import replace
+    return replace(tiny_state(), parents=(Parent(Source.from_seed(3), (1.0, 0.5, 0.0, 0.0)),
+                                          Parent(Source.from_latent(w, "p"), (0.0, 0.0, 0.5, 1.0))))
+
+
+def tiny_mobile_net():
+    from editor.model.mobilestylegan import MobileConfig, MobileStyleGAN
+    torch.manual_seed(0)
+    return MobileStyleGAN(MobileConfig(z_dim=8, w_dim=W_DIM, mapping_layers=2, channels=(8, 8, 8), preview_sizes=()))
+
+
+def write_delta(path: Path, net) -> Path:
+    from editor.photo.delta import WeightDelta
+    d = WeightDelta.zeros_like(net, rank=2, seed=1, full_below=300)
+    g = torch.Generator().manual_seed(2)
+    WeightDelta({k: tuple(t + 0.01 * torch.randn(t.shape, generator=g) for t in f) for k, f in d.factors.items()},
+                d.shapes, {}, 0.0).save(path)
+    return path
+
+
+def check_delta(d) -> None:
+    assert all(torch.isfinite(t.float()).all() for f in d.factors.values() for t in f)
+
+
+def make_special(kind: str, target: Path) -> Path:
+    """`target` made into `kind` (see SPECIALS); returns the path to give the reader."""
+    import os
+    if kind == "/dev/zero":
+        return Path("/dev/zero")
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "link to a folder":
+        target.symlink_to(target.parent)
+    elif kind == "dangling link":
+        target.symlink_to(target.parent / "nowhere" / target.name)
+    else:
+        target.symlink_to(kind.removeprefix("link to "))
+    return target
+
+
 def readers(tmp: Path) -> dict:
     """reader name -> (seed files written under tmp, read function, documented error, check of a valid
     result). Direction imports write to the user library: point XDG_DATA_HOME somewhere private first."""
     from editor.directions.library import DirectionError, import_ganspace, import_interfacegan
     from editor.model.errors import CheckpointError
     from editor.model.loading import _load_safetensors
+    from editor.batch_manifest import read_manifest
     from editor.measures.align import PhotoError, read_photo
+    from editor.photo.delta import WeightDelta
+    net = tiny_mobile_net()
 
     def ifg(p):
         return import_interfacegan(p, "tiny", FP, W_DIM, NUM_WS)
@@ -224,13 +296,29 @@ def readers(tmp: Path) -> dict:
         "ganspace": ([write_ganspace(tmp / "g.npz")], gs, DirectionError, check_directions),
         "photo": ([write_photo(tmp / "p.jpg"), write_photo(tmp / "p.png")], read_photo, PhotoError, check_photo),
         "model": ([write_model(tmp / "m.safetensors")], _load_safetensors, CheckpointError, check_model),
+        "manifest": ([write_manifest(tmp / "b.json")], read_manifest, ValueError, check_manifest),
+        "breed": ([write_session(tmp / "breed.json", breed_state())], eio.load_session, eio.FileFormatError,
+                  check_state),
+        "delta": ([write_delta(tmp / "d.safetensors", net)], lambda p: WeightDelta.load(p, net), ValueError,
+                  check_delta),
     }
+
+
+def special_readers(tmp: Path) -> dict:
+    """Every reader for the special files: the model through load_generator (what opens a user's file)."""
+    from editor.model.errors import CheckpointError
+    from editor.model.loading import load_generator
+    specs = readers(tmp)
+    specs["model"] = (specs["model"][0], lambda p: load_generator(p, device="cpu"), CheckpointError, check_model)
+    return specs
 
 
 def run_case(reader: str, spec: tuple, i: int, seed: int) -> str:
     """Mutant i of `reader` (deterministic from seed and i) through its reader: 'documented error',
     'valid', or raises (AssertionError for garbage accepted or a message that does not name the file)."""
     from editor.safe_read import MAX_MESSAGE
+    if reader == "special":
+        return run_special(spec, i)
     seeds, read, error, check = spec
     src = seeds[i % len(seeds)]
     original = src.read_bytes()
@@ -248,3 +336,32 @@ def run_case(reader: str, spec: tuple, i: int, seed: int) -> str:
         target.write_bytes(original) if reader == "sidecar" else target.unlink()
     check(result)
     return "valid"
+
+
+def run_special(specs: dict, i: int) -> str:
+    """Case i of 'special': reader i mod R given the special file i // R mod K under its seed's kind of name."""
+    from editor.safe_read import MAX_MESSAGE
+    names = sorted(specs)
+    reader, kind = names[i % len(names)], SPECIALS[(i // len(names)) % len(SPECIALS)]
+    if reader == "sidecar" and kind == "/dev/zero":  # the sidecar is found by its name beside the image
+        kind = "link to /dev/zero"
+    seeds, read, error, _check = specs[reader]
+    src = seeds[0]
+    target = src if reader == "sidecar" else src.with_name(f"sp{i}{src.suffix}")
+    saved = src.read_bytes() if reader == "sidecar" else None
+    if reader == "sidecar":
+        src.unlink()
+    given = make_special(kind, target)
+    try:
+        read(given)  # the sidecar reader opens the image beside it
+    except error as exc:
+        msg = str(exc)
+        named = given.name.removesuffix(".json") if reader == "sidecar" else given.name
+        assert named in msg and len(msg) < MAX_MESSAGE + 260, msg[:400]
+        return "documented error"
+    finally:
+        if given != Path("/dev/zero"):
+            given.unlink()
+        if saved is not None:
+            src.write_bytes(saved)
+    raise AssertionError(f"{reader} read {kind} as a file")

@@ -38,7 +38,7 @@ def worker(reader: str, start: int, stop: int, seed: int, memory_gb: float) -> N
     from tests import fuzz_cases as fc
     tmp = Path(tempfile.mkdtemp(prefix="fuzz-"))
     os.environ["XDG_DATA_HOME"] = str(tmp / "xdg-data")
-    spec = fc.readers(tmp)[reader]
+    spec = fc.special_readers(tmp) if reader == "special" else fc.readers(tmp)[reader]
     # The cap counts from what the imports already mapped (torch maps a lot of address space up front).
     limit = _vm_bytes() + int(memory_gb * (1 << 30))
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

@@ -365,3 +365,10 @@ def test_pickle_without_mean_latent_caches_it_beside_the_file(tmp_path, monkeypa
     cached[0].write_bytes(b"garbage")  # a damaged cache is recomputed, not trusted
     load_generator(path, device="cpu", dtype=torch.float32)
     assert len(calls) == 2
+    # A 128-byte .npy declaring 10^6 x 10^6 floats: refused by its header (no MemoryError), then recomputed.
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }".ljust(117) + "\n"
+    cached[0].write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode())
+    assert cached[0].stat().st_size == 128
+    g3 = load_generator(path, device="cpu", dtype=torch.float32)
+    assert len(calls) == 3 and torch.equal(g3.w_avg, g1.w_avg)
+    np.testing.assert_array_equal(np.load(cached[0]), g1.w_avg.cpu().numpy())

@@ -109,6 +109,110 @@ def _evil_pt(path: Path) -> Path:
     return path
 
 
+# --------------------------------------------------------------------- crafted files of issue 28
+def legacy_storage_bomb(path: str | Path, numel: int = 2 ** 31 - 1) -> Path:
+    """A legacy-format torch file (a few hundred bytes) whose one storage record declares `numel` floats:
+    torch's legacy loader allocates that before reading the bytes."""
+    buf = io.BytesIO()
+    torch.save({"g_ema": {"a": torch.zeros(3)}}, buf, _use_new_zipfile_serialization=False)
+    data = buf.getvalue()
+    at = data.index(b"K\x03N", data.index(b"cpu"))  # the storage record's element count, 3
+    Path(path).write_bytes(data[:at] + b"J" + numel.to_bytes(4, "little") + data[at + 2:])
+    return Path(path)
+
+
+def rezip(data: bytes, compression: int = zipfile.ZIP_DEFLATED, extra: dict | None = None,
+          first: dict | None = None) -> bytes:
+    """A torch zip's records again, with `compression`; `first` records go before them, `extra` after."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", compression) as dst:
+        for name, payload in (first or {}).items():
+            dst.writestr(name, payload)
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+        for name, payload in (extra or {}).items():
+            dst.writestr(name, payload)
+    return out.getvalue()
+
+
+class _StorageBlob:
+    """Pickles as torch pickles a storage: torch.storage._load_from_bytes(<bytes>)."""
+
+    def __init__(self, blob: bytes):
+        self.blob = blob
+
+    def __reduce__(self):
+        return torch.storage._load_from_bytes, (self.blob,)
+
+
+def pickle_with_storage_blob(path: str | Path, blob: bytes) -> Path:
+    """An NVIDIA-style pickle whose only tensor storage is `blob` (what torch.load will be given)."""
+    with open(path, "wb") as f:
+        pickle.dump({"G_ema": _StorageBlob(blob)}, f, protocol=2)
+    return Path(path)
+
+
+def colliding_keys_pickle(path: str | Path, keys: int, dicts: int = 1) -> Path:
+    """`dicts` dicts of `keys` integer keys that all hash to 0 (multiples of 2^61 - 1), written opcode by
+    opcode: building them in Python here would cost what the file is meant to cost the loader."""
+    m = 2 ** 61 - 1
+    one = b"}(" + b"".join(pickle.dumps(i * m, 2)[2:-1] + b"K\x00" for i in range(1, keys + 1)) + b"u"
+    Path(path).write_bytes(b"\x80\x02(" + one * dicts + b"l.")
+    return Path(path)
+
+
+def _good_pt_bytes() -> bytes:
+    buf = io.BytesIO()
+    torch.save({"g_ema": rosinality_state_dict(tiny_net(conv_clamp=None))}, buf)
+    return buf.getvalue()
+
+
+def _decoy_pt(path: Path) -> Path:
+    """Issue 28: a harmless x/a/data.pkl first, and x/data.pkl (what torch reads) with a 10^6-deep key."""
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("x/a/data.pkl", b"\x80\x02}q\x00.")
+        z.writestr("x/data.pkl", b"\x80\x02}" + b")" + b"\x85" * 10 ** 6 + b"K\x01s.")
+        z.writestr("x/version", "3\n")
+    return path
+
+
+def _bomb_pt(path: Path) -> Path:
+    """A deflated 64 MB record of zeros beside a good model: 64 kB on disk, inflated by torch before any check."""
+    path.write_bytes(rezip(_good_pt_bytes(), extra={"archive/data/999": bytes(64 << 20)}))
+    return path
+
+
+def _deflated_blob_pkl(path: Path) -> Path:
+    blob = rezip(_good_pt_bytes(), extra={"archive/data/999": bytes(64 << 20)})
+    return pickle_with_storage_blob(path, blob)
+
+
+def _one_pickle_pt(path: Path, data_pkl: bytes) -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("archive/data.pkl", data_pkl)
+        z.writestr("archive/version", "3\n")
+    return path
+
+
+def _oversized_tensor_pt(path: Path) -> Path:
+    """A tensor of 3 stored floats whose record says it has 10^6."""
+    buf = io.BytesIO()
+    torch.save({"g_ema": {"a": torch.zeros(3)}}, buf)
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("data.pkl"):  # size (3,) -> (1000000,)
+                data = data.replace(b"K\x00K\x03\x85", b"K\x00J\x40\x42\x0f\x00\x85")
+            dst.writestr(info, data)
+    return path
+
+
+def _truncated_pt(path: Path) -> Path:
+    data = _good_pt_bytes()
+    path.write_bytes(data[:len(data) * 3 // 4])
+    return path
+
+
 CASES = {
     # name: (writer, words the message must hold)
     "dag.pkl": (_dag_pickle, "two places"),
@@ -133,6 +237,25 @@ CASES = {
     "nan_weight.pkl": (lambda p: _pkl_with(p, _net_with(synthesis__b8__conv1__weight=float("nan"))), "NaN"),
     "inf_w_avg.pkl": (lambda p: _pkl_with(p, _net_with(mapping__w_avg=float("inf"))), "mapping.w_avg"),
     "huge_weight.pkl": (lambda p: _pkl_with(p, _net_with(mapping__fc0__bias=1e30)), "beyond"),
+    # issue 28
+    "decoy.pt": (_decoy_pt, "2 data.pkl records"),
+    "deflated.pt": (lambda p: p.write_bytes(rezip(_good_pt_bytes())) and p, "compressed (zip method 8)"),
+    "bomb.pt": (_bomb_pt, "stored uncompressed"),
+    "no_folder.pt": (lambda p: p.write_bytes(rezip(_good_pt_bytes(), zipfile.ZIP_STORED, first={"data.pkl": b"."}))
+                     and p, "is not in a folder"),
+    "legacy_bomb.pt": (legacy_storage_bomb, "2,147,483,647 elements"),
+    "deflated_blob.pkl": (_deflated_blob_pkl, "compressed"),
+    "colliding_keys.pkl": (lambda p: colliding_keys_pickle(p, 20_000), "sizes squared"),
+    "colliding_dicts.pkl": (lambda p: colliding_keys_pickle(p, 1000, 200), "sizes squared"),
+    # LONG_BINPUT at 2^32 - 1: CPython's unpickler would grow its memo to 2^33 slots and clear them all
+    "memo_index.pkl": (lambda p: p.write_bytes(b"\x80\x02N" + b"r\xff\xff\xff\xff" + b".") and p,
+                       "memo entry at index 4,294,967,295"),
+    "clamp_huge.pkl": (lambda p: _pkl_with(p, conv_clamp=10 ** 400), "conv_clamp=an int of 1329 bits"),
+    "truncated.pt": (_truncated_pt, "truncated or corrupt"),
+    "oversized_tensor.pt": (_oversized_tensor_pt, "declares more values than its stored data holds"),
+    # torch's reason, not the first 200 characters of its advice
+    "ext_opcode.pt": (lambda p: _one_pickle_pt(p, b"\x80\x02\x82\x01."),
+                      "weights-only loader refused it: Unsupported operand 130"),
     "nan_latent.pt": (lambda p: write_rosinality_pt(p, tiny_net(conv_clamp=None),
                                                      latent_avg=torch.full([32], float("nan"))), "latent_avg"),
 }
@@ -155,12 +278,19 @@ def test_crafted_file_is_refused(tmp_path, name, capsys):
     assert not (tmp_path / "out.png").exists()
 
 
-@pytest.mark.parametrize("name", ["deep_key_1e6.pkl", "evil.pt", "wide.pkl"])
+@pytest.mark.parametrize("name", ["deep_key_1e6.pkl", "evil.pt", "wide.pkl", "decoy.pt", "legacy_bomb.pt",
+                                  "deflated_blob.pkl", "bomb.pt", "colliding_keys.pkl", "memo_index.pkl"])
 def test_render_command_prints_one_line_in_a_fresh_process(tmp_path, name):
     """Including the cases that would crash or balloon a process: the child stays under 1 GB peak."""
     path = CASES[name][0](tmp_path / name)
-    code = ("import resource, sys\nfrom editor.cli import main\nrc = main(sys.argv[1:])\n"
-            "sys.stderr.write(f'peak_kb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}')\nsys.exit(rc)")
+    # Under a 2 GB address-space cap above what torch's import maps (issue 28's condition), and < 1 GB resident.
+    code = ("import os, resource, sys, torch\n"
+            "vm = int(open('/proc/self/statm').read().split()[0]) * os.sysconf('SC_PAGE_SIZE')\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (vm + (2 << 30), vm + (2 << 30)))\n"
+            "from editor.cli import main\nrc = main(sys.argv[1:])\n"
+            # VmHWM, not ru_maxrss: Linux carries the parent's (pytest's) peak across fork and exec into that
+            "hwm = [line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')][0]\n"
+            "sys.stderr.write(f'peak_kb={hwm}')\nsys.exit(rc)")
     r = subprocess.run([sys.executable, "-c", code, "render", "--quiet", "--model", str(path),
                         "-o", str(tmp_path / "o.png")], cwd=ROOT, capture_output=True, text=True, timeout=120,
                        env={**os.environ, "EDITOR_DEVICE": "cpu"})
@@ -216,3 +346,36 @@ def test_official_files_still_load_after_the_checks(tmp_path):
     torch.save({"g_ema": rosinality_state_dict(net)}, buf, _use_new_zipfile_serialization=False)
     (tmp_path / "legacy.pt").write_bytes(buf.getvalue())
     assert load_rosinality(tmp_path / "legacy.pt")[0].num_ws == net.num_ws
+
+
+def test_a_stylegan3_of_absurd_work_is_refused_by_its_estimate_naming_the_figure(tmp_path):
+    """Issue 28: every option in range (64 layers, 15x15 kernels, 32-tap filters, 256-pixel margins, 4
+    channels) and a file of a few MB, but ~1.7 T multiply-adds a render (129 s measured): refused at load; the
+    published configs are estimated at a third of the limit or less."""
+    from editor.model import load_generator
+    from editor.model.render_memory import MAX_SG3_MACS, sg3_render_macs
+    from editor.model.stylegan3 import StyleGAN3
+    from tests.support import tiny_sg3
+    net = tiny_sg3(img_resolution=256, channel_base=2048, channel_max=4, num_layers=64, margin_size=256,
+                   filter_size=32, conv_kernel=15, z_dim=8, w_dim=8)
+    path = write_nvidia_pickle(tmp_path / "slow.pkl", net)
+    assert path.stat().st_size < 3_000_000  # G and G_ema, 0.7 MB of weights each
+    with pytest.raises(CheckpointError, match=r"about 1\.\d T multiply-adds.*refuses above 1 T"):
+        load_generator(path, device="cpu")
+    for real in (dict(img_resolution=1024, channel_base=32768, channel_max=512),
+                 dict(img_resolution=1024, channel_base=65536, channel_max=1024, conv_kernel=1, use_radial_filters=True)):
+        with torch.device("meta"):
+            published = StyleGAN3(z_dim=512, w_dim=512, img_channels=3, **real)
+        assert 0.2e12 < sg3_render_macs(published.synthesis) < MAX_SG3_MACS / 2.5
+    # A tiny real-shaped StyleGAN3 still loads.
+    assert load_generator(write_nvidia_pickle(tmp_path / "ok.pkl", tiny_sg3()), device="cpu").num_ws > 0
+
+
+def test_library_failures_are_said_in_words():
+    from editor.model.errors import cause_in_words
+    assert "truncated or corrupt" in cause_in_words(UnicodeDecodeError("ascii", b"\x80", 0, 1, "ordinal"))
+    assert "beyond the range of a float" in cause_in_words(OverflowError("int too large to convert to float"))
+    assert "more memory than this machine has" in cause_in_words(MemoryError())
+    assert "deeper than Python can follow" in cause_in_words(RecursionError("maximum recursion depth"))
+    assert "declares more values" in cause_in_words(RuntimeError("Trying to resize storage that is not resizable"))
+    assert cause_in_words(KeyError("x")) == "KeyError: 'x'"

@@ -8,7 +8,9 @@ error or a valid result with finite, sane values. Everything runs in-process; li
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import tracemalloc
 import zipfile
 from collections import Counter
@@ -29,7 +31,7 @@ from editor.measures.align import PhotoError, read_photo
 from editor.safe_read import MAX_MESSAGE
 from tests import fuzz_cases as fc
 
-MUTANTS = 500      # per reader: ~20 s for all eight on one busy core
+MUTANTS = 500      # per reader: ~25 s for all eleven on one busy core
 SEED = 20261122
 
 
@@ -297,11 +299,93 @@ def test_photos_that_broke_the_reader(tmp_path):
     refused(read_edit_from_image, tmp_path / "eps.png", FileFormatError, match="not an image")
 
 
+# -------------------------------------------------------------- pipes, devices and links (issue 28)
+def _manifest_reader(path):
+    from editor.batch_manifest import read_manifest
+    return read_manifest(path)
+
+
+def _photo_reader(path):
+    from editor.measures.align import read_photo
+    return read_photo(path)
+
+
+READERS = {"session": load_session, "latent": load_latent, "manifest": _manifest_reader,
+           "image": read_edit_from_image, "photo": _photo_reader}
+
+
+def _special(tmp_path, kind: str):
+    if kind == "fifo":
+        p = tmp_path / "pipe.json"
+        os.mkfifo(p)
+        return p
+    if kind == "link-to-zero":
+        p = tmp_path / "zero.npz"
+        p.symlink_to("/dev/zero")
+        return p
+    return Path(kind)
+
+
+def _call_guarded(fn, path, unblock, limit_s: float = 60.0):
+    """fn(path) in a thread; if it is still running after limit_s (blocked on a pipe), the pipe is given
+    a writer so the thread can end, and the test fails. The limit is a hang guard, not a speed check."""
+    import threading
+    out = {}
+
+    def go():
+        try:
+            out["result"] = fn(path)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            out["error"] = exc
+    t = threading.Thread(target=go, daemon=True)
+    t.start()
+    t.join(limit_s)
+    if t.is_alive():
+        unblock()
+        t.join(10)
+        pytest.fail(f"{fn.__name__} blocked on {path}")
+    return out
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero", "/dev/urandom", "link-to-zero"])
+def test_every_reader_refuses_pipes_and_devices_before_opening_them(tmp_path, reader, kind):
+    path = _special(tmp_path, kind)
+
+    def unblock():  # a writer on the pipe ends a blocked open() (and then its read)
+        with contextlib.suppress(OSError):
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+    out = _call_guarded(READERS[reader], path, unblock)
+    assert "result" not in out, f"{reader} read {kind} as a file"
+    error = out["error"]
+    assert isinstance(error, (FileFormatError, ValueError)) or type(error).__name__ == "PhotoError", repr(error)
+    assert "regular file" in str(error) and path.name in str(error), str(error)
+
+
+def test_a_pipe_swapped_in_after_the_check_does_not_block(tmp_path, monkeypatch):
+    """The kind is checked again on the descriptor, which is opened non-blocking: a file replaced by a
+    FIFO between the stat and the open still ends in the refusal, not a hang."""
+    from editor import safe_read
+    pipe = tmp_path / "pipe.json"
+    os.mkfifo(pipe)
+    real_stat = os.stat
+    monkeypatch.setattr(safe_read.os, "stat", lambda p, *a, **k: real_stat(tmp_path, *a, **k)
+                        if str(p) == str(pipe) else real_stat(p, *a, **k))
+    monkeypatch.setattr(safe_read.stat, "S_ISREG", lambda mode, real=safe_read.stat.S_ISREG:
+                        real(mode) or safe_read.stat.S_ISDIR(mode))  # the stat above passes as a file
+    out = _call_guarded(load_session, pipe, lambda: os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)))
+    assert isinstance(out.get("error"), FileFormatError), out
+
+
 # --------------------------------------------------------------------------------------------- fuzz loop
 @pytest.mark.parametrize("reader", fc.READERS)
 def test_mutated_files_end_in_the_documented_error_or_a_sane_result(tmp_path, reader):
     """Bit flips, truncations, splices and hostile tokens; `make fuzz` runs many more in child processes."""
-    spec = fc.readers(tmp_path)[reader]
-    outcomes = Counter(fc.run_case(reader, spec, i, SEED) for i in range(MUTANTS))
-    print(f"\nfuzz {reader}: {MUTANTS} mutants, " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
-    assert sum(outcomes.values()) == MUTANTS and outcomes["documented error"] > 0
+    spec = fc.special_readers(tmp_path) if reader == "special" else fc.readers(tmp_path)[reader]
+    # 'special': every reader given every FIFO, device and odd link once (each must be the documented error)
+    cases = len(spec) * len(fc.SPECIALS) if reader == "special" else MUTANTS
+    outcomes = Counter(fc.run_case(reader, spec, i, SEED) for i in range(cases))
+    print(f"\nfuzz {reader}: {cases} mutants, " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+    assert sum(outcomes.values()) == cases and outcomes["documented error"] > 0
+    if reader == "special":
+        assert outcomes["documented error"] == cases

@@ -311,3 +311,48 @@ def test_temp_files_left_by_a_killed_write_are_removed_by_the_next_one(tmp_path)
     atomic_write_bytes(target, b"whole")
     assert target.read_bytes() == b"whole"
     assert not stale.exists() and young.exists() and other.exists()  # only ours, for this file, and old
+
+
+# ----------------------------------------------------------------- links in an output folder (issue 28)
+def test_the_atomic_writer_replaces_a_link_and_never_writes_through_it(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    victim = elsewhere / "victim.png"
+    victim.write_bytes(b"precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.png").symlink_to(victim)
+    (out / "b.png").symlink_to(elsewhere)  # a link to a folder
+    (out / "c.png").symlink_to(tmp_path / "nowhere" / "x.png")  # a dangling link
+    for name in ("a.png", "b.png", "c.png"):
+        atomic_write_bytes(out / name, b"new " + name.encode())
+        assert not (out / name).is_symlink() and (out / name).read_bytes() == b"new " + name.encode()
+    assert victim.read_bytes() == b"precious" and sorted(p.name for p in elsewhere.iterdir()) == ["victim.png"]
+    assert not (tmp_path / "nowhere").exists() and leftovers(out) == []
+
+
+def test_a_folder_in_the_way_of_a_write_is_a_clear_error(tmp_path):
+    (tmp_path / "x.png").mkdir()
+    with pytest.raises(IsADirectoryError, match="folder is in the way") as info:
+        atomic_write_bytes(tmp_path / "x.png", b"data")
+    assert "x.png" in str(info.value) and (tmp_path / "x.png").is_dir() and leftovers(tmp_path) == []
+
+
+def test_an_export_through_planted_links_leaves_their_targets_alone(tmp_path):
+    victim = tmp_path / "victim.json"
+    victim.write_text("precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "face.jpg").symlink_to(tmp_path / "victim.jpg")
+    eio.sidecar_path(out / "face.jpg").symlink_to(victim)
+    export_image(out / "face.jpg", image(), seed_state(), "tiny")
+    assert victim.read_text() == "precious" and not (tmp_path / "victim.jpg").exists()
+    assert read_edit_from_image(out / "face.jpg")[0] == seed_state()
+
+
+def test_a_session_psi_written_as_a_huge_integer_is_a_clear_error(tmp_path):
+    p = tmp_path / "s.json"
+    save_session(p, seed_state(), {})
+    p.write_text(p.read_text().replace('"psi": 0.6', '"psi": 1' + "0" * 400))
+    with pytest.raises(FileFormatError, match="psi must be a finite number, not an integer of about 40[01] digits"):
+        load_session(p)

@@ -61,6 +61,7 @@ LAYERS = {
     "editor.motion": "features",
     "editor.motion.*": "features",
     "editor.batch": "features",
+    "editor.batch_manifest": "features",
     # the two front ends
     "editor.cli": "cli",
     "editor.__main__": "cli",

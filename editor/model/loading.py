@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..files import atomic_write_npy
+from ..safe_read import open_regular, read_npy
 from .errors import CheckpointError
 from .generator import Generator, cache_dir
 from .mobilestylegan import MobileConfig, MobileStyleGAN
@@ -63,8 +64,9 @@ def load_generator(path: str | Path | None = None, device: str | torch.device | 
     # memory. Every other file is checked before its first render (render_memory).
     own_default = path is None
     path = ensure_default_model(progress) if path is None else Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(path, "no such file")
+    open_regular(path, CheckpointError, "model file").close()  # a FIFO or device is refused before any open
     fmt = detect_format(path)
     if fmt == "mobilestylegan-safetensors":
         net, w_avg, config = _load_safetensors(path)
@@ -122,12 +124,12 @@ def cached_w_avg(net, path: Path, fingerprint: str, progress: Progress | None = 
     candidates = [path.with_name(f"{path.name}.w_avg.{key}.npy"), cache_dir() / f"w_avg.{key}.npy"]
     for c in candidates:
         if c.is_file():
-            try:
-                a = np.load(c, allow_pickle=False)
-                if a.shape == (net.w_dim,) and a.dtype.kind == "f" and np.isfinite(a).all():
-                    return torch.from_numpy(a).float()
-            except (OSError, ValueError):
-                pass
+            try:  # bounded: numpy would trust a 128-byte header declaring 10^6 x 10^6 and try to allocate it
+                a = read_npy(c, CheckpointError, 8 * net.w_dim, "cached average latent")
+                if a.shape == (net.w_dim,) and np.isfinite(a).all():
+                    return torch.from_numpy(a.astype(np.float32))
+            except CheckpointError:
+                pass  # a damaged or foreign cache is computed again and replaced, as a missing one
     w_avg = estimate_w_avg(net, progress=progress)
     for c in candidates:
         try:

@@ -24,7 +24,7 @@ def _int(lo: int, hi: int) -> Check:
 
 def _number(lo: float, hi: float, open_lo: bool = False) -> Check:
     def ok(v: Any) -> bool:
-        if type(v) not in (int, float) or not math.isfinite(v):
+        if type(v) not in (int, float) or abs(v) > 1e308 or not math.isfinite(v):  # 10**400: no OverflowError
             return False
         return (v > lo if open_lo else v >= lo) and v <= hi
     return ok

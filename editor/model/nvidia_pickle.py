@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .checkpoint_format import build_checked, check_file_tensors, list_names
-from .errors import CheckpointError, describe
+from .errors import CheckpointError, cause_in_words, describe
 from .nvidia_options import stylegan2_kwargs, stylegan3_kwargs
 from .pickle_scan import scan_pickle_file, scan_torch_file
 from .stylegan2 import StyleGAN2
@@ -227,11 +227,14 @@ def read_pickle(path: str | Path) -> Any:
         raise
     except OSError as e:
         raise CheckpointError(path, f"cannot be read ({e.strerror or type(e).__name__})") from None
-    except (RecursionError, MemoryError) as e:
-        raise CheckpointError(path, f"is not a usable network pickle ({type(e).__name__})") from None
+    except (RecursionError, MemoryError, OverflowError) as e:
+        raise CheckpointError(path, f"is not a usable network pickle: {cause_in_words(e)}") from None
     except Exception as e:  # truncated, corrupt or not a pickle: all surface the same way
         # Only the unpickler's own messages are shown; others may quote values from the file.
-        detail = f": {e}" if isinstance(e, (pickle.UnpicklingError, EOFError)) else ""
+        if isinstance(e, pickle.UnpicklingError) and "Weights only load failed" in str(e):
+            from .rosinality import torch_load_problem  # a storage blob torch's weights-only loader refused
+            raise CheckpointError(path, f"has a tensor storage that {torch_load_problem(e)}") from None
+        detail = f": {e}" if isinstance(e, pickle.UnpicklingError) else f": {cause_in_words(e)}"
         raise CheckpointError(path, f"is not a readable network pickle ({type(e).__name__}{detail})") from None
     finally:
         _current_path.reset(token)
@@ -268,8 +271,8 @@ def load_nvidia_pickle(path: str | Path) -> tuple[StyleGAN2 | StyleGAN3, torch.T
     except CheckpointError:
         raise
     except Exception as e:  # records are attacker-shaped data: any surprise in them is a bad file, not a bug
-        detail = f": {e}" if isinstance(e, pickle.UnpicklingError) else ""  # our own messages only
-        raise CheckpointError(path, f"G_ema is malformed ({type(e).__name__}{detail})") from None
+        detail = str(e) if isinstance(e, pickle.UnpicklingError) else cause_in_words(e)  # our own messages only
+        raise CheckpointError(path, f"G_ema is malformed ({type(e).__name__}: {detail})") from None
     check_file_tensors(tensors, path, "G_ema")
     if sg3:
         # Each layer divides by sqrt(magnitude_ema): zero or negative would render NaN at the first frame.

@@ -211,6 +211,50 @@ def _gb(n: int) -> str:
     return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
 
 
+# ------------------------------------------------------------------------------------------------ work
+# Multiply-adds of one StyleGAN3 render, channels padded as for memory (a 4-channel conv runs no faster than a
+# 16-channel one): NVIDIA's published configs take 0.10-0.35 T (-T 1024²: 0.34 T; -R 1024²: 0.24 T; -R at
+# 2048²: 0.27 T). A file's settings can stay in every option's range and still ask for 64 layers with 15x15
+# kernels, 32-tap filters and 256-pixel margins: 1.7 T, 129 s a render measured. Three times the largest
+# real model is refused.
+MAX_SG3_MACS = 10 ** 12
+LARGEST_SG3_MACS = 0.34e12  # NVIDIA's StyleGAN3-T at 1024², by sg3_render_macs
+
+
+def sg3_render_macs(synthesis) -> int:
+    """Multiply-adds of one render of a StyleGAN3 synthesis network (meta-built works): each layer's
+    modulated conv, its separable (or radial) up- and down-sampling filters, channels padded to 16."""
+    total = 0
+    for name in synthesis.layer_names:
+        layer = getattr(synthesis, name)
+        k = layer.conv_kernel
+        conv = layer.in_size + k - 1
+        x0, x1, y0, y1 = layer.padding
+        uh, uw = conv * layer.up_factor + y0 + y1, conv * layer.up_factor + x0 + x1
+        co, ci, out = _padded(layer.out_channels), _padded(layer.in_channels), layer.out_size
+        total += co * ci * k * k * conv * conv
+        fu, fd = layer.up_filter, layer.down_filter
+        total += co * (conv * conv + conv * uw) * (fu.shape[-1] if fu is not None else 1)
+        if fd is not None and fd.ndim == 2:
+            total += co * out * out * fd.shape[0] * fd.shape[1]
+        elif fd is not None:
+            total += co * (uh * out + out * out) * fd.shape[-1]
+    return total
+
+
+def check_render_work(net, path: str | Path | None) -> None:
+    """CheckpointError for a StyleGAN3 whose render would take far more work than any real one."""
+    from .stylegan3 import SynthesisNetwork as SG3Synthesis
+    if not isinstance(getattr(net, "synthesis", None), SG3Synthesis):
+        return
+    macs = sg3_render_macs(net.synthesis)
+    if macs > MAX_SG3_MACS:
+        raise CheckpointError(path, f"a render would take about {macs / 1e12:.1f} T multiply-adds (its layers, "
+                                    f"kernels, filters and margins); NVIDIA's largest StyleGAN3 takes "
+                                    f"{LARGEST_SG3_MACS / 1e12:.2f} T, and this editor refuses above "
+                                    f"{MAX_SG3_MACS / 1e12:.0f} T (minutes a frame)")
+
+
 def check_render_memory(net, path: str | Path | None, device: torch.device) -> int:
     """The bytes one render of `net` needs (activations and a second copy of the weights: on a GPU, or the
     reduced-precision copy) if `device` can give them; else a CheckpointError in the user's words: the
@@ -219,6 +263,7 @@ def check_render_memory(net, path: str | Path | None, device: torch.device) -> i
     if res > MAX_RESOLUTION:
         raise CheckpointError(path, f"makes {res}×{res} images; this editor renders at most "
                                     f"{MAX_RESOLUTION}×{MAX_RESOLUTION} (face models are made at 256-1024)")
+    check_render_work(net, path)
     need = render_bytes(net) + weight_bytes(net)
     free, label = available_bytes(device)
     if free is not None and need > USABLE_FRACTION * free:

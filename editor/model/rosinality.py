@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 
 from .checkpoint_format import build_checked, check_file_tensors, check_values, list_names
-from .errors import CheckpointError, clean_text, describe
+from .errors import CheckpointError, cause_in_words, clean_text, describe
 from .nvidia_options import TOP, check_options
 from .pickle_scan import scan_torch_file
 from .stylegan2 import StyleGAN2
@@ -111,13 +111,20 @@ _BLOCKED_GLOBAL = re.compile(r"unsupported global:?\s+(?:GLOBAL\s+)?([\w.]+)", r
 
 
 def torch_load_problem(e: Exception) -> str:
-    """What torch.load(weights_only=True) refused, in one line: the blocked global by name where there is one
-    (torch's message spreads it over many lines of advice, with terminal colour codes)."""
+    """What torch.load(weights_only=True) refused, in one line: the blocked global by name where there is one,
+    else the weights-only loader's own reason without torch's advice around it (its message spreads the reason
+    over many lines of advice, with terminal colour codes); other failures in plain words (cause_in_words)."""
     text = clean_text(str(e), 4000)
     found = _BLOCKED_GLOBAL.search(text)
     if found:
         return f"it needs the global '{found.group(1)}', which a weights-only load refuses: it could run code"
-    return f"{type(e).__name__}: {clean_text(text, 200)}"
+    if "Weights only load failed" in text:
+        core = text.split("WeightsUnpickler error:", 1)[1] if "WeightsUnpickler error:" in text else \
+            text.split("Weights only load failed.", 1)[1]
+        for advice in ("Re-running `torch.load`", "Check the documentation", "In PyTorch 2.6", "Please file an issue"):
+            core = core.split(advice, 1)[0] if core.split(advice, 1)[0].strip() else core
+        return f"torch's weights-only loader refused it: {clean_text(core.strip(), 200) or 'no reason given'}"
+    return cause_in_words(e)
 
 
 # Fixed blur kernels rosinality registers as buffers; ours come from `resample_filter` instead.
@@ -138,10 +145,10 @@ def load_rosinality(path: str | Path) -> tuple[StyleGAN2, torch.Tensor | None]:
         with allow([argparse.Namespace]) if allow else contextlib.nullcontext(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about foreign pickles; failures are reported below
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (RecursionError, MemoryError) as e:
-        raise CheckpointError(path, f"is not a usable torch checkpoint ({type(e).__name__})") from None
+    except (RecursionError, MemoryError, OverflowError) as e:
+        raise CheckpointError(path, f"is not a usable torch checkpoint: {cause_in_words(e)}") from None
     except Exception as e:
-        raise CheckpointError(path, f"is not a readable torch checkpoint ({torch_load_problem(e)})") from None
+        raise CheckpointError(path, f"is not a readable torch checkpoint: {torch_load_problem(e)}") from None
     if not isinstance(ckpt, dict) or "g_ema" not in ckpt:
         keys = ", ".join(describe(k) for k in list(ckpt)[:8]) if isinstance(ckpt, dict) else describe(ckpt)
         raise CheckpointError(path, f"has no 'g_ema' generator state dict (found {keys or 'an empty dict'})")

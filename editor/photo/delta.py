@@ -137,6 +137,9 @@ class WeightDelta:
         """Read a delta (safetensors: no code runs) and check it against `net`; ValueError naming the file."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file
+
+        from ..safe_read import open_regular
+        open_regular(path, lambda p, problem: ValueError(f"{p}: {problem}"), "weight delta").close()  # a FIFO blocks
         try:
             raw = load_file(str(path))
         except (OSError, SafetensorError, ValueError) as exc:
