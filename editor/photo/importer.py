@@ -78,8 +78,8 @@ class StepCosts:
         if stage == "pivot":   # 70% preview steps, 30% full (project.full_fraction)
             return 0.7 * self.preview + 0.3 * self.full
         if stage == "tuning":  # the photo's render, the locality face's render and its untouched twin
-            return 2.4 * (0.75 * self.preview + 0.25 * self.full)
-        return 1.05 * self.full  # detail: full renders only
+            return 2.8 * (0.75 * self.preview + 0.25 * self.full)
+        return 1.15 * self.full  # detail: full renders only
 
     def setup(self, stage: str) -> float:
         """Before the first step and after the last: candidates, final renders, the keep check."""
