@@ -261,15 +261,16 @@ def check_shapes(shapes: dict[str, tuple], net, where: str) -> None:
         p = params[name]
         out, fan_in = p.shape[0], p.numel() // p.shape[0]
         if part == "full" and math.prod(shape) != p.numel():
-            raise ValueError(f"{where}: {name!r} has {math.prod(shape)} values, the model's {p.numel()}")
+            raise ValueError(f"{where}: {name!r} does not fit this model ({math.prod(shape)} values, "
+                             f"the model's {p.numel()})")
         if part == "a":
             b = shapes.get(f"{name}::b")
             if b is None:
                 raise ValueError(f"{where}: {name!r} has A but no B")
             if len(shape) != 2 or len(b) != 2 or shape[0] != out or b[1] != fan_in or shape[1] != b[0] \
                     or not 0 < shape[1] <= MAX_RANK:
-                raise ValueError(f"{where}: {name!r}'s factors {list(shape)} x {list(b)} do not make its "
-                                 f"{list(p.shape)} at a rank up to {MAX_RANK}")
+                raise ValueError(f"{where}: {name!r} does not fit this model (factors {list(shape)} x {list(b)} "
+                                 f"do not make its {list(p.shape)} at a rank up to {MAX_RANK})")
         if part == "b" and f"{name}::a" not in shapes:
             raise ValueError(f"{where}: {name!r} has B but no A")
 
