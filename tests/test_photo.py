@@ -275,3 +275,22 @@ def test_the_estimate_grows_with_the_steps_and_reads_as_minutes():
     assert schedule_of((5, 6)).steps == (5, 6, 0) and schedule_of("best") is PRESETS["best"]
     with pytest.raises(ValueError, match="schedule must be one of"):
         schedule_of("fast")
+
+
+def test_batch_imports_a_photo_as_the_app_does_with_the_manifests_knobs(monkeypatch):
+    from editor import batch
+    from editor.edit import EditState, Source
+    from editor.photo import align
+    from editor.photo.importer import import_photo
+    from editor.pipeline import render_edit
+    gen, photo = _tiny_photo()
+    monkeypatch.setattr(align, "aligned_faces", lambda path: [(None, photo)])  # dlib finds no tiny faces
+    monkeypatch.setitem(batch._WORKER, "gen", gen)
+    monkeypatch.setitem(batch._WORKER, "directions", {})
+    task = {"kind": "photo", "path": "me.jpg", "stem": "me", "psi": 0.7, "size": None, "edits": {"plain": {}},
+            "steps": 6, "tune_steps": 16, "detail_steps": 4, "seconds": None}
+    (stem, edit, image), = batch._render_face(task)
+    alone = import_photo(gen, photo, (6, 16, 4))
+    src = Source.from_latent(alone.wplus, "photo: me", delta=alone.delta)
+    assert stem == "me_plain" and EditState.from_dict(edit).source_a.delta == src.delta_digest
+    assert np.array_equal(image, render_edit(gen, EditState.new(gen.fingerprint, gen.num_ws).with_source("a", src), {}))
