@@ -294,3 +294,13 @@ def test_batch_imports_a_photo_as_the_app_does_with_the_manifests_knobs(monkeypa
     src = Source.from_latent(alone.wplus, "photo: me", delta=alone.delta)
     assert stem == "me_plain" and EditState.from_dict(edit).source_a.delta == src.delta_digest
     assert np.array_equal(image, render_edit(gen, EditState.new(gen.fingerprint, gen.num_ws).with_source("a", src), {}))
+
+
+def test_cancel_keeps_the_best_latent_and_runs_nothing_after_it():
+    from editor.photo.importer import import_photo
+    gen, photo = _tiny_photo()
+    seen = []
+    result = import_photo(gen, photo, (40, 16, 30), progress=lambda stage, *a: seen.append(stage),
+                          cancelled=lambda: len(seen) >= 3)
+    assert result.cancelled and result.steps == (3, 0, 0) and result.delta is None and set(seen) == {"pivot"}
+    assert "cancelled" in result.stages[0].why and not result.stages[1].ran

@@ -234,7 +234,10 @@ def _run(gen, face, schedule, seconds, progress, cancelled, mode, tuning, starte
     if budgeted and costs is None:
         costs = measure_costs(gen, clock)
     deadline = math.inf if not budgeted else started + 1.25 * seconds + 5  # a much slower machine stops here
-    stop = lambda: bool(cancelled is not None and cancelled()) or clock() > deadline  # noqa: E731
+    user_stop = lambda: bool(cancelled is not None and cancelled())  # noqa: E731
+    stop = lambda: user_stop() or clock() > deadline  # noqa: E731
+    stopped = lambda what: (f"cancelled: the best {what} so far" if user_stop()  # noqa: E731
+                            else f"stopped at the time limit (the machine slowed down): the best {what} so far")
     stage_progress = lambda name: None if progress is None else (lambda *a: progress(name, *a))  # noqa: E731
     left = lambda: seconds - (clock() - started)  # noqa: E731
     wanted = ["pivot"] + (["tuning"] + (["detail"] if cap["detail"] else []) if tuning and cap["tuning"] else [])
@@ -265,13 +268,13 @@ def _run(gen, face, schedule, seconds, progress, cancelled, mode, tuning, starte
     if budgeted and plan["pivot"] < MINIMUM.pivot:
         p.why = f"the budget fits {plan['pivot']} steps, under its minimum {MINIMUM.pivot}: a rough likeness"
     best = (pivot.wplus, None, pivot.psnr_db)
-    more = "tuning" in plan and not pivot.cancelled and not (cancelled and cancelled())
+    more = "tuning" in plan and not pivot.cancelled and not stop()
     if check:
         p.psnr_full_db, p.colour_error = fit_measures(gen, face, pivot.wplus, None)
     if pivot.cancelled:
-        p.why = "cancelled: the best latent so far"
+        p.why = stopped("latent")
     if not more:
-        return finish(*best, pivot.psnr_db, None, pivot.cancelled)
+        return finish(*best, pivot.psnr_db, None, user_stop())
     if budgeted:  # re-plan what is left from the pace the pivot really had
         pace = (clock() - t0) / max(costs.setup("pivot") + p.steps * costs.step("pivot"), 1e-6)
         costs = StepCosts(costs.preview * pace, costs.full * pace)
@@ -301,11 +304,11 @@ def _run(gen, face, schedule, seconds, progress, cancelled, mode, tuning, starte
     t = stages["tuning"]
     t.steps, t.ran = tuned.steps, True
     if tuned.cancelled:
-        t.why = "cancelled: the best weights so far"
+        t.why = stopped("weights")
     if judge(t, pivot.wplus, tuned.delta):
         best = (pivot.wplus, tuned.delta, tuned.psnr_db)
-    if tuned.cancelled or "detail" not in plan or (cancelled and cancelled()):
-        return finish(*best, pivot.psnr_db, tuned.psnr_db, tuned.cancelled or bool(cancelled and cancelled()))
+    if tuned.cancelled or "detail" not in plan or stop():
+        return finish(*best, pivot.psnr_db, tuned.psnr_db, user_stop())
     if budgeted:
         plan, later = _plan(costs, left(), ["detail"], cap, True)
         for s, why in later.items():
@@ -320,7 +323,7 @@ def _run(gen, face, schedule, seconds, progress, cancelled, mode, tuning, starte
     d = stages["detail"]
     d.steps, d.ran = detail.steps, True
     if detail.cancelled:
-        d.why = "cancelled: the best maps so far"
+        d.why = stopped("maps")
     if judge(d, pivot.wplus, detail.delta):
         best = (pivot.wplus, detail.delta, detail.psnr_db)
-    return finish(*best, pivot.psnr_db, tuned.psnr_db, detail.cancelled)
+    return finish(*best, pivot.psnr_db, tuned.psnr_db, user_stop())
