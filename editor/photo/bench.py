@@ -6,7 +6,10 @@ of the full render against the aligned target (after the pivot and after pivotal
 distance photo -> result (same person below 0.6), estimated age and P(male) of both, the time for the
 whole import (alignment included); with tuning also locality (10 held-out seeds rendered with the tuned
 weights against the untouched model, PSNR) and whether edits still work on the tuned face (the age
-slider over its range, gender at +-its range, identity at +-2 sigma of age). Real photos come from `make
+slider over its range, gender at +-its range, identity at +-2 sigma of age; and whether age ±4σ, smile ±3σ
+and yaw ±2σ keep the person: P(male) within 0.2 of the photo's, identity within 0.6). The import is the
+app's (editor.photo.importer) at its default step schedule, so the figures do not depend on the machine's
+load; `--seconds` measures a time budget instead. Real photos come from `make
 photos` (.cache/photos): NASA's public-domain astronaut portrait from scikit-image and face_recognition's
 test photos. Targets live here, not in tests.
 """
