@@ -54,11 +54,12 @@ def _cmd_render(args) -> int:
         print(f"note: {gen.name} cannot move or rotate its picture (StyleGAN3 models can); ignored", file=sys.stderr)
     if args.latent:  # as the app shows a latent opened as source A, with tuned weights found beside it
         from .edit import Source
-        from .photo.delta import WeightDelta, latent_delta_path
+        from .photo.delta import delta_beside_latent
         try:
             w = io.load_latent(args.latent)
-            beside = latent_delta_path(args.latent)
-            delta = WeightDelta.load(beside, gen.net) if beside.is_file() else None
+            delta, warning = delta_beside_latent(args.latent, w, gen.net)
+            if warning:
+                print(f"warning: {warning}", file=sys.stderr)
             state = state.with_source("a", Source.from_latent(w, Path(args.latent).name, args.latent, delta))
         except (io.FileFormatError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -162,10 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("bench-photo", help="import quality (PSNR, identity, locality, edits) and time on photos and generated faces")
     q.add_argument("--photos", default=".cache/photos", help="folder of face photos (default: `make photos`'s)")
     q.add_argument("--generated", type=int, default=3, help="generated faces too, true latent known")
-    q.add_argument("--seconds", type=float, default=90.0, help="time budget a face, alignment included")
+    q.add_argument("--preset", choices=("quick", "normal", "best"), default="normal",
+                   help="the import's step schedule (default normal: the same figures on any machine)")
+    q.add_argument("--seconds", type=float, default=None,
+                   help="a time budget a face, alignment included, instead of the schedule")
     q.add_argument("--no-tune", dest="tune", action="store_false", help="projection only, no pivotal tuning")
     q.add_argument("--steps", type=int, nargs=3, metavar=("PIVOT", "TUNE", "DETAIL"), default=None,
-                   help="fixed step counts instead of the time budget (quality independent of machine load)")
+                   help="step counts instead of the preset's")
     q.add_argument("--no-edits", dest="edits", action="store_false", help="skip the age/gender edit checks")
     q.add_argument("--mode", choices=("w", "w+"), default="w+")
     q.add_argument("--pair", nargs=2, metavar=("A", "B"), default=None,

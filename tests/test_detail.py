@@ -12,7 +12,7 @@ from editor.model.call_inputs import current as current_inputs
 from editor.photo.delta import WeightDelta, applied, detail_gate, map_at, source_deltas
 from editor.photo import detail
 from editor.photo.detail import RADIUS, detail_layers, fit_detail, radius_for
-from editor.photo.tune import import_face
+from editor.photo.importer import import_photo
 from editor.render import RenderRequest, render
 from tests.support import random_delta, tiny_generator
 
@@ -125,12 +125,14 @@ def test_the_gate_keeps_the_maps_at_the_photo_and_fades_them_with_the_edit(tiny)
 def test_an_import_ends_with_maps_and_reports_each_stage(tiny):
     photo, _ = _photo(tiny)
     stages = []
-    result = import_face(tiny, photo, steps=(3, 3, 4), progress=lambda stage, *a: stages.append(stage))
+    result = import_photo(tiny, photo, (3, 3, 4), progress=lambda stage, *a: stages.append(stage), check=False)
     assert result.steps == (3, 3, 4) and result.delta.maps and result.tuned_psnr_db is not None
     assert stages == ["pivot"] * 3 + ["tuning"] * 3 + ["detail"] * 4
     assert result.psnr_db >= result.tuned_psnr_db
-    none = import_face(tiny, photo, steps=(3, 3, 0))
+    assert [s.name for s in result.stages if s.kept] == ["pivot", "tuning", "detail"]
+    none = import_photo(tiny, photo, (3, 3, 0), check=False)
     assert none.steps == (3, 3, 0) and not none.delta.maps
+    assert "no steps" in none.stages[2].why
 
 
 def test_maps_finer_than_the_loss_are_fitted_coarser_so_they_learn_no_speckle(tiny, monkeypatch):

@@ -257,8 +257,10 @@ def test_direction_sliders_locks_sefa_and_teaching(qtbot, gen, make_window):
     assert d.vector @ w.library_dirs["gender"].vector > 0.3
 
 
-def test_import_photo_projects_into_source_b_without_writing_anything(qtbot, gen, make_window, tmp_path):
+def test_import_photo_projects_into_source_b_without_writing_anything(qtbot, gen, make_window, tmp_path,
+                                                                     monkeypatch):
     from editor.model import to_uint8
+    from editor.photo import importer
     from editor.qt.files import autosave_path
     face = to_uint8(gen.synthesis(gen.mapping(gen.z_from_seed(900010), psi=0.7)))[0]
     canvas = np.full((1200, 1200, 3), 110, np.uint8)
@@ -273,13 +275,19 @@ def test_import_photo_projects_into_source_b_without_writing_anything(qtbot, gen
     qtbot.waitUntil(lambda: w.photos.dialog is not None, timeout=60_000)
     dialog = w.photos.dialog
     dialog.which.setCurrentText("B")
-    dialog.seconds.setValue(16)  # the whole import: a few projection, tuning and detail steps
+    qtbot.waitUntil(lambda: dialog.costs is not None, timeout=60_000)  # measured before it starts
+    assert "on this machine" in dialog.estimate.text()
+    dialog.preset.setCurrentText("custom")  # a few pivot, tuning and detail steps, each kept (the flow, not the check)
+    for box, n in zip(dialog.steps, (3, 3, 4)):
+        box.setValue(n)
+    fits = iter(range(100))  # each stage's check sees a better fit (tests/test_photo.py tests the check itself)
+    monkeypatch.setattr(importer, "fit_measures", lambda *a: (20.0 + next(fits), 10.0))
     dialog.start_button.click()
     # Editing stays live while the photo projects: a new A is rendered and shown meanwhile.
     qtbot.waitUntil(lambda: w.background.running == "project", timeout=30_000)
     live = full_render(qtbot, w, lambda: w.source_a.seed.setValue(5))
     assert live.state.source_a.seed == 5 and w.background.running == "project"
-    qtbot.waitUntil(lambda: w.doc.state.source_b.kind == "latent", timeout=90_000)
+    qtbot.waitUntil(lambda: w.doc.state.source_b.kind == "latent", timeout=180_000)
     src = w.doc.state.source_b
     assert src.display_name == "photo: me.jpg" and isinstance(src.delta, WeightDelta)
     assert dialog.bar.value() >= 1 and "fitting the detail" in dialog.status.text()  # the last stage

@@ -141,13 +141,17 @@ def test_a_short_real_tuning_brings_a_projected_face_closer(default_fp32):
 
 
 def test_project_writes_the_delta_beside_the_latent_and_render_shows_the_tuned_face(default_fp32, tmp_path,
-                                                                                  monkeypatch):
+                                                                                  monkeypatch, capsys):
     from PIL import Image
 
     from editor import io
     from editor.cli import main
     from editor.photo.delta import latent_delta_path
+    from editor.photo import importer
     g = default_fp32
+    # Two steps a stage may not improve the fit; this test is about the files, so every stage is kept.
+    monkeypatch.setattr(importer, "PSNR_GAIN", -1e9)
+    monkeypatch.setattr(importer, "COLOUR_SLACK", 1e9)
     face = to_uint8(g.synthesis(g.mapping(g.z_from_seed(900010), psi=0.7)))[0]
     Image.fromarray(face).save(tmp_path / "me.png")
     npz = tmp_path / "me.npz"
@@ -167,6 +171,14 @@ def test_project_writes_the_delta_beside_the_latent_and_render_shows_the_tuned_f
     assert diff(shown, tuned) < 0.5 and diff(tuned, untuned) > 0.0 and diff(shown, tuned) < diff(shown, untuned)
     state, _ = io.read_edit_from_image(tmp_path / "out.png")  # the PNG names the delta, never holds it
     assert state.source_a.delta == delta.digest
+    assert delta.latent is not None  # it names its latent: beside another one it is not used
+    other = tmp_path / "other.npz"
+    io.save_latent_npz(other, np.array(w) + 0.5)
+    latent_delta_path(other).write_bytes(latent_delta_path(npz).read_bytes())
+    assert main(["render", "--latent", str(other), "-o", str(tmp_path / "other.png"), "--device", "cpu"]) == 0
+    assert "belongs to another latent" in capsys.readouterr().err
+    state, _ = io.read_edit_from_image(tmp_path / "other.png")
+    assert state.source_a.delta is None
     # Projection only: no delta, and an old one beside the latent is removed.
     assert main(["project", str(tmp_path / "me.png"), "--aligned", "-o", str(npz), "--steps", "2", "--no-tune",
                  "--device", "cpu"]) == 0

@@ -8,14 +8,20 @@ from ..progress import Bar
 
 
 def add_parser(sub) -> None:
+    from .importer import DEFAULT, PRESETS
     j = sub.add_parser("project", help="turn a face photo into a latent (NVIDIA projected_w.npz layout) "
                        "and tuned weights beside it (NAME.delta.safetensors)")
     j.add_argument("photo")
     j.add_argument("-o", "--output", required=True, help="the .npz to write (key 'w', [1, num_ws, w_dim])")
-    j.add_argument("--seconds", type=float, default=90.0, help="time budget for the whole import (default 90)")
-    j.add_argument("--steps", type=int, default=None, help="projection steps instead of the time budget")
-    j.add_argument("--tune-steps", type=int, default=100, help="with --steps: tuning steps")
-    j.add_argument("--detail-steps", type=int, default=60, help="with --steps: detail-map steps (0: none)")
+    j.add_argument("--preset", choices=tuple(PRESETS), default=DEFAULT,
+                   help="step schedule: " + ", ".join(f"{k} {'+'.join(map(str, v.steps))}" for k, v in PRESETS.items())
+                   + f" (pivot + tuning + detail steps; default {DEFAULT}): the same face on any machine")
+    j.add_argument("--steps", type=int, default=None, help="pivot steps (instead of the preset's)")
+    j.add_argument("--tune-steps", type=int, default=None, help="tuning steps (instead of the preset's)")
+    j.add_argument("--detail-steps", type=int, default=None, help="detail-map steps (0: none)")
+    j.add_argument("--seconds", type=float, default=None,
+                   help="a time budget for the whole import instead of the schedule: the result then depends on "
+                   "the machine; a stage that cannot reach its minimum steps in it is skipped")
     j.add_argument("--no-tune", dest="tune", action="store_false",
                    help="projection only: no tuned weights (a latent any copy of the model renders the same)")
     j.add_argument("--mode", choices=("w", "w+"), default="w+")
@@ -26,6 +32,15 @@ def add_parser(sub) -> None:
     j.set_defaults(func=run)
 
 
+def schedule_from_args(args):
+    """The preset, with any step count given on the command line in its place."""
+    from .importer import PRESETS, Schedule
+    base = PRESETS[args.preset]
+    pick = lambda given, default: default if given is None else given  # noqa: E731
+    return Schedule(pick(args.steps, base.pivot), pick(args.tune_steps, base.tuning),
+                    pick(args.detail_steps, base.detail))
+
+
 def run(args) -> int:
     import time
 
@@ -33,8 +48,8 @@ def run(args) -> int:
     from ..model import load_generator
     from ..measures.align import PhotoError, aligned_faces, read_photo
     from .delta import latent_delta_path
-    from .tune import import_face
-    started = time.perf_counter()  # the budget counts reading and aligning the photo, as the app's does
+    from .importer import describe_seconds, import_photo, measure_costs
+    started = time.perf_counter()  # a budget counts reading and aligning the photo, as the app's does
     try:
         if args.aligned:
             face = read_photo(args.photo)
@@ -47,18 +62,33 @@ def run(args) -> int:
     except PhotoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    schedule = schedule_from_args(args)
+    if min(schedule.steps) < 0:
+        print("error: step counts must be 0 or more", file=sys.stderr)
+        return 2
     bar = Bar()
     gen = load_generator(args.model, device=args.device, progress=bar)
-    steps = (args.steps, args.tune_steps, args.detail_steps) if args.steps else None
-    result = import_face(gen, face, seconds=args.seconds, mode=args.mode, tuning=args.tune, started=started,
-                         steps=steps, progress=lambda stage, i, n, loss, _img: bar(stage, i, n))
     bar.close()
-    io.save_latent_npz(args.output, result.wplus)
+    costs = measure_costs(gen)
+    if args.seconds is None:
+        print(f"{'+'.join(map(str, schedule.steps))} steps (pivot + tuning + detail): "
+              f"{describe_seconds(costs.seconds(schedule, args.tune))} on this machine", file=sys.stderr)
+    else:
+        print(f"a budget of {args.seconds:.0f} s: steps planned from this machine's pace", file=sys.stderr)
+    bar = Bar()
+    result = import_photo(gen, face, schedule, seconds=args.seconds, mode=args.mode, tuning=args.tune,
+                          started=started, costs=costs, progress=lambda stage, i, n, loss, _img: bar(stage, i, n))
+    bar.close()
     beside = latent_delta_path(args.output)
+    # The latent first, then its delta naming it: a run cut short in between leaves an older delta that
+    # names another latent, which render and the app then refuse with a warning.
+    io.save_latent_npz(args.output, result.wplus)
     if result.delta is not None:
-        result.delta.save(beside)
+        result.delta.save(beside, latent=result.wplus)
     elif beside.is_file():
         beside.unlink()  # an older run's tuned weights would no longer belong to this latent
+    for stage in result.stages:
+        print(f"  {stage.line()}")
     print(f"wrote {args.output}" + (f" and {beside} ({result.delta.nbytes // 1024} kB of tuned weights and detail maps)"
                                    if result.delta is not None else "")
           + f": {args.mode}, {' + '.join(map(str, result.steps))} steps in {result.seconds:.0f} s, "

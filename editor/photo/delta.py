@@ -19,6 +19,7 @@ is written into the generator.
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,10 @@ from ..pipeline.photo_inputs import applied, detail_gate, row_weights, source_de
 
 RANK = 8
 FULL_BELOW = 70_000  # elements: tensors smaller than this are tuned in full
+MAX_RANK = 64        # a file's low-rank factors may have up to this rank (tuning makes RANK)
+MAX_CHANGE = 4.0     # a tensor's change may reach this times its parameter's largest |value| (+0.1)
+MAX_MAP = 100.0      # |value| of a detail map (fitted ones stay within a few units)
+MAX_RADIUS = 1e4
 
 
 def row_of(name: str, num_ws: int) -> int | None:
@@ -70,6 +75,7 @@ class WeightDelta:
                 h.update(f"{k}::detail".encode())
                 h.update(self.maps[k].numpy().tobytes())
         self.digest = h.hexdigest()
+        self.latent: str | None = None  # the digest of the latent it was tuned at, once saved or loaded
 
     def map_for(self, layer: str, size: tuple[int, int]) -> torch.Tensor:
         """`layer`'s map at the layer's size (map_at), upsampled once: renders ask for it every frame."""
@@ -124,67 +130,143 @@ class WeightDelta:
             out["detail::radius"] = torch.tensor([self.radius], dtype=torch.float32)
         return out
 
-    def to_bytes(self) -> bytes:
+    def to_bytes(self, latent=None) -> bytes:
+        """The safetensors file; `latent` (the w+ it was tuned at, or its digest) is named in its metadata."""
         from safetensors.torch import save
-        return save(self.tensors(), metadata={"kind": "face-editor weight delta", "version": "1"})
+        meta = {"kind": "face-editor weight delta", "version": "1"}
+        named = latent if isinstance(latent, str) or latent is None else latent_digest(latent)
+        if named or self.latent:
+            meta["latent"] = named or self.latent
+        return save(self.tensors(), metadata=meta)
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path, latent=None) -> None:
         from ..files import atomic_write_bytes
-        atomic_write_bytes(path, self.to_bytes())
+        atomic_write_bytes(path, self.to_bytes(latent))
 
     @classmethod
-    def load(cls, path: str | Path, net) -> WeightDelta:
-        """Read a delta (safetensors: no code runs) and check it against `net`; ValueError naming the file."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
+    def load(cls, path: str | Path, net, latent=None) -> WeightDelta:
+        """Read a delta (safetensors: no code runs) and check it against `net`; ValueError naming the file.
+        Every shape is checked from the file's header before a tensor is read or multiplied. With `latent`
+        (a w+ or its digest), a file that names another latent is refused as StaleDelta."""
+        from safetensors import SafetensorError, safe_open
         from ..safe_read import open_regular
+        where = str(path)
         open_regular(path, lambda p, problem: ValueError(f"{p}: {problem}"), "weight delta").close()  # a FIFO blocks
         try:
-            raw = load_file(str(path))
-        except (OSError, SafetensorError, ValueError) as exc:
-            raise ValueError(f"{path}: not a readable weight delta ({str(exc)[:200]})") from None
-        return cls.from_tensors(raw, net, str(path))
+            with safe_open(where, "pt") as f:
+                meta = f.metadata() or {}
+                shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+                dtypes = {k: f.get_slice(k).get_dtype() for k in f.keys()}
+                bad = sorted(k for k, d in dtypes.items() if d not in ("F32", "F16", "BF16", "F64"))
+                if bad:
+                    raise ValueError(f"{where}: {bad[0]!r} is not a float tensor ({dtypes[bad[0]]})")
+                check_shapes(shapes, net, where)
+                named = meta.get("latent")
+                if latent is not None and named is not None:
+                    wanted = latent if isinstance(latent, str) else latent_digest(latent)
+                    if named != wanted:
+                        raise StaleDelta(f"{where}: belongs to another latent (it names {named[:12]}…, the latent "
+                                         f"is {wanted[:12]}…): an older import's, or one cut short")
+                raw = {k: f.get_tensor(k) for k in f.keys()}
+        except (OSError, SafetensorError) as exc:
+            raise ValueError(f"{where}: not a readable weight delta ({str(exc)[:200]})") from None
+        except ValueError:
+            raise
+        except Exception as exc:  # a malformed header: whatever the reader raised, one line naming the file
+            raise ValueError(f"{where}: not a readable weight delta ({type(exc).__name__}: {str(exc)[:200]})") from None
+        delta = cls.from_tensors(raw, net, where)
+        delta.latent = meta.get("latent")
+        return delta
 
     @classmethod
     def from_tensors(cls, raw: dict[str, torch.Tensor], net, where: str = "weight delta") -> WeightDelta:
+        """A delta from its tensors, checked against `net`: names and shapes first (no product is taken
+        before the factors are known to make the parameter's shape), then every value finite and within
+        MAX_CHANGE of its parameter's scale, maps within MAX_MAP; ValueError naming `where` and the tensor."""
+        check_shapes({k: tuple(v.shape) for k, v in raw.items()}, net, where)
         params = dict(tunable(net))
         factors, shapes, maps = {}, {}, {}
-        sizes = {n[:-len(".act.noise_const")]: tuple(b.shape) for n, b in net.named_buffers()
-                 if n.endswith(".act.noise_const")}
         radius = raw.get("detail::radius", torch.zeros(1)).float().reshape(-1)
         for key in raw:
             name, _, part = key.rpartition("::")
             if key == "detail::radius":
-                if radius.numel() != 1 or not bool(torch.isfinite(radius).all()) or float(radius[0]) <= 0:
-                    raise ValueError(f"{where}: its detail radius is not a positive number")
+                if not bool(torch.isfinite(radius).all()) or not 0 < float(radius[0]) <= MAX_RADIUS:
+                    raise ValueError(f"{where}: its detail radius is not a positive number up to {MAX_RADIUS:g}")
                 continue
             if part == "detail":
-                m = raw[key]
-                if name not in sizes or not map_fits(tuple(m.shape), sizes[name]) or not bool(torch.isfinite(m).all()):
-                    raise ValueError(f"{where}: detail map {name!r} does not fit this model (or holds NaN/infinity)")
+                m = raw[key].float()
+                if not bool(torch.isfinite(m).all()) or float(m.abs().max()) > MAX_MAP:
+                    raise ValueError(f"{where}: detail map {name!r} holds NaN/infinity or values over {MAX_MAP:g}")
                 maps[name] = m
                 continue
-            if name not in params or part not in ("full", "a", "b"):
-                raise ValueError(f"{where}: {key!r} is not a tunable parameter of this model")
             shapes[name] = tuple(params[name].shape)
             if part == "full":
-                factors[name] = (raw[key],)
+                factors[name] = (raw[key].float(),)
             elif part == "a":
-                if f"{name}::b" not in raw:
-                    raise ValueError(f"{where}: {name!r} has A but no B")
-                factors[name] = (raw[key], raw[f"{name}::b"])
+                factors[name] = (raw[key].float(), raw[f"{name}::b"].float())
         for name, f in factors.items():
-            try:
-                dense = f[0] if len(f) == 1 else f[0].float() @ f[1].float()
-                ok = dense.numel() == params[name].numel() and bool(torch.isfinite(dense).all())
-            except RuntimeError:
-                ok = False
-            if not ok:
-                raise ValueError(f"{where}: {name!r} does not fit this model (or holds NaN/infinity)")
+            if not all(bool(torch.isfinite(t).all()) for t in f):
+                raise ValueError(f"{where}: {name!r} holds NaN/infinity")
+            limit = MAX_CHANGE * (float(params[name].detach().abs().max()) + 0.1)
+            # |A @ B| <= |row of A| x |column of B| everywhere: the product only when that bound is not enough
+            bound = float(f[0].abs().max()) if len(f) == 1 else \
+                float(f[0].norm(dim=1).max()) * float(f[1].norm(dim=0).max())
+            if bound > limit and float((f[0] if len(f) == 1 else f[0] @ f[1]).abs().max()) > limit:
+                raise ValueError(f"{where}: {name!r} changes its weights by more than {limit:.3g} "
+                                 f"({MAX_CHANGE:g} x their own scale): not a tuned delta")
         if maps and "detail::radius" not in raw:
             raise ValueError(f"{where}: has detail maps but no detail radius")
         return cls(factors, shapes, maps, float(radius[0]) if maps else 0.0)
+
+
+class StaleDelta(ValueError):
+    """A delta file beside a latent that names another latent: it must not be rendered with this one."""
+
+
+def latent_digest(wplus) -> str:
+    """The digest a delta names its latent by: of the float32 rows [k, w_dim] (any leading 1s dropped)."""
+    a = np.ascontiguousarray(np.asarray(wplus, np.float32))
+    a = a.reshape(-1, a.shape[-1]) if a.ndim else a
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str(a.shape).encode())
+    h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def check_shapes(shapes: dict[str, tuple], net, where: str) -> None:
+    """Every tensor of a delta file named and shaped for `net`, from the shapes alone (a header): a
+    low-rank pair must multiply to its parameter's shape with a rank up to MAX_RANK, a full delta have
+    its parameter's size, a map fit its layer; ValueError naming `where` and the tensor otherwise."""
+    params = dict(tunable(net))
+    sizes = {n[:-len(".act.noise_const")]: tuple(b.shape) for n, b in net.named_buffers()
+             if n.endswith(".act.noise_const")}
+    for key, shape in shapes.items():
+        name, _, part = key.rpartition("::")
+        if key == "detail::radius":
+            if math.prod(shape) != 1:
+                raise ValueError(f"{where}: its detail radius is not one number (shape {list(shape)})")
+            continue
+        if part == "detail":
+            if name not in sizes or not map_fits(tuple(shape), sizes[name]):
+                raise ValueError(f"{where}: detail map {name!r} of shape {list(shape)} does not fit this model")
+            continue
+        if name not in params or part not in ("full", "a", "b"):
+            raise ValueError(f"{where}: {key!r} is not a tunable parameter of this model")
+        p = params[name]
+        out, fan_in = p.shape[0], p.numel() // p.shape[0]
+        if part == "full" and math.prod(shape) != p.numel():
+            raise ValueError(f"{where}: {name!r} does not fit this model ({math.prod(shape)} values, "
+                             f"the model's {p.numel()})")
+        if part == "a":
+            b = shapes.get(f"{name}::b")
+            if b is None:
+                raise ValueError(f"{where}: {name!r} has A but no B")
+            if len(shape) != 2 or len(b) != 2 or shape[0] != out or b[1] != fan_in or shape[1] != b[0] \
+                    or not 0 < shape[1] <= MAX_RANK:
+                raise ValueError(f"{where}: {name!r} does not fit this model (factors {list(shape)} x {list(b)} "
+                                 f"do not make its {list(p.shape)} at a rank up to {MAX_RANK})")
+        if part == "b" and f"{name}::a" not in shapes:
+            raise ValueError(f"{where}: {name!r} has B but no A")
 
 
 def map_fits(shape: tuple, layer: tuple) -> bool:
@@ -214,6 +296,19 @@ def latent_delta_path(latent: str | Path) -> Path:
     """The delta written beside a latent by `python -m editor project`: me.npz -> me.delta.safetensors."""
     latent = Path(latent)
     return latent.with_name(latent.stem + ".delta.safetensors")
+
+
+def delta_beside_latent(latent: str | Path, wplus, net) -> tuple[WeightDelta | None, str | None]:
+    """The delta `project` wrote beside a latent file, if it is there and belongs to it: (delta, None);
+    (None, None) when there is none; (None, warning) when it is damaged, unsafe, or names another latent
+    (an older import's, or a run cut short between its two writes): the latent is then shown alone."""
+    beside = latent_delta_path(latent)
+    if not beside.is_file():
+        return None, None
+    try:
+        return WeightDelta.load(beside, net, latent=wplus), None
+    except ValueError as exc:
+        return None, f"{str(exc)[:300]}; the latent is shown without it"
 
 
 def save_beside(session: str | Path, state) -> list[Path]:

@@ -32,7 +32,7 @@ from ..model import psnr
 from ..model.call_inputs import call_inputs
 from .delta import FULL_BELOW, WeightDelta, tunable
 from .moments import Moments
-from .project import LOSS_SIZE, clock, gauss_window, image_loss, lr_scale, project, to_target
+from .project import LOSS_SIZE, clock, gauss_window, image_loss, lr_scale, to_target
 from .synthesis import Synthesis
 
 LOCALITY_EVERY = 1
@@ -41,7 +41,6 @@ LOCALITY_SEED = 7_000_000  # the regulariser's own faces: never the seeds locali
 # +0.6 dB locality but identity 0.30 on average, over the 0.30 target it met before (0.28); see the docstring.
 MOMENTS = 0.0   # weight of the render-free locality term (editor.photo.moments)
 PIXEL = 10.0    # the photo term's MSE weight (as the projection's)
-DETAIL_SHARE = 0.45  # of the time left after the pivot, for the detail maps (editor.photo.detail)
 
 
 @dataclass
@@ -152,50 +151,3 @@ def tune(gen, photo: np.ndarray, wplus: np.ndarray, steps: int = 400, seconds: f
         quality = psnr(render(ws, True), target)
     return Tuning(delta, len(history), time.perf_counter() - t0, quality, pivot_db, history, cancelled,
                   stopped_early)
-
-
-@dataclass
-class Imported:
-    wplus: np.ndarray
-    delta: WeightDelta | None
-    psnr_db: float
-    pivot_psnr_db: float
-    seconds: float
-    steps: tuple[int, ...]       # projection, tuning, detail maps
-    cancelled: bool = False
-    tuned_psnr_db: float | None = None   # the tuned weights alone, before the detail maps
-
-
-def import_face(gen, photo: np.ndarray, seconds: float = 90.0, pivot_share: float = 0.4, mode: str = "w+",
-                tuning: bool = True, detail_share: float = DETAIL_SHARE, started: float | None = None,
-                steps: tuple[int, ...] | None = None,
-                progress: Callable[[str, int, int, float, torch.Tensor | None], None] | None = None,
-                should_stop: Callable[[], bool] | None = None, **tune_args) -> Imported:
-    """Project, tune, then fit detail maps (editor.photo.detail), within one time budget counted from
-    `started` (so set-up the caller did, face finding and alignment, counts too): the pivot takes
-    `pivot_share` of it, the maps `detail_share` of what is left after the pivot. progress(stage, step,
-    total, loss, preview); stage is "pivot", "tuning" or "detail". Cancel during projection keeps the best
-    latent and skips the rest; during tuning keeps the best delta (no maps); during the maps the best maps.
-    steps=(projection, tuning[, detail]): fixed step counts instead of the clock (reproducible runs)."""
-    from .detail import fit_detail
-    started = time.perf_counter() if started is None else started
-    left = lambda: seconds - (time.perf_counter() - started)  # noqa: E731
-    stage = lambda name: None if progress is None else (lambda *a: progress(name, *a))  # noqa: E731
-    share = pivot_share if tuning else 1.0
-    budget = (lambda n, part: {"steps": n}) if steps else (lambda n, part: {"steps": 10_000, "seconds": part})
-    n_detail = (steps[2] if len(steps) > 2 else 0) if steps else None
-    pivot = project(gen, photo, mode=mode, **budget(steps and steps[0], max(5.0, left() * share)),
-                    progress=stage("pivot"), should_stop=should_stop)
-    if not tuning or pivot.cancelled:
-        return Imported(pivot.wplus, None, pivot.psnr_db, pivot.psnr_db, time.perf_counter() - started,
-                        (pivot.steps, 0, 0), pivot.cancelled)
-    detailed = detail_share > 0 and (n_detail is None or n_detail > 0)
-    tuned = tune(gen, photo, pivot.wplus, **budget(steps and steps[1], left() * (1 - detail_share * detailed)),
-                 progress=stage("tuning"), should_stop=should_stop, **tune_args)
-    if not detailed or tuned.cancelled:
-        return Imported(pivot.wplus, tuned.delta, tuned.psnr_db, pivot.psnr_db, time.perf_counter() - started,
-                        (pivot.steps, tuned.steps, 0), tuned.cancelled, tuned.psnr_db)
-    detail = fit_detail(gen, photo, pivot.wplus, tuned.delta, **budget(n_detail, left()),
-                        progress=stage("detail"), should_stop=should_stop)
-    return Imported(pivot.wplus, detail.delta, detail.psnr_db, pivot.psnr_db, time.perf_counter() - started,
-                    (pivot.steps, tuned.steps, detail.steps), detail.cancelled, tuned.psnr_db)

@@ -202,7 +202,7 @@ class FileActions:
         except io.FileFormatError as exc:
             self.w.error("Cannot use latent", str(exc))
             return False
-        src = Source.from_latent(w, Path(path).name, path, delta=self._latent_delta(path))
+        src = Source.from_latent(w, Path(path).name, path, delta=self._latent_delta(path, w))
         state = self.w.doc.state.with_source(which, src)
         if which == "a" and (state.directions or state.parents or any(state.mix)):
             # A saved latent already carries the edit it was saved with (B's mix, parents, directions; its
@@ -328,17 +328,14 @@ class FileActions:
         if path:
             self.save_session(path if path.endswith(".json") else path + ".json")
 
-    def _latent_delta(self, path: str):
-        """The tuned weights `python -m editor project` wrote beside a latent, if any (else None)."""
-        from ..photo.delta import WeightDelta, latent_delta_path
-        beside = latent_delta_path(path)
-        if not beside.is_file():
-            return None
-        try:
-            return WeightDelta.load(beside, self.w.gen.net)
-        except ValueError as exc:
-            self.w.statusBar().showMessage(f"{exc}; the latent is shown without it"[:300], 15_000)
-            return None
+    def _latent_delta(self, path: str, w):
+        """The tuned weights `python -m editor project` wrote beside a latent, if any and if they belong to
+        it (else None, said in the status bar)."""
+        from ..photo.delta import delta_beside_latent
+        delta, warning = delta_beside_latent(path, w, self.w.gen.net)
+        if warning:
+            self.w.statusBar().showMessage(warning, 15_000)
+        return delta
 
     def save_session(self, path: str) -> None:
         from ..photo.delta import save_beside

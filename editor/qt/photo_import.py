@@ -1,7 +1,7 @@
-"""File › Import photo: pick a face in a photo, project it and tune the weights to it (pivotal tuning,
-editor.photo.tune) within a time budget, with a live preview and Cancel (the best so far is kept), and use
-the result as source A or B: a latent carrying its weight delta. The photo stays in memory; nothing is
-written until the user saves a session.
+"""File › Import photo: pick a face in a photo and import it (editor.photo.importer: pivot, pivotal tuning,
+detail maps) by a step preset, or within a time budget if asked, with an estimate of the time before it
+starts, a live preview and Cancel (the best so far is kept), and use the result as source A or B: a latent
+carrying its weight delta. The photo stays in memory; nothing is written until the user saves a session.
 
 Finding the faces and the projection both run on the background thread (MainWindow.run_background), never
 on the GUI thread nor on the render worker: the face on screen keeps following the sliders meanwhile.
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QHBox
 
 from ..edit import Source
 from ..measures.align import PhotoError, aligned_faces
+from ..photo.importer import DEFAULT, PRESETS
 from .gallery import rgb_to_qimage
 from .widgets import dismiss_progress
 
@@ -57,12 +58,33 @@ class ProjectDialog(QDialog):
         self.mode.addItems(["w+", "w"])
         self.mode.setToolTip("w+: closer to the photo; w: a latent that edits and mixes more like generated faces")
         row.addWidget(self.mode)
-        row.addWidget(QLabel("Time"))
+        row.addWidget(QLabel("Quality"))
+        self.preset = QComboBox()
+        self.preset.addItems([*PRESETS, "custom"])
+        self.preset.setCurrentText(DEFAULT)
+        self.preset.setToolTip("Step counts (pivot + tuning + detail): " + "; ".join(
+            f"{k} {'+'.join(map(str, v.steps))}" for k, v in PRESETS.items())
+            + ". The same photo gives the same face on any machine; a slower one only takes longer")
+        row.addWidget(self.preset)
+        self.steps = []
+        for what, n in zip(("pivot", "tuning", "detail"), PRESETS[DEFAULT].steps):
+            box = QSpinBox()
+            box.setRange(0, 5000)
+            box.setValue(n)
+            box.setToolTip(f"custom: {what} steps")
+            box.setVisible(False)
+            row.addWidget(box)
+            self.steps.append(box)
+        self.budget = QCheckBox("Time limit")
+        self.budget.setToolTip("Stop at a time instead: the result then depends on the machine, and a stage "
+                               "that cannot reach its minimum steps in the time is skipped")
+        row.addWidget(self.budget)
         self.seconds = QSpinBox()
         self.seconds.setRange(5, 1800)
         self.seconds.setValue(90)
         self.seconds.setSuffix(" s")
-        self.seconds.setToolTip("The whole import: finding the latent, then tuning the weights to the photo")
+        self.seconds.setEnabled(False)
+        self.seconds.setToolTip("The whole import: finding the latent, tuning the weights, the detail maps")
         row.addWidget(self.seconds)
         self.tune = QCheckBox("Tune weights")
         self.tune.setChecked(True)
@@ -70,6 +92,12 @@ class ProjectDialog(QDialog):
                              "eyes and background come back, then detail maps for the rest (about 4 MB, saved beside sessions)")
         row.addWidget(self.tune)
         layout.addLayout(row)
+        self.costs = None  # measured on the background thread when the dialog opens
+        self.estimate = QLabel("Estimating the time on this machine…")
+        layout.addWidget(self.estimate)
+        for signal in (self.preset.currentTextChanged, self.budget.toggled, self.seconds.valueChanged,
+                       self.tune.toggled, *(b.valueChanged for b in self.steps)):
+            signal.connect(self._update_estimate)
         self.bar = QProgressBar()
         self.status = QLabel("Runs on this machine; the photo is never written anywhere.")
         layout.addWidget(self.bar)
@@ -81,6 +109,31 @@ class ProjectDialog(QDialog):
         buttons.addWidget(self.cancel_button)
         layout.addLayout(buttons)
         self.cancel_button.clicked.connect(self._cancel)
+
+    def schedule(self):
+        """The step schedule chosen: a preset's, or the custom counts."""
+        from ..photo.importer import Schedule
+        if self.preset.currentText() in PRESETS:
+            return PRESETS[self.preset.currentText()]
+        return Schedule(*(b.value() for b in self.steps))
+
+    def set_costs(self, costs) -> None:
+        self.costs = costs
+        self._update_estimate()
+
+    def _update_estimate(self, *_args) -> None:
+        from ..photo.importer import describe_seconds
+        custom = self.preset.currentText() not in PRESETS
+        for box in self.steps:
+            box.setVisible(custom)
+        self.seconds.setEnabled(self.budget.isChecked())
+        if self.budget.isChecked():
+            self.estimate.setText(f"At most about {self.seconds.value()} s; stages that do not fit are skipped, "
+                                  "and the result depends on this machine's speed")
+        elif self.costs is not None:
+            self.estimate.setText(f"{'+'.join(map(str, self.schedule().steps))} steps: "
+                                  f"{describe_seconds(self.costs.seconds(self.schedule(), self.tune.isChecked()))}"
+                                  " on this machine")
 
     def _cancel(self) -> None:
         self.cancelled = True
@@ -155,16 +208,22 @@ class PhotoImporter:
         self.dialog = dialog = ProjectDialog(self.w, face, name)
         dialog.start_button.clicked.connect(lambda: self._start(dialog, face, name))
         dialog.show()
+
+        def measure(gen):  # a few steps' time, on the background thread: the estimate before it starts
+            from ..photo.importer import measure_costs
+            return measure_costs(gen)
+        self.w.run_background("estimate", measure, lambda costs, error: costs is not None and dialog.set_costs(costs))
         self.relay.opened.emit(dialog)
 
     def _start(self, dialog: ProjectDialog, face: np.ndarray, name: str) -> None:
         import time
 
         from ..model import to_uint8
-        from ..photo.tune import import_face
+        from ..photo.importer import import_photo
         dialog.start_button.setEnabled(False)
-        mode, seconds, which = dialog.mode.currentText(), dialog.seconds.value(), dialog.which.currentText().lower()
-        tuning, started = dialog.tune.isChecked(), time.perf_counter()
+        mode, which = dialog.mode.currentText(), dialog.which.currentText().lower()
+        seconds = dialog.seconds.value() if dialog.budget.isChecked() else None
+        tuning, started, schedule, costs = dialog.tune.isChecked(), time.perf_counter(), dialog.schedule(), dialog.costs
         relay = self.relay
         relay.step.connect(dialog.show_step)
 
@@ -172,8 +231,8 @@ class PhotoImporter:
             def progress(stage, step, n, loss, img):
                 relay.step.emit(stage, step, n, loss, None if img is None else to_uint8(img)[0])
             from ..measures.identity import descriptor
-            result = import_face(gen, face, seconds=seconds, mode=mode, tuning=tuning, started=started,
-                                 progress=progress, should_stop=lambda: dialog.cancelled)
+            result = import_photo(gen, face, schedule, seconds=seconds, mode=mode, tuning=tuning, started=started,
+                                  costs=costs, progress=progress, cancelled=lambda: dialog.cancelled)
             try:  # for the identity meter; kept in memory only, like the photo
                 result.descriptor = descriptor(face)
             except RuntimeError:  # the identity model is not installed: no identity meter
@@ -195,9 +254,13 @@ class PhotoImporter:
             tuned = "" if result.delta is None else f", {result.pivot_psnr_db:.1f} dB latent" + (
                 f", {result.tuned_psnr_db:.1f} tuned" if result.tuned_psnr_db not in (None, result.psnr_db) else "") + \
                 f", {result.psnr_db:.1f} dB in all"
+            dropped = [s.line() for s in result.stages if s.why and tuning]
             self.w.statusBar().showMessage(
-                f"{name}: {sum(result.steps)} steps, {result.seconds:.0f} s{tuned or f', {result.psnr_db:.1f} dB'}"
-                + (" (stopped early)" if result.cancelled else ""), 10_000)
+                f"{name}: {'+'.join(map(str, result.steps))} steps, {result.seconds:.0f} s"
+                f"{tuned or f', {result.psnr_db:.1f} dB'}" + (" (stopped early)" if result.cancelled else "")
+                + (f". {'; '.join(dropped)}" if dropped else ""), 20_000)
+            if dropped:  # which stages did not run or were not kept, and why: said where it will be read
+                self.w.statusBar().setToolTip(result.summary())
             dialog.accept()
 
         self.w.run_background("project", job, done)  # beside the view's renders: editing stays live

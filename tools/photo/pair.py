@@ -107,7 +107,7 @@ def run_pair(gen, path_a: Path, path_b: Path, out: Path, progress=None, **import
     from editor.edit import Source
     from editor.measures.align import aligned_faces
     from editor.photo.delta import latent_delta_path
-    from editor.photo.tune import import_face
+    from editor.photo.importer import import_photo
     out.mkdir(parents=True, exist_ok=True)
     sources, photos = [], []
     for path in (path_a, path_b):
@@ -115,13 +115,13 @@ def run_pair(gen, path_a: Path, path_b: Path, out: Path, progress=None, **import
         photo = aligned_faces(path)[0][1]
         report = None if progress is None else (
             lambda stage, s, n, _loss, _img, label=Path(path).stem: progress(f"{label} {stage}", s, n))
-        result = import_face(gen, photo, started=started, progress=report, **import_args)
+        result = import_photo(gen, photo, started=started, progress=report, **import_args)
         print(f"{Path(path).name}: PSNR {result.pivot_psnr_db:.1f} -> {result.psnr_db:.1f} dB at 256², "
               f"{'+'.join(map(str, result.steps))} steps, {result.seconds:.0f} s")
         latent = out / f"{Path(path).stem}.npz"
         io.save_latent_npz(latent, result.wplus)
         if result.delta is not None:
-            result.delta.save(latent_delta_path(latent))
+            result.delta.save(latent_delta_path(latent), latent=result.wplus)
         sources.append(Source.from_latent(result.wplus, f"photo: {Path(path).name}", str(latent), result.delta))
         photos.append(photo)
     if hasattr(progress, "close"):
