@@ -7,7 +7,8 @@ size) are in `check_for_model`, which takes the names as arguments: this module 
 
 Manifest (JSON):
     {"seeds": [1, 2, 3] or "0-99" or "1,5,9", "photos": "folder/", "psi": 0.7, "size": 512, "format": "png",
-     "steps": 150, "tune_steps": 100, "detail_steps": 60, "seconds": 90,
+     "steps": 90, "tune_steps": 32, "detail_steps": 54, "seconds": 90,  (photo import knobs: the "normal"
+     schedule where left out, as `project`; with "seconds", a budget)
      "edits": {"plain": {}, "older": {"directions": {"age": 3}, "locks": ["gender"]},
                "oil": {"paint": "oil", "psi": 0.5}, "mixed": {"seed_b": 7, "mix": {"coarse": 1}}}}
 """
@@ -31,7 +32,7 @@ MIX_GROUPS = ("coarse", "middle", "fine")  # editor.model.generator.GROUP_RESOLU
 EDIT_KEYS = {"psi", "directions", "locks", "paint", "paint_strength", "noise", "noise_strength", "noise_seed",
              "seed_b", "mix"}
 # The photo import knobs (editor.photo.cli's --steps, --tune-steps, --detail-steps, --seconds).
-KNOBS = {"steps": (int, 1, 10_000, 150), "tune_steps": (int, 0, 10_000, None),
+KNOBS = {"steps": (int, 1, 10_000, None), "tune_steps": (int, 0, 10_000, None),
          "detail_steps": (int, 0, 10_000, None), "seconds": (float, 1.0, 86_400.0, None)}
 TOP_KEYS = {"seeds", "photos", "psi", "size", "format", "edits", *KNOBS}
 MAX_MANIFEST_BYTES = 1 << 20  # a manifest of 64 edits is a few kB

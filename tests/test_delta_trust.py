@@ -8,7 +8,7 @@ from safetensors.torch import save_file
 
 from editor.photo.delta import (MAX_RANK, StaleDelta, WeightDelta, check_shapes, delta_beside_latent,
                                 latent_delta_path, latent_digest, tunable)
-from tests.test_tune import _random_delta, tiny_generator
+from tests.support import random_delta as _random_delta, tiny_generator
 
 
 @pytest.fixture

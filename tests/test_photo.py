@@ -196,7 +196,7 @@ def test_the_w_prior_keeps_a_w_plus_pivot_where_w_faces_live():
 # ------------------------------------------------------------------ the one import (editor.photo.importer)
 def _tiny_photo():
     from tests.test_detail import _photo
-    from tests.test_tune import tiny_generator
+    from tests.support import tiny_generator
     gen = tiny_generator()
     return gen, _photo(gen)[0]
 
@@ -290,7 +290,7 @@ def test_the_estimate_grows_with_the_steps_and_reads_as_minutes():
 def test_batch_imports_a_photo_as_the_app_does_with_the_manifests_knobs(monkeypatch):
     from editor import batch
     from editor.edit import EditState, Source
-    from editor.photo import align
+    from editor.measures import align
     from editor.photo.importer import import_photo
     from editor.pipeline import render_edit
     gen, photo = _tiny_photo()

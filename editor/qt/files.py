@@ -366,7 +366,7 @@ class FileActions:
                 delta = baked_delta(result.state, result.wplus)
                 beside = latent_delta_path(path)
                 if delta is not None:
-                    delta.save(beside)
+                    delta.save(beside, latent=result.wplus)  # names the latent it belongs to
                 elif beside.is_file():
                     beside.unlink()  # an older save's tuned weights would not belong to this latent
                 io.save_latent_npz(path, result.wplus)
