@@ -238,3 +238,14 @@ def test_a_saved_latent_with_its_baked_delta_renders_the_face_it_was_saved_from(
     assert np.abs(again.astype(int) - image).max() <= 1  # the sums' float order only
     bare = render_edit(tiny, replace(reopened, source_a=replace(reopened.source_a, delta=None)), {})
     assert np.abs(bare.astype(int) - image).mean() > 2  # the delta is what makes it the same face
+
+
+def test_a_render_nested_in_other_work_takes_none_of_its_inputs(tiny, dirs):
+    """The scheduler may render the view at a network block of a paused photo import, on the same thread,
+    inside the import's own per-call inputs (its tuned weights): the view's render must not inherit them."""
+    from editor.model.call_inputs import call_inputs
+    from editor.pipeline.photo_inputs import applied
+    state = _edits(tiny)["seed"]
+    alone = render_edit(tiny, state, dirs)
+    with applied(tiny, [(_delta(tiny, 7), np.ones(tiny.num_ws))]), call_inputs(transform=torch.eye(3)):
+        assert np.array_equal(render_edit(tiny, state, dirs), alone)

@@ -41,6 +41,18 @@ def call_inputs(deltas: Mapping[str, torch.Tensor] | None = None, detail: Mappin
         _CURRENT.reset(token)
 
 
+@contextmanager
+def only(inputs: CallInputs) -> Iterator[CallInputs]:
+    """Exactly these inputs inside the block, inheriting nothing: a render that runs nested in other work on
+    the same thread (the scheduler pauses a photo import at a network block to render the view) must not
+    take that work's tuned weights as its own."""
+    token = _CURRENT.set(inputs)
+    try:
+        yield inputs
+    finally:
+        _CURRENT.reset(token)
+
+
 def current() -> CallInputs | None:
     return _CURRENT.get()
 

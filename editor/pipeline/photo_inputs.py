@@ -99,19 +99,25 @@ def _detail_maps(net: torch.nn.Module, items, device, dtype) -> dict[str, torch.
     return out
 
 
+def photo_inputs(gen: Any, deltas: Iterable[tuple]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """(weight deltas, detail maps) of the items (see `applied`) as per-call inputs for `gen`'s network."""
+    items = _normalised(deltas)
+    if not items:
+        return {}, {}
+    dtype = getattr(gen, "dtype", torch.float32)
+    return _dense_deltas(gen.net, items, gen.device, dtype), _detail_maps(gen.net, items, gen.device, dtype)
+
+
 @contextmanager
 def applied(gen: Any, deltas: Iterable[tuple]) -> Iterator[None]:
     """Renders on this thread inside the block get each delta, scaled per row by its weights [num_ws]. An item
     is (delta, weights) or (delta, weights, detail weights): its detail maps scaled per row by the latter (the
     former when not given; zeros render the tuned network alone, as locality measures it)."""
-    items = _normalised(deltas)
-    if not items:
+    weights, detail = photo_inputs(gen, deltas)
+    if not weights and not detail:
         yield
         return
-    net = gen.net
-    dtype = getattr(gen, "dtype", torch.float32)
-    with call_inputs(deltas=_dense_deltas(net, items, gen.device, dtype),
-                     detail=_detail_maps(net, items, gen.device, dtype)):
+    with call_inputs(deltas=weights, detail=detail):
         yield
 
 

@@ -22,9 +22,9 @@ from torch.overrides import TorchFunctionMode
 from ..compose import Direction, wplus_for
 from ..freckle_layer import paint_freckles
 from ..model import to_uint8
-from ..model.call_inputs import call_inputs
+from ..model.call_inputs import CallInputs, only
 from ..paint import paint
-from .photo_inputs import applied, source_deltas
+from .photo_inputs import photo_inputs, source_deltas
 
 SECOND_NOISE = 0x9E3779B9  # offset of the second noise seed of a loop (any fixed odd number would do)
 
@@ -116,7 +116,9 @@ def synthesize(gen: Any, state: Any, wplus: np.ndarray, size: int | None, noise_
     """The network's image [1, 3, size, size] in [-1, 1] for a composed w+, with the edit's per-call inputs."""
     noise = _OwnNoise(state.noise_seed, noise_phase) if state.noise_mode == "random" else contextlib.nullcontext()
     transform = gen.input_transform_matrix(*state.input_transform) if hasattr(gen, "input_transform_matrix") else None
-    with applied(gen, source_deltas(state, wplus)), call_inputs(transform=transform), noise:
+    weights, detail = photo_inputs(gen, source_deltas(state, wplus))
+    # Exactly this edit's inputs, whatever encloses the call (a paused import's tuned weights, say).
+    with only(CallInputs(weights, detail, transform)), noise:
         img = gen.synthesis(torch.from_numpy(np.ascontiguousarray(wplus))[None], noise=state.noise_mode,
                             noise_strength=state.noise_strength, size=size)
     check_image(img)
