@@ -166,9 +166,10 @@ class Scheduler:
             error = f"{type(exc).__name__}: {exc}"[:500]
         with self._cond:
             self._running.pop()
+            work, request.work = request.work, None  # _latest keeps the request: not what its work holds
             if request.preempted:  # also when the work swallowed Superseded: its result may be partial
                 if request.policy.preempted == "requeue" and request.slot not in self._pending and not self._stopped:
-                    request.preempted = False
+                    request.preempted, request.work = False, work
                     self._pending[request.slot] = request
                 return
             latest = self._latest[request.slot]
