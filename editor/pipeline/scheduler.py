@@ -104,7 +104,7 @@ class Scheduler:
             request = _Request(slot, next(self._stamps), work, deliver, tag, self.policy(slot))
             self._pending[slot] = self._latest[slot] = request
             self._cond.notify()
-            if not self._thread.is_alive() and self._thread.ident is None:
+            if self._thread.ident is None:  # started by the first request
                 self._thread.start()
         return request.stamp
 
