@@ -185,6 +185,7 @@ def test_worker_stop_while_rendering(qtbot, fake_worker):
 def test_results_come_as_signals_on_the_gui_thread_and_background_work_pauses_for_the_view(qtbot):
     """One scheduler thread runs the view's render inside the paused background job; the GUI thread runs
     neither, and gets both results through signals."""
+    from editor.model.interrupt import checkpoint
     from editor.qt.background import BackgroundWorker
     gui = threading.get_ident()
     ran_on, received_on = [], []
@@ -201,7 +202,6 @@ def test_results_come_as_signals_on_the_gui_thread_and_background_work_pauses_fo
             checkpoint()
         return gen
 
-    from editor.model.interrupt import checkpoint
     worker = RenderWorker(render_fn)
     background = BackgroundWorker(lambda: "the copy", worker.scheduler)
     shown, done = [], []
