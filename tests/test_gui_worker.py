@@ -1,6 +1,7 @@
-"""The render worker: the latest request wins, stale results are dropped, a drag frame under way gives way
-to a waiting full render, and stopping (closing the window) ends long work at its next network block.
-Offscreen; nothing sleeps but the fake renders."""
+"""The window's render worker and background worker (Qt adapters over editor.pipeline.scheduler): the
+latest request wins, stale results are dropped, a drag frame under way gives way to a waiting full render,
+background work pauses for the view, results arrive as signals on the GUI thread, and stopping (closing the
+window) ends long work at its next network block. Offscreen; nothing sleeps but the fake renders."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QCoreApplication  # noqa: E402
 
+from editor.pipeline.scheduler import Scheduler  # noqa: E402
 from editor.qt.render_worker import RenderWorker  # noqa: E402
 from editor.render import RenderRequest, RenderResult  # noqa: E402
 
@@ -138,7 +140,7 @@ def test_closing_stops_long_renders_and_background_jobs_at_their_next_block(qtbo
     assert work.stopped and work.done < work.blocks and worker.stopped_stamps == [1]
 
     work = LongWork()
-    jobs = BackgroundWorker(lambda: None)
+    jobs = BackgroundWorker(lambda: None, Scheduler())
     reported = []
     jobs.done.connect(lambda *a: reported.append(a))
     jobs.submit("project", 1, lambda gen: work())
@@ -157,12 +159,12 @@ def test_worker_stop_while_rendering(qtbot, fake_worker):
 
     stopper = threading.Thread(target=worker.stop)
     stopper.start()  # stop() waits for the render under way, so it runs beside the test
-    qtbot.waitUntil(lambda: worker._abort)  # stop() has flagged the worker and is now waiting
+    qtbot.waitUntil(lambda: worker.scheduler._stopped)  # stop() has flagged the worker and is now waiting
     assert stopper.is_alive(), "stop() returned while a render was still running"
     fn.gate.set()
     stopper.join(120)  # a liveness limit, not a speed bound: stop() returns once the render under way ends
     assert not stopper.is_alive(), "stop() did not return after the render finished"
-    assert worker.isFinished()
+    assert not worker.scheduler._thread.is_alive()
 
     QCoreApplication.processEvents()  # deliver anything the worker might have queued
     assert worker.rendered_stamps == [1]  # 2 was never rendered
@@ -170,7 +172,49 @@ def test_worker_stop_while_rendering(qtbot, fake_worker):
 
     worker.submit(view(5))  # a stopped worker ignores new work and does not start again
     QCoreApplication.processEvents()
-    assert not worker.isRunning()
+    assert not worker.scheduler._thread.is_alive()
     assert worker.rendered_stamps == [1] and results == []
 
 
+
+
+def test_results_come_as_signals_on_the_gui_thread_and_background_work_pauses_for_the_view(qtbot):
+    """One scheduler thread runs the view's render inside the paused background job; the GUI thread runs
+    neither, and gets both results through signals."""
+    from editor.model.interrupt import checkpoint
+    from editor.qt.background import BackgroundWorker
+    gui = threading.get_ident()
+    ran_on, received_on = [], []
+    gate, entered = threading.Event(), threading.Event()
+
+    def render_fn(request):
+        ran_on.append(("view", threading.get_ident()))
+        return RenderResult(request.stamp, request.kind, request.state, 8)
+
+    def job(gen):
+        ran_on.append(("job", threading.get_ident()))
+        entered.set()
+        while not gate.wait(0.005):
+            checkpoint()
+        return gen
+
+    worker = RenderWorker(render_fn)
+    background = BackgroundWorker(lambda: "the copy", worker.scheduler)
+    shown, done = [], []
+    worker.rendered.connect(lambda r: (shown.append(r.stamp), received_on.append(threading.get_ident())))
+    background.done.connect(lambda *a: (done.append(a), received_on.append(threading.get_ident())))
+    try:
+        background.submit("project", 7, job)
+        qtbot.waitUntil(entered.is_set)
+        worker.submit(view(1))
+        qtbot.waitUntil(lambda: shown == [1])  # rendered while the job is under way ...
+        assert background.running == "project" and done == []  # ... which is paused, not stopped
+        gate.set()
+        qtbot.waitUntil(lambda: done == [(7, "the copy", None)])
+    finally:
+        gate.set()
+        worker.stop()
+    assert [what for what, _ in ran_on] == ["job", "view"]
+    assert len({ident for _, ident in ran_on}) == 1 and ran_on[0][1] != gui
+    assert received_on == [gui, gui]
+    assert background.running is None

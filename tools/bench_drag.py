@@ -1,7 +1,8 @@
 """`python -m editor bench-drag`: the render side of a drag, without Qt.
 
-The same loop as the app (editor/qt/render_worker.py): one render thread, a single slot holding the newest
-request, requests never started are dropped. A driver changes the coarse, middle or fine mix every
+The app's own scheduler (editor.pipeline.scheduler, which the window's render worker wraps), driven
+without Qt: each drag frame goes to its view slot, which holds only the newest request (requests never
+started are dropped; a waiting full render stops a frame under way). A driver changes the coarse, middle or fine mix every
 `interval_ms` as a mouse drag does, each frame "reaches the screen" when it is a uint8 array (what the
 viewer gets), then the drag is released and the full render of the final state is timed. With no window,
 GUI thread or meters beside it, this is the ceiling the app can reach on this device; `bench-ui` measures
@@ -17,38 +18,7 @@ import time
 
 import numpy as np
 
-
-class _NewestSlot:
-    """One pending request; a newer one replaces it. The render thread takes it, renders, reports."""
-
-    def __init__(self, render_one, on_done):
-        self._render_one, self._on_done = render_one, on_done
-        self._cond = threading.Condition()
-        self._pending = None
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, name="render", daemon=True)
-        self._thread.start()
-
-    def submit(self, request) -> None:
-        with self._cond:
-            self._pending = request
-            self._cond.notify()
-
-    def close(self) -> None:
-        with self._cond:
-            self._stop = True
-            self._cond.notify()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while self._pending is None and not self._stop:
-                    self._cond.wait()
-                if self._stop:
-                    return
-                request, self._pending = self._pending, None
-            self._on_done(request, self._render_one(request))
+from .pipeline.scheduler import Scheduler
 
 
 def measure_drags(gen, steps: int = 100, interval_ms: float = 30.0, directions=None,
@@ -62,9 +32,9 @@ def measure_drags(gen, steps: int = 100, interval_ms: float = 30.0, directions=N
     shown: list[tuple[float, object, object]] = []
     lock = threading.Lock()
 
-    def done(request, result):
+    def done(delivery):  # on the scheduler's thread, as the app's worker gets it
         with lock:
-            shown.append((time.perf_counter(), request, result))
+            shown.append((time.perf_counter(), delivery.tag, delivery.value))
 
     def shown_at(number: int) -> float:
         """Wait for request `number` to reach the screen; the time it did."""
@@ -75,14 +45,17 @@ def measure_drags(gen, steps: int = 100, interval_ms: float = 30.0, directions=N
                 return at
             time.sleep(0.001)
 
-    slot = _NewestSlot(lambda req: render(gen, req, directions), done)
+    scheduler = Scheduler()
+
+    def submit(request) -> None:
+        scheduler.submit("view", lambda: render(gen, request, directions), done, request)
     base = EditState.new(gen.fingerprint, gen.num_ws, 3, 7)
     stamp = iter(range(1, 10 ** 9))
     # Warm-up on the render thread itself: CUDA libraries set up per thread (cuBLAS, cuDNN handles), so
     # warming the main thread left the first drag seconds of set-up (coarse: 2.9 frames/s on an H200).
     for state in (base, base.with_group_mix(range(gen.num_ws), 0.5), base.with_group_mix(range(gen.num_ws), 1.0)):
         number = next(stamp)
-        slot.submit(RenderRequest(number, state))
+        submit(RenderRequest(number, state))
         shown_at(number)
     drags = {}
     for group, rows in gen.layer_groups.items():
@@ -94,11 +67,11 @@ def measure_drags(gen, steps: int = 100, interval_ms: float = 30.0, directions=N
         for i in range(1, steps + 1):
             state = state.with_group_mix(rows, i / steps)
             changed_at.setdefault(state, time.perf_counter())
-            slot.submit(RenderRequest(next(stamp), state, frame_size))
+            submit(RenderRequest(next(stamp), state, frame_size))
             time.sleep(max(0.0, t0 + i * interval_ms / 1000 - time.perf_counter()))
         drag_end = release = time.perf_counter()
         last = next(stamp)
-        slot.submit(RenderRequest(last, state))  # the release asks for the full render of where it stopped
+        submit(RenderRequest(last, state))  # the release asks for the full render of where it stopped
         final = shown_at(last)
         with lock:
             during = [(t, req, r) for t, req, r in shown if t <= drag_end and r.error is None]
@@ -109,7 +82,7 @@ def measure_drags(gen, steps: int = 100, interval_ms: float = 30.0, directions=N
                         "release_to_full_ms": round((final - release) * 1000, 1),
                         "render_ms_median": round(statistics.median(r.ms for _, _, r in during), 1) if during else None,
                         "sizes": sorted({r.size for _, _, r in during}), "errors": errors}
-    slot.close()
+    scheduler.stop()
     return {"device": str(gen.device), "dtype": str(gen.dtype).removeprefix("torch."),
             "previews_per_s": round(statistics.median(d["per_s"] for d in drags.values()), 1),
             "change_to_screen_ms": round(statistics.median(d["change_to_screen_ms_median"] or np.nan

@@ -1,91 +1,52 @@
-"""Long model work beside the render worker, never in front of it: measuring reaches, projecting photos.
+"""Long model work (measuring reaches, finding faces, projecting photos) on the render scheduler, behind
+the view: slot "background:<name>", ranked last. When the view asks for a render, the work pauses at its
+next network block, the render runs there, and the work goes on where it was (editor.pipeline.scheduler):
+a 90 s photo import keeps its progress while the user drags, and never competes with a render for the
+cores. The work runs on its own copy of the model (`gen_of`), so renders that change the shared one in
+place for a moment (photo deltas) never disturb it.
 
-The render worker must answer a slider within one render, so work that takes seconds to minutes runs here
-instead, on a thread whose scheduling priority is lowered (Linux `nice` per thread, inherited by the
-OpenMP threads it starts): when the view renders it gets the cores first, and this work takes what is left.
-(Not `torch.set_num_threads(1)` here: on this torch build it also changes the default for every thread
-started later, so the next render worker would run on one core.) Inference on the shared generator from
-two threads is safe: nothing here writes its weights.
-
-Jobs have names; a job submitted under a name replaces one of that name still waiting (the newest wins),
-and `cancel(name)` drops a waiting one. Results come back on the GUI thread through `done`.
+A job submitted under a name replaces one of that name still waiting (the newest wins; a running one is
+stopped at its next block and its result dropped), and `cancel(name)` drops a waiting one. Results come back
+on the GUI thread through `done`.
 """
 
 from __future__ import annotations
 
-import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QMutex, QMutexLocker, QThread, QWaitCondition, Signal
+from PySide6.QtCore import QObject, Signal
 
-from ..model.interrupt import Superseded, interruptible
+from ..pipeline.scheduler import Scheduler
 
 BACKGROUND_NICE = 10
+SLOT = "background:"
 
 
-class BackgroundWorker(QThread):
+class BackgroundWorker(QObject):
     done = Signal(int, object, object)  # stamp, value, error (str or None)
 
-    def __init__(self, gen_of: Callable[[], Any], parent=None):
+    def __init__(self, gen_of: Callable[[], Any], scheduler: Scheduler, parent=None):
         super().__init__(parent)
         self._gen_of = gen_of
-        self._mutex, self._wake = QMutex(), QWaitCondition()
-        self._pending: dict[str, tuple[int, Callable]] = {}
-        self._abort = False
-        self.running: str | None = None
+        self.scheduler = scheduler
 
     def submit(self, name: str, stamp: int, job: Callable) -> None:
-        with QMutexLocker(self._mutex):
-            if self._abort:
-                return
-            self._pending[name] = (stamp, job)
-            self._wake.wakeOne()
-        if not self.isRunning():
-            self.start(QThread.LowPriority)
+        # A job that needs no gradients says so (torch.no_grad); the model copy is made on the worker.
+        self.scheduler.submit(SLOT + name, lambda: job(self._gen_of()),
+                              lambda d: self.done.emit(stamp, d.value, d.error), stamp)
 
     def cancel(self, name: str) -> None:
-        with QMutexLocker(self._mutex):
-            self._pending.pop(name, None)
+        self.scheduler.cancel(SLOT + name)
 
-    def idle(self) -> bool:
-        with QMutexLocker(self._mutex):
-            return not self._pending and self.running is None
+    @property
+    def running(self) -> str | None:
+        """The name of the background job under way (paused for a render included), or None."""
+        names = [s.removeprefix(SLOT) for s in self.scheduler.running() if s.startswith(SLOT)]
+        return names[-1] if names else None
 
     def stop(self) -> None:
-        with QMutexLocker(self._mutex):
-            self._abort = True
-            self._pending.clear()
-            self._wake.wakeOne()
-        self.wait()
-
-    def run(self) -> None:
-        lower_priority()
-        while True:
-            with QMutexLocker(self._mutex):
-                while not self._pending and not self._abort:
-                    self._wake.wait(self._mutex)
-                if self._abort:
-                    return
-                name = next(iter(self._pending))
-                stamp, job = self._pending.pop(name)
-                self.running = name
-            value, error = None, None
-            try:
-                # Closing the window stops a long job (a 90 s photo import) at its next network block,
-                # instead of freezing the closing window until it ends.
-                with interruptible(lambda: self._abort):
-                    value = job(self._gen_of())  # a job that needs no gradients says so (torch.no_grad)
-            except Superseded:
-                pass  # stopped for good: nothing to report
-            except Exception as exc:  # noqa: BLE001 - reported to the user, the app stays up
-                traceback.print_exc()
-                error = f"{type(exc).__name__}: {exc}"[:500]
-            with QMutexLocker(self._mutex):
-                self.running = None
-                if self._abort:
-                    return
-            self.done.emit(stamp, value, error)
-
+        """Stops the scheduler it shares with the render worker (the window is closing)."""
+        self.scheduler.stop()
 
 
 def lower_priority() -> None:

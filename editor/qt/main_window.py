@@ -1,7 +1,7 @@
 """The main window: face view in the middle, controls on the right, gallery on the left.
 
-Data flows one way: control -> Document (new EditState) -> RenderRequest -> RenderWorker -> stamped
-RenderResult -> view. While a slider is held the worker renders the preview size; once input rests
+Data flows one way: control -> Document (new EditState) -> RenderRequest -> RenderWorker (the scheduler's
+view slot) -> stamped RenderResult -> view. While a slider is held the worker renders the preview size; once input rests
 (or the slider is released) it renders full resolution.
 """
 
@@ -66,7 +66,8 @@ class MainWindow(RenderRequests, QMainWindow):
         self.animation_dialog = None  # File › Export animation…, made on first use
         self.worker = RenderWorker(self._render_fn())
         self.worker.rendered.connect(self._on_rendered)
-        self.background = BackgroundWorker(self._background_gen, self)
+        # Long work shares the render worker's one thread, ranked behind the view (editor.pipeline.scheduler).
+        self.background = BackgroundWorker(self._background_gen, self.worker.scheduler, self)
         self.background.done.connect(self._on_background_done)
         self._rest = QTimer(self, singleShot=True, interval=REST_MS)
         self._rest.timeout.connect(lambda: self._request(full=True))
@@ -337,8 +338,7 @@ class MainWindow(RenderRequests, QMainWindow):
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.files.clean_exit()  # saved or discarded: nothing to recover next time
-        self.worker.stop()  # waits for at most the render under way
-        self.background.stop()
+        self.worker.stop()  # the scheduler's thread: stops its work at the next network block, then ends
         if self.animation_dialog is not None:
             self.animation_dialog.stop()  # an export under way is cancelled; its partial file removed
         self.meters.stop()

@@ -3,8 +3,9 @@ detail maps) by a step preset, or within a time budget if asked, with an estimat
 starts, a live preview and Cancel (the best so far is kept), and use the result as source A or B: a latent
 carrying its weight delta. The photo stays in memory; nothing is written until the user saves a session.
 
-Finding the faces and the projection both run on the background thread (MainWindow.run_background), never
-on the GUI thread nor on the render worker: the face on screen keeps following the sliders meanwhile.
+Finding the faces and the projection both run in the render scheduler's background slot
+(MainWindow.run_background), never on the GUI thread; the projection pauses at its network blocks for the
+view's renders: the face on screen keeps following the sliders meanwhile.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""What the main window asks of the render worker and the background thread, and what it does with the
-answers: the view's renders (drags render full frames unless a preview size is trusted), gallery pages a
-few thumbnails at a time, jobs on the render thread, long work on the background thread. A mixin of
-MainWindow: these methods use its worker, document, view and status bar.
+"""What the main window asks of the render scheduler, and what it does with the answers: the view's renders
+(drags render full frames unless a preview size is trusted), gallery pages a few thumbnails at a time, jobs,
+and long background work, each in its slot of the one scheduler (editor.pipeline.scheduler: view >
+gallery > job > background). A mixin of MainWindow: these methods use its worker, document, view and
+status bar.
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ class RenderRequests:
         self._request_gallery_chunk()
 
     def _request_gallery_chunk(self) -> None:
-        """A page renders a few thumbnails at a time: the worker takes the face being edited between
-        chunks, so a drag right after start or a page turn never waits for a whole page."""
+        """A page renders a few thumbnails at a time, each chunk a request of the gallery slot: a view render
+        stops a chunk under way at its next block (the chunk runs again after it), so a drag right after start
+        or a page turn never waits for thumbnails."""
         page = self._gallery_page
         chunk = page["seeds"][len(page["images"]):len(page["images"]) + GALLERY_CHUNK]
         if chunk:
@@ -66,14 +68,17 @@ class RenderRequests:
             self.worker.submit(RenderRequest(next(self._stamps), self.doc.state, size, "gallery", chunk))
 
     def run_job(self, name: str, job, on_done) -> None:
-        """Run job(gen) on the render thread; on_done(value, error) back on the GUI thread."""
+        """Run job(gen) on the scheduler's thread (slot "job:<name>": after the view and the gallery; a view
+        render stops it at its next block and it runs again after); on_done(value, error) back on the GUI
+        thread. A job must not keep partial results across a restart."""
         stamp = next(self._stamps)
         self._jobs[stamp] = (name, on_done)
         self.worker.submit(RenderRequest(stamp, self.doc.state, None, f"job:{name}", job=job))
 
     def run_background(self, name: str, job, on_done) -> None:
-        """Run job(gen) on the background thread (seconds to minutes of work; the view stays live);
-        on_done(value, error) back on the GUI thread. A waiting job of the same name is replaced."""
+        """Run job(gen) in the scheduler's background slot (seconds to minutes of work: it pauses for the
+        view's renders, so the view stays live); on_done(value, error) back on the GUI thread. A waiting job
+        of the same name is replaced, a running one stopped."""
         stamp = next(self._stamps)
         for s in [s for s, (n, _) in self._jobs.items() if n == f"bg:{name}"]:
             del self._jobs[s]  # replaced unstarted, or running and superseded: its result is dropped

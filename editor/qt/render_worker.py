@@ -1,90 +1,60 @@
-"""The one thread that runs the generator. The newest request wins; requests never started are dropped.
+"""The window's side of the scheduler (editor.pipeline.scheduler): render requests in, signals out.
 
-Two slots, view and gallery, each holding only its newest request; the view slot goes first, so
-thumbnails never delay the face being edited. Follows Qt's Mandelbrot example: mutex + wait condition.
+The scheduler's one thread runs every render and job; this QObject only names the slot of each request
+(view, gallery, job:<name>) and turns deliveries, which come on that thread, into the `rendered` signal,
+which Qt queues to the GUI thread. The GUI thread never runs the generator.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
-from PySide6.QtCore import QMutex, QMutexLocker, QThread, QWaitCondition, Signal
+from PySide6.QtCore import QObject, Signal
 
-from ..model.interrupt import Superseded, interruptible
+from ..model.interrupt import Superseded
+from ..pipeline.scheduler import Delivery, Scheduler
 from ..render import RenderRequest, RenderResult
 
 RenderFn = Callable[[RenderRequest], RenderResult]
 
 
-class RenderWorker(QThread):
+class RenderWorker(QObject):
     rendered = Signal(object)  # RenderResult
     started_request = Signal(int)  # stamp, for tests and the busy indicator
 
-    def __init__(self, render_fn: RenderFn, parent=None):
+    def __init__(self, render_fn: RenderFn, parent=None, scheduler: Scheduler | None = None):
         super().__init__(parent)
+        self.scheduler = scheduler or Scheduler()
         self._render_fn = render_fn
-        self._mutex = QMutex()
-        self._wake = QWaitCondition()
-        self._pending: dict[str, RenderRequest] = {}
-        self._abort = False
         self.rendered_stamps: list[int] = []  # every stamp actually rendered, for tests and stats
-        self.stopped_stamps: list[int] = []  # drag frames stopped part-way for a full render
+        self.stopped_stamps: list[int] = []  # renders stopped part-way (a drag frame for a full render; closing)
 
     def set_render_fn(self, render_fn: RenderFn) -> None:
         """Swap the model (e.g. after Open model); takes effect from the next request."""
-        with QMutexLocker(self._mutex):
-            self._render_fn = render_fn
+        self._render_fn = render_fn
 
     def submit(self, request: RenderRequest) -> None:
-        with QMutexLocker(self._mutex):
-            if self._abort:
-                return  # stopped for good: the window is closing
-            self._pending[request.kind] = request  # replaces an older, never-started one
-            self._wake.wakeOne()
-        if not self.isRunning():
-            self.start()
+        """request.kind names the slot: "view", "gallery" or "job:<name>"."""
+        self.scheduler.submit(request.kind, lambda: self._render(request), self._deliver, request)
 
     def stop(self) -> None:
         """Stop the render under way at its next network block, drop the rest, and end the thread."""
-        with QMutexLocker(self._mutex):
-            self._abort = True
-            self._pending.clear()
-            self._wake.wakeOne()
-        self.wait()
+        self.scheduler.stop()
 
-    def _superseded_check(self, request: RenderRequest):
-        """A drag frame (a view render below full size) is stopped between network blocks once a full
-        render of the view waits: the slider was released or rested, so the frame would never be shown.
-        Frames are never stopped for other frames, or a fast drag would show nothing at all. Any render
-        stops once the worker is stopped (the window is closing: a 20 s render of a big model must not hold
-        it open)."""
-        if request.kind != "view" or request.size is None:
-            return lambda: self._abort
+    def _render(self, request: RenderRequest) -> RenderResult:  # on the scheduler's thread
+        self.started_request.emit(request.stamp)
+        try:
+            result = self._render_fn(request)
+        except Superseded:
+            self.stopped_stamps.append(request.stamp)
+            raise
+        self.rendered_stamps.append(request.stamp)
+        return result
 
-        def check() -> bool:
-            waiting = self._pending.get("view")  # a dict read under the GIL: no lock needed to peek
-            return self._abort or (waiting is not None and waiting.size is None)
-        return check
-
-    def run(self) -> None:
-        while True:
-            with QMutexLocker(self._mutex):
-                while not self._pending and not self._abort:
-                    self._wake.wait(self._mutex)
-                if self._abort:
-                    return
-                kind = "view" if "view" in self._pending else next(iter(self._pending))
-                request = self._pending.pop(kind)
-                render_fn = self._render_fn
-            self.started_request.emit(request.stamp)
-            try:
-                with interruptible(self._superseded_check(request)):
-                    result = render_fn(request)
-            except Superseded:
-                self.stopped_stamps.append(request.stamp)
-                continue
-            self.rendered_stamps.append(request.stamp)
-            with QMutexLocker(self._mutex):
-                if self._abort:
-                    return
-            self.rendered.emit(result)
+    def _deliver(self, delivery: Delivery) -> None:  # on the scheduler's thread
+        result = delivery.value
+        if delivery.error is not None:  # the render function raised (editor.render's never does)
+            request = delivery.tag
+            result = RenderResult(request.stamp, request.kind, request.state, request.size or 0,
+                                  seeds=request.seeds, error=delivery.error)
+        self.rendered.emit(result)
