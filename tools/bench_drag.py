@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from .pipeline.scheduler import Scheduler
+from editor.pipeline.scheduler import Scheduler
 
 
 def measure_drags(gen, steps: int = 100, interval_ms: float = 30.0, directions=None,
