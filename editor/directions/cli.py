@@ -8,8 +8,6 @@ from pathlib import Path
 
 from .library import RESOURCES, load_library, user_directions_dir
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser("directions", help="fit and evaluate semantic directions")

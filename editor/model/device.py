@@ -18,14 +18,16 @@ from pathlib import Path
 
 import torch
 
+from ..config import env as config_env
+
 MIN_PSNR_DB = 35.0
 _M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8  # glibc malloc.h
 KEEP_FREED_BYTES = 1 << 30
 
 
 def choose_device(preference: str | torch.device | None = None) -> torch.device:
-    """`preference` (or $EDITOR_DEVICE) wins: 'cpu', 'cuda', 'cuda:1', 'mps'. Otherwise the best present."""
-    preference = preference or os.environ.get("EDITOR_DEVICE") or None
+    """`preference` (or $FACE_EDITOR_DEVICE) wins: 'cpu', 'cuda', 'cuda:1', 'mps'. Otherwise the best present."""
+    preference = preference or config_env("FACE_EDITOR_DEVICE") or None
     if preference is not None:
         device = torch.device(preference)
         if device.type == "cuda" and not torch.cuda.is_available():
@@ -56,7 +58,7 @@ def keep_freed_memory() -> bool:
     page-faulted its activations in every time (measured on the same machine: 275 ms on a worker thread vs
     172 ms on the main thread; 183 ms on the worker with one arena). The few large blocks a render
     allocates make the shared arena's lock irrelevant."""
-    if not sys.platform.startswith("linux") or os.environ.get("EDITOR_KEEP_FREED_MEMORY") == "0":
+    if not sys.platform.startswith("linux") or config_env("FACE_EDITOR_KEEP_FREED_MEMORY") == "0":
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
@@ -142,8 +144,8 @@ def cached_precision_choice(cache_file: Path, key: str, decide) -> dict:
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
-    """Preferred synthesis dtype before the quality check. $EDITOR_PRECISION=fp32|fp16|bf16 overrides."""
-    forced = os.environ.get("EDITOR_PRECISION")
+    """Preferred synthesis dtype before the quality check. $FACE_EDITOR_PRECISION=fp32|fp16|bf16 overrides."""
+    forced = config_env("FACE_EDITOR_PRECISION")
     if forced:
         return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[forced]
     if device.type == "cuda":
