@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import sys
 
+from .. import cli_args as A
 from ..progress import Bar
 
 
 def add_parser(sub) -> None:
     j = sub.add_parser("project", help="turn a face photo into a latent (NVIDIA projected_w.npz layout) "
                        "and tuned weights beside it (NAME.delta.safetensors)")
-    j.add_argument("photo")
-    j.add_argument("-o", "--output", required=True, help="the .npz to write (key 'w', [1, num_ws, w_dim])")
-    j.add_argument("--seconds", type=float, default=90.0, help="time budget for the whole import (default 90)")
-    j.add_argument("--steps", type=int, default=None, help="projection steps instead of the time budget")
-    j.add_argument("--tune-steps", type=int, default=100, help="with --steps: tuning steps")
-    j.add_argument("--detail-steps", type=int, default=60, help="with --steps: detail-map steps (0: none)")
+    j.add_argument("photo", type=A.existing_file)
+    j.add_argument("-o", "--output", required=True, type=A.output_file(".npz"), help="the .npz to write (key 'w', [1, num_ws, w_dim])")
+    j.add_argument("--seconds", type=A.number(0.0, 86_400.0, open_low=True), default=90.0, help="time budget for the whole import (default 90)")
+    j.add_argument("--steps", type=A.integer(1, 1_000_000), default=None, help="projection steps instead of the time budget")
+    j.add_argument("--tune-steps", type=A.integer(0, 1_000_000), default=100, help="with --steps: tuning steps")
+    j.add_argument("--detail-steps", type=A.integer(0, 1_000_000), default=60, help="with --steps: detail-map steps (0: none)")
     j.add_argument("--no-tune", dest="tune", action="store_false",
                    help="projection only: no tuned weights (a latent any copy of the model renders the same)")
     j.add_argument("--mode", choices=("w", "w+"), default="w+")
-    j.add_argument("--face", type=int, default=0, help="which face, largest first (default: the largest)")
+    j.add_argument("--face", type=A.integer(0, 1000), default=0, help="which face, largest first (default: the largest)")
     j.add_argument("--aligned", action="store_true", help="the photo is already FFHQ-aligned: skip detection")
-    j.add_argument("--model")
-    j.add_argument("--device")
+    j.add_argument("--model", type=A.existing_file)
+    j.add_argument("--device", type=A.device)
     j.set_defaults(func=run)
 
 
