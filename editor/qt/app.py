@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     collect_in_gui_thread()  # the model loads on a thread: no collection may run there
     app.setApplicationName("Face editor")
     app.setOrganizationName("face-editor")
-    settings = QSettings("face-editor", "face-editor")
+    from ..config import settings_path  # one place for every folder (FACE_EDITOR_CONFIG overrides)
+    settings = QSettings(str(settings_path()), QSettings.IniFormat)
     holder: dict = {}
 
     # The model used last time, unless one is named; a remembered model that fails falls back to the default.
@@ -147,6 +148,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.file:
             window.files.open_any(args.file)
 
+    if not (args.model or remembered):  # first start: fetch and convert the default model, with Cancel
+        from .. import setup_models
+        from .setup_dialog import run_setup
+        if "default" in setup_models.missing() and not run_setup(["default"]):
+            sys.excepthook = previous_hook
+            return 1
     load(args.model or remembered, from_settings=bool(remembered) and not args.model)
     code = app.exec()
     for loader in loaders:
