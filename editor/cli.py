@@ -137,8 +137,8 @@ def _edit_from_file(path: str, gen, directions: dict, size: int | None):
 
 
 def _cmd_info(args) -> int:
-    from .model import load_generator
-    gen = load_generator(args.model, device=args.device)
+    from .setup_models import load_for_command
+    gen = load_for_command(args.model, args.device)
     print(gen)
     print("fingerprint:", gen.fingerprint)
     print("layer groups:", {k: f"{r.start}-{r.stop - 1}" for k, r in gen.layer_groups.items()})

