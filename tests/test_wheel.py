@@ -33,7 +33,8 @@ def test_pyproject_lists_every_package():
     left off it would be missing from the wheel."""
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "editor").rglob("__init__.py")}
-    assert found | {"editor.resources"} == listed
+    data = {"editor.resources"} | {f"editor.resources.{d.name}" for d in (ROOT / "resources").iterdir() if d.is_dir()}
+    assert found | data == listed
 
 
 def _run(cmd, **kw) -> subprocess.CompletedProcess:
