@@ -72,9 +72,15 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path, default_weights)
         d.mkdir()
     for f in (default_weights, default_weights.with_suffix(".json")):
         shutil.copy(f, models / f.name)
+    from editor.setup_models import target  # the emotion and identity models, as first use leaves them
+    measure = tmp_path / "measure-models"
+    measure.mkdir()
+    for name in ("emotion", "identity"):
+        shutil.copy(target(name), measure / target(name).name)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("XDG_", "FACE_EDITOR_", "EDITOR_", "PYTHON"))}
-    env.update(HOME=str(home), FACE_EDITOR_MODELS=str(models), QT_QPA_PLATFORM="offscreen", OMP_NUM_THREADS="1")
+    env.update(HOME=str(home), FACE_EDITOR_MODELS=str(models), FACE_EDITOR_MEASURE_MODELS=str(measure),
+               QT_QPA_PLATFORM="offscreen", OMP_NUM_THREADS="1")
 
     where = _run([str(py), "-c", "import editor, editor.config as c; print(editor.__file__); print(c.resources_dir())"],
                  cwd=work, env=env).stdout.split()
