@@ -58,3 +58,17 @@ def test_setup_dialog_failure_offers_retry(qtbot, monkeypatch):
     monkeypatch.setattr(QMessageBox, "warning", staticmethod(lambda *a: shown.append(a[2]) or answers.pop(0)))
     assert setup_dialog.run_setup(["emotion"]) is False
     assert len(calls) == 2 and all("offline" in m for m in shown)
+
+
+def test_app_start_without_a_model_runs_the_set_up_and_stops_if_cancelled(qtbot, monkeypatch, tmp_path):
+    import signal
+
+    import editor.qt.app as app
+    monkeypatch.setenv("FACE_EDITOR_CONFIG", str(tmp_path / "config"))
+    monkeypatch.setattr(setup_models, "missing", lambda: ["default", "emotion"])
+    asked = []
+    monkeypatch.setattr(setup_dialog, "run_setup", lambda names, parent=None: asked.append(names) or False)
+    monkeypatch.setattr(app.ModelLoader, "start", lambda self: pytest.fail("a model load began after Cancel"))
+    before = signal.getsignal(signal.SIGINT)
+    assert app.main(["--seed", "1"]) == 1
+    assert asked == [["default", "emotion"]] and signal.getsignal(signal.SIGINT) is before
