@@ -323,8 +323,10 @@ def main(argv: list[str] | None = None) -> int:
     exit 2 with one line on stderr; Ctrl+C exits 130 with no traceback (files are written atomically, so none
     is left half-written)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or (Path(argv[0]).is_file() and not argv[0].startswith("-")):
+        argv = ["gui", *argv]  # `face-editor` and `face-editor photo.png` (a file manager's "open with") open the app
     try:
-        args = build_parser().parse_args(argv or ["gui"])
+        args = build_parser().parse_args(argv)
         from .model.errors import CheckpointError
         from .setup_models import SetupError
         try:

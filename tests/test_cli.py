@@ -142,13 +142,16 @@ def test_keyboard_interrupt_in_any_command_is_130(monkeypatch, capsys):
     assert capsys.readouterr().err == "interrupted\n"
 
 
-def test_no_command_opens_the_app(monkeypatch):
+def test_no_command_opens_the_app(monkeypatch, tmp_path):
     seen = []
     import editor.qt.app as app
     monkeypatch.setattr(app, "main", lambda argv: seen.append(argv) or 0)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "face.png").write_bytes(b"x")
     assert main([]) == 0
     assert main(["gui", "--seed", "5", "--screenshot", "s.png", "--size", "1024x700"]) == 0
-    assert seen == [[], ["--seed", "5", "--screenshot", "s.png", "--size", "1024x700"]]
+    assert main(["face.png"]) == 0  # a file manager's "open with"
+    assert seen == [[], ["--seed", "5", "--screenshot", "s.png", "--size", "1024x700"], ["face.png"]]
 
 
 # ------------------------------------------------------------------------------------ render --edit
