@@ -175,6 +175,12 @@ def test_render_edit_reproduces_an_export_and_directions_change_it(default_weigh
     # Options beside --edit change that edit.
     assert main(["render", "--edit", b, "--direction", "age=0", "--quiet", "--device", "cpu", "-o", d]) == 0
     assert np.array_equal(_pixels(a), _pixels(d))
+    # A session file holds the same edit: the same pixels at the same size.
+    from editor.io import save_session
+    save_session(tmp_path / "s.json", state, {})
+    assert main(["render", "--edit", str(tmp_path / "s.json"), "--size", "64", "--quiet", "--device", "cpu",
+                 "-o", d]) == 0
+    assert np.array_equal(_pixels(b), _pixels(d))
     capsys.readouterr()
     assert main(["render", "--direction", "nose=2", "--quiet", "--device", "cpu", "-o", d]) == 2
     err = capsys.readouterr().err
