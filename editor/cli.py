@@ -167,7 +167,7 @@ def _cmd_bench_photo(args) -> int:
 
 
 def _cmd_setup(args) -> int:
-    from .setup_models import PINS, setup, target
+    from .setup_models import PINS, setup
     bar = Bar(args.quiet)
     try:
         for name in args.only or list(PINS):
