@@ -337,5 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         except SetupError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
+        except A.UsageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     except KeyboardInterrupt:
         return A.interrupted()

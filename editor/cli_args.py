@@ -16,6 +16,10 @@ SEED_MAX = 2 ** 32 - 1  # NVIDIA's scripts draw z with RandomState(seed): 0 <= s
 MAX_SIZE = 4096         # no supported model renders more; a model's own limit is checked once it is loaded
 
 
+class UsageError(Exception):
+    """A setting found after parsing (an environment variable) that cannot work: one line, exit 2."""
+
+
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (the usage stays behind --help). Sub-commands made with
     add_subparsers().add_parser inherit this class."""

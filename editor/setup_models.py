@@ -208,7 +208,13 @@ def setup_all(names=None, progress: Progress | None = None, run=None, cancel=Non
 
 def load_for_command(model: str | None, device: str | None, progress: Progress | None = None):
     """A command's generator: the named file, or the default model, set up first on first use."""
+    from .cli_args import UsageError
     from .model import load_generator
+    from .model.device import choose_device
+    try:  # $FACE_EDITOR_DEVICE is not checked by argparse; say what is wrong before any set-up
+        choose_device(device)
+    except (ValueError, RuntimeError) as exc:
+        raise UsageError(f"{exc}" + ("" if device else " (set by FACE_EDITOR_DEVICE)")) from None
     if model is None:
         setup("default", progress)
     return load_generator(model, device=device, progress=progress)

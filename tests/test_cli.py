@@ -132,6 +132,18 @@ def test_ctrl_c_exits_130_without_traceback_or_partial_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", [["render"], ["info"], ["animate", "morph", "-o", "x.gif"]])
+def test_a_device_from_the_environment_that_is_absent_is_one_line(command, monkeypatch, capsys, tmp_path):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FACE_EDITOR_DEVICE", "cuda")
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "CUDA is not available" in err and "FACE_EDITOR_DEVICE" in err, err
+
+
 def test_keyboard_interrupt_in_any_command_is_130(monkeypatch, capsys):
     import editor.cli as cli
 
