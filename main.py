@@ -1,11 +1,10 @@
-"""Start the face editor: `python main.py [--seed N] [--model FILE] [--screenshot PATH]`."""
+"""Start the face editor from a checkout: `python main.py [FILE] [--seed N] [--model FILE] [--screenshot PATH]`.
+
+The same as the installed `face-editor` (or `face-editor gui ...`): arguments are checked by editor.cli."""
 
 import sys
 
-from editor.runtime import configure_process
+from editor.cli import main
 
 if __name__ == "__main__":
-    configure_process()  # before the app's imports load torch (its OpenMP reads the wait policy once)
-    from editor.qt.app import main
-
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(["gui", *sys.argv[1:]]))

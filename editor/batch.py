@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .batch_manifest import EDIT_KEYS, FORMATS, check_for_model, edit_state, read_manifest, tasks  # noqa: F401
+from . import cli_args as A
 from .edit import EditState, Source
 
 # ----------------------------------------------------------------------------------------- workers
@@ -77,11 +78,20 @@ class _RayWorker:
         return _run_task(task)
 
 
+def _init_pool_worker(*args) -> None:
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the driver's to handle: no traceback per worker
+    _init_worker(*args)
+
+
 def _pool(todo: list[dict], init_args: tuple, workers: int):
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                             initargs=init_args) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_pool_worker,
+                               initargs=init_args)
+    try:
         for future in as_completed([pool.submit(_run_task, t) for t in todo]):
             yield future.result()
+    finally:  # on Ctrl+C too: faces not started are dropped, the pool is closed before the driver exits
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _ray(todo: list[dict], init_args: tuple, workers: int, address: str):
@@ -99,13 +109,13 @@ def _ray(todo: list[dict], init_args: tuple, workers: int, address: str):
 # ----------------------------------------------------------------------------------------- command
 def add_parser(sub) -> None:
     b = sub.add_parser("batch", help="render a manifest (seeds x edits, or photos to project) to files")
-    b.add_argument("manifest", nargs="?", help="JSON manifest (see editor/batch.py); optional with --seeds")
-    b.add_argument("-o", "--output", required=True, help="folder for the images")
+    b.add_argument("manifest", nargs="?", type=A.existing_file, help="JSON manifest (see editor/batch.py); optional with --seeds")
+    b.add_argument("-o", "--output", required=True, type=A.output_folder, help="folder for the images")
     b.add_argument("--seeds", help="seeds, 'FROM-TO' or 'a,b,c' (instead of, or over, the manifest's)")
-    b.add_argument("--workers", type=int, help="processes or Ray actors (default: CPU cores / 2, at least 1)")
+    b.add_argument("--workers", type=A.integer(1, 1024), help="processes or Ray actors (default: CPU cores / 2, at least 1)")
     b.add_argument("--ray", metavar="auto|ADDRESS", help="run on a Ray cluster instead of local processes")
-    b.add_argument("--model")
-    b.add_argument("--device", default="cpu")
+    b.add_argument("--model", type=A.existing_file)
+    b.add_argument("--device", type=A.device, default="cpu")
     b.add_argument("--quiet", action="store_true")
     b.set_defaults(func=run)
 
@@ -113,7 +123,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from . import io
     from .progress import Bar
-    from .model import load_generator
+    from .setup_models import load_for_command
     try:
         manifest = read_manifest(args.manifest, args.seeds)
         todo = tasks(manifest)
@@ -121,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     # Settle the precision once, here; every worker then uses it.
-    gen = load_generator(args.model, device=args.device)
+    gen = load_for_command(args.model, args.device)
     try:  # what needs the model (direction names, its resolution), still before any work
         from .directions import load_library
         names = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)[0]

@@ -46,14 +46,15 @@ def keep_freed_memory() -> bool:
     measured, that was 45% of a 1024² render on a 2-core AVX2 machine (378 -> 203 ms with this on), a
     third of it kernel time. Serving them from the heap and trimming it only above 1 GB of free space
     reuses the pages. Costs resident memory (the peak of one render stays mapped). glibc only; a no-op
-    (False) elsewhere, or with EDITOR_KEEP_FREED_MEMORY=0.
+    (False) elsewhere, or with FACE_EDITOR_KEEP_FREED_MEMORY=0.
 
     One arena for every thread: the renderer runs on a worker thread, and glibc's per-thread arenas are
     heaps of at most 64 MB that cannot hold these blocks, so without this a render on the worker still
     page-faulted its activations in every time (measured on the same machine: 275 ms on a worker thread vs
     172 ms on the main thread; 183 ms on the worker with one arena). The few large blocks a render
     allocates make the shared arena's lock irrelevant."""
-    if not sys.platform.startswith("linux") or os.environ.get("EDITOR_KEEP_FREED_MEMORY") == "0":
+    from .config import env
+    if not sys.platform.startswith("linux") or env("FACE_EDITOR_KEEP_FREED_MEMORY") == "0":
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

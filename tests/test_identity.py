@@ -29,6 +29,6 @@ def test_same_face_is_near_and_another_face_is_far(faces):
 
 
 def test_a_missing_model_says_how_to_get_it(monkeypatch, tmp_path):
-    monkeypatch.setenv("FACE_EDITOR_IDENTITY_MODEL", str(tmp_path / "nothing.dat"))
+    monkeypatch.setenv("FACE_EDITOR_MEASURE_MODELS", str(tmp_path))  # a folder without the model
     with pytest.raises(RuntimeError, match="make weights"):
         identity.model_path()

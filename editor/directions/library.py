@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
 from pathlib import Path
 
 import numpy as np
 
 from ..compose import Direction
+from ..config import data_dir, resources_dir
 from ..edit import AMOUNT_RANGE
 from ..errors import DirectionError
 from ..files import atomic_write_json, atomic_write_npy
@@ -26,15 +26,14 @@ from ..safe_read import bounded, loads_json, read_capped, read_npy, read_npz
 
 MAX_CARRY = 10.0  # sigma of the carried direction per sigma; the shipped gender carries -0.39 of age
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "directions"
+RESOURCES = resources_dir() / "directions"  # in the wheel: editor/resources (pyproject maps resources/ there)
 MAX_VECTOR_BYTES = 1 << 20     # a per-row direction [num_ws, w_dim] float64 is ~100 kB
 MAX_COMPONENTS_BYTES = 64 << 20  # GANSpace's lat_comp for 512-d w: 80 kB per 40 components
 MAX_MANIFEST_BYTES = 8 << 20
 
 
 def user_directions_dir(model_name: str) -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or (Path.home() / ".local" / "share")
-    return Path(base) / "face-editor" / "directions" / model_name
+    return data_dir() / "directions" / model_name
 
 
 def _check_vector(path: Path, v: np.ndarray, what: str = "direction") -> np.ndarray:

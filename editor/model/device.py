@@ -15,14 +15,15 @@ from pathlib import Path
 
 import torch
 
+from ..config import env as config_env
 from ..runtime import keep_freed_memory  # noqa: F401  (its home moved; callers import it here)
 
 MIN_PSNR_DB = 35.0
 
 
 def choose_device(preference: str | torch.device | None = None) -> torch.device:
-    """`preference` (or $EDITOR_DEVICE) wins: 'cpu', 'cuda', 'cuda:1', 'mps'. Otherwise the best present."""
-    preference = preference or os.environ.get("EDITOR_DEVICE") or None
+    """`preference` (or $FACE_EDITOR_DEVICE) wins: 'cpu', 'cuda', 'cuda:1', 'mps'. Otherwise the best present."""
+    preference = preference or config_env("FACE_EDITOR_DEVICE") or None
     if preference is not None:
         device = torch.device(preference)
         if device.type == "cuda" and not torch.cuda.is_available():
@@ -112,8 +113,8 @@ def cached_precision_choice(cache_file: Path, key: str, decide) -> dict:
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
-    """Preferred synthesis dtype before the quality check. $EDITOR_PRECISION=fp32|fp16|bf16 overrides."""
-    forced = os.environ.get("EDITOR_PRECISION")
+    """Preferred synthesis dtype before the quality check. $FACE_EDITOR_PRECISION=fp32|fp16|bf16 overrides."""
+    forced = config_env("FACE_EDITOR_PRECISION")
     if forced:
         return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[forced]
     if device.type == "cuda":

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..config import env as config_env
 from ..defaults import DEFAULT_PSI
 from .call_inputs import call_inputs
 from .device import (MIN_PSNR_DB, cached_precision_choice, choose_device, default_dtype,
@@ -77,7 +77,7 @@ class Generator:
         self.precision_ms: dict[str, float] = {}
         if wanted == torch.float32:
             return
-        forced = requested is not None or bool(os.environ.get("EDITOR_PRECISION"))
+        forced = requested is not None or bool(config_env("FACE_EDITOR_PRECISION"))
         if forced:
             synth, db, _ = self._trial(wanted, timed=False)
             self.precision_check_db = db
@@ -266,5 +266,5 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 def cache_dir() -> Path:
     """Per-user cache, for things computed from a model file that cannot sit next to it."""
-    base = os.environ.get("XDG_CACHE_HOME") or (Path.home() / ".cache")
-    return Path(base) / "face-editor"
+    from ..config import cache_dir as user_cache
+    return user_cache()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Callable
 
@@ -21,9 +20,9 @@ Progress = Callable[[str, int, int], None]
 
 
 def weights_dir() -> Path:
-    """weights/ beside the package (a source checkout), or $EDITOR_WEIGHTS_DIR."""
-    env = os.environ.get("EDITOR_WEIGHTS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "weights"
+    """Converted generators: $FACE_EDITOR_MODELS, a checkout's weights/, or the user data folder (editor.config)."""
+    from ..config import models_dir
+    return models_dir()
 
 
 def default_model_path() -> Path:

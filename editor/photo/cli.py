@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from .. import cli_args as A
 from ..progress import Bar
 
 
@@ -11,24 +12,26 @@ def add_parser(sub) -> None:
     from .importer import DEFAULT, PRESETS
     j = sub.add_parser("project", help="turn a face photo into a latent (NVIDIA projected_w.npz layout) "
                        "and tuned weights beside it (NAME.delta.safetensors)")
-    j.add_argument("photo")
-    j.add_argument("-o", "--output", required=True, help="the .npz to write (key 'w', [1, num_ws, w_dim])")
+    j.add_argument("photo", type=A.existing_file)
+    j.add_argument("-o", "--output", required=True, type=A.output_file(".npz"),
+                   help="the .npz to write (key 'w', [1, num_ws, w_dim])")
     j.add_argument("--preset", choices=tuple(PRESETS), default=DEFAULT,
                    help="step schedule: " + ", ".join(f"{k} {'+'.join(map(str, v.steps))}" for k, v in PRESETS.items())
                    + f" (pivot + tuning + detail steps; default {DEFAULT}): the same face on any machine")
-    j.add_argument("--steps", type=int, default=None, help="pivot steps (instead of the preset's)")
-    j.add_argument("--tune-steps", type=int, default=None, help="tuning steps (instead of the preset's)")
-    j.add_argument("--detail-steps", type=int, default=None, help="detail-map steps (0: none)")
-    j.add_argument("--seconds", type=float, default=None,
+    j.add_argument("--steps", type=A.integer(1, 1_000_000), default=None, help="pivot steps (instead of the preset's)")
+    j.add_argument("--tune-steps", type=A.integer(0, 1_000_000), default=None,
+                   help="tuning steps (instead of the preset's)")
+    j.add_argument("--detail-steps", type=A.integer(0, 1_000_000), default=None, help="detail-map steps (0: none)")
+    j.add_argument("--seconds", type=A.number(0.0, 86_400.0, open_low=True), default=None,
                    help="a time budget for the whole import instead of the schedule: the result then depends on "
                    "the machine; a stage that cannot reach its minimum steps in it is skipped")
     j.add_argument("--no-tune", dest="tune", action="store_false",
                    help="projection only: no tuned weights (a latent any copy of the model renders the same)")
     j.add_argument("--mode", choices=("w", "w+"), default="w+")
-    j.add_argument("--face", type=int, default=0, help="which face, largest first (default: the largest)")
+    j.add_argument("--face", type=A.integer(0, 1000), default=0, help="which face, largest first (default: the largest)")
     j.add_argument("--aligned", action="store_true", help="the photo is already FFHQ-aligned: skip detection")
-    j.add_argument("--model")
-    j.add_argument("--device")
+    j.add_argument("--model", type=A.existing_file)
+    j.add_argument("--device", type=A.device)
     j.set_defaults(func=run)
 
 

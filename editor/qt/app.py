@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 import traceback
@@ -89,8 +90,21 @@ def main(argv: list[str] | None = None) -> int:
     collect_in_gui_thread()  # the model loads on a thread: no collection may run there
     app.setApplicationName("Face editor")
     app.setOrganizationName("face-editor")
-    settings = QSettings("face-editor", "face-editor")
+    from ..config import settings_path  # one place for every folder (FACE_EDITOR_CONFIG overrides)
+    settings = QSettings(str(settings_path()), QSettings.IniFormat)
+    # Ctrl+C in the terminal closes the window as its close button does (an unsaved edit is asked about, and the
+    # threads stop), then exits with 130 as every command does. The timer lets Python see the signal while Qt's
+    # event loop runs.
     holder: dict = {}
+
+    def interrupted() -> None:
+        window = holder.get("window")
+        if window is None or window.close():
+            app.exit(130)
+    previous_sigint = signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, interrupted))
+    wake = QTimer(interval=250)
+    wake.timeout.connect(lambda: None)
+    wake.start()
 
     # The model used last time, unless one is named; a remembered model that fails falls back to the default.
     remembered = None if args.model or args.screenshot else settings.value("model/path")
@@ -147,10 +161,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.file:
             window.files.open_any(args.file)
 
+    from .. import setup_models  # first start: fetch what is missing, with progress and Cancel
+    needed = [n for n in setup_models.missing() if n != "default" or not (args.model or remembered)]
+    if needed:
+        from .setup_dialog import run_setup
+        # Without the emotion / identity models the app still runs (those meters stay empty); not without a face model.
+        if not run_setup(needed) and "default" in needed:
+            sys.excepthook = previous_hook
+            signal.signal(signal.SIGINT, previous_sigint)
+            return 1
     load(args.model or remembered, from_settings=bool(remembered) and not args.model)
     code = app.exec()
     for loader in loaders:
         loader.wait()
+    wake.stop()
+    signal.signal(signal.SIGINT, previous_sigint)
     sys.excepthook = previous_hook
     return code
 

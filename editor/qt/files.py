@@ -6,7 +6,6 @@ by a failed open, and every write is atomic (editor.io).
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -16,6 +15,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog
 
 from .. import io
+from ..config import data_dir
 from ..naming import suggest_stem
 from ..safe_read import bounded, describe
 from ..directions import DirectionError, import_ganspace, import_interfacegan, load_library
@@ -32,8 +32,7 @@ AUTOSAVE_MS = 1500
 
 
 def autosave_path() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or (Path.home() / ".local" / "share")
-    return Path(base) / "face-editor" / "autosave.json"
+    return data_dir() / "autosave.json"
 
 
 class ModelLoader(QThread):
