@@ -113,8 +113,13 @@ def test_cli_render_writes_a_face(tmp_path, default_weights):
     inked = tmp_path / "ink.png"
     subprocess.run([sys.executable, "-m", "editor", "render", "--seed", "4", "--size", "256", "-o", str(inked),
                     "--paint", "ink", "--quiet"], check=True, capture_output=True, timeout=300)
+    # Painted on the full render, then the whole shrunk: what the app shows for this edit, at any size.
+    whole = tmp_path / "whole.png"
+    subprocess.run([sys.executable, "-m", "editor", "render", "--seed", "4", "-o", str(whole), "--quiet"],
+                   check=True, capture_output=True, timeout=300)
     from editor.paint import paint
-    assert np.array_equal(np.asarray(Image.open(inked)), paint(img, "ink"))
+    from editor.pipeline import shrink
+    assert np.array_equal(np.asarray(Image.open(inked)), shrink(paint(np.asarray(Image.open(whole)), "ink"), 256))
     assert read_edit_from_image(inked)[0].paint == "ink"
 
 

@@ -36,11 +36,11 @@ def test_saved_latent_loaded_as_a_is_the_face_that_was_on_screen(qtbot, make_win
     qtbot.waitUntil(path.exists)
     again = full(qtbot, w, lambda: w.files.load_latent(str(path), "a"))
     s = w.doc.state
-    assert s.source_a.kind == "latent" and s.directions == () and s.psi == 0.7
-    # Mix is kept (here: half of B's coarse rows), so compare with the neutral edit: mix 0.
-    neutral = full(qtbot, w, lambda: w.doc.set_state(s.with_group_mix(range(w.gen.num_ws), 0.0)))
-    assert np.array_equal(neutral.wplus, shown.wplus)
-    assert np.array_equal(neutral.images[0], shown.images[0])
+    # The mix is reset with the directions (the latent carries B's coarse rows already; issue #25 found them
+    # applied a second time): reopened, it is the face that was on screen.
+    assert s.source_a.kind == "latent" and s.directions == () and s.psi == 0.7 and not any(s.mix)
+    assert np.array_equal(again.wplus, shown.wplus)
+    assert np.abs(again.images[0].astype(int) - shown.images[0]).max() <= 1  # float order only
     assert again.error is None
 
 

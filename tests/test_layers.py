@@ -33,6 +33,7 @@ LAYERS = {
     "editor.config": "utilities",
     "editor.runtime": "utilities",
     "editor.defaults": "utilities",
+    "editor.cli_args": "utilities",
     # the generators, their loading and conversion
     "editor.model": "model",
     "editor.model.*": "model",
@@ -62,6 +63,7 @@ LAYERS = {
     "editor.motion.*": "features",
     "editor.batch": "features",
     "editor.batch_manifest": "features",
+    "editor.setup_models": "features",          # fetches and converts the models a first start needs
     # the two front ends
     "editor.cli": "cli",
     "editor.__main__": "cli",
