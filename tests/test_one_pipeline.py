@@ -249,3 +249,16 @@ def test_a_render_nested_in_other_work_takes_none_of_its_inputs(tiny, dirs):
     alone = render_edit(tiny, state, dirs)
     with applied(tiny, [(_delta(tiny, 7), np.ones(tiny.num_ws))]), call_inputs(transform=torch.eye(3)):
         assert np.array_equal(render_edit(tiny, state, dirs), alone)
+
+
+def test_direction_strips_are_the_app_s_renders(tiny, dirs, tmp_path):
+    """The lab's slider strips (tools/directions/evaluate.strips) tile render_edit's faces, at 1:1 as shown."""
+    from PIL import Image
+    from tools.directions.evaluate import strips
+    path, = strips(tiny, dirs, tmp_path, seeds=(3,), k=2.0, steps=3, psi=0.8, size=32)
+    strip = np.asarray(Image.open(path))
+    w = tiny.mapping(tiny.z_from_seed(3), psi=0.8).numpy()
+    state = EditState.new(tiny.fingerprint, tiny.num_ws).with_source("a", Source.from_latent(w, "strip"))
+    assert strip.shape == (32, 96, 3)
+    for i, amount in enumerate((-2.0, 0.0, 2.0)):
+        assert np.array_equal(strip[:, 32 * i:32 * (i + 1)], render_edit(tiny, state.with_direction("up", amount), dirs, 32))

@@ -22,9 +22,9 @@ import torch
 
 from editor.compose import Direction
 from editor.directions.hold_loop import LOOPED, Hold, next_amount
-from editor.model import Generator, to_uint8
+from editor.model import Generator
 from tools.directions.fit import EVAL_SEED0, SCORE_BATCH, Scorers, render_for_scoring
-from tools.directions.locks import LOCKABLE, layer_painter, moved_wplus, score_moved
+from tools.directions.locks import LOCKABLE, moved_wplus, score_moved
 
 Progress = Callable[[str, int, int], None]
 # Mean |d| of the held score, in its units. Glasses: a quarter of the gap between a bare face (~5.7) and the
@@ -155,17 +155,13 @@ def format_table(report: dict) -> str:
 
 def _tile(gen: Generator, w: torch.Tensor, directions: dict[str, Direction], name: str, amount: float,
           size: int) -> np.ndarray:
-    """One face moved by `amount` as the app shows it: a painted layer is drawn on the full render, then
-    shrunk; anything else renders at `size`."""
-    ws = moved_wplus(gen, w, directions, {name: amount})
-    paint = layer_painter(gen, directions, {name: amount})
-    if paint is None:
-        return to_uint8(gen.synthesis(ws, size=size))[0]
-    image = paint(to_uint8(gen.synthesis(ws))[0])
-    if size == image.shape[0]:
-        return image
-    from PIL import Image
-    return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BOX))
+    """One face moved by `amount` exactly as the app shows it (editor.pipeline.render_edit: painted layers
+    on the full render, then the whole shrunk to `size`)."""
+    from editor.edit import EditState, Source
+    from editor.pipeline import render_edit
+    face = Source.from_latent(w.detach().cpu().numpy().reshape(1, -1), "strip")
+    state = EditState.new(gen.fingerprint, gen.num_ws).with_source("a", face).with_direction(name, amount)
+    return render_edit(gen, state, directions, size)
 
 
 def strips(gen: Generator, directions: dict[str, Direction], folder: Path, seeds=(EVAL_SEED0, EVAL_SEED0 + 1),
