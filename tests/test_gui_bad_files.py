@@ -17,17 +17,7 @@ from editor.qt import app as qt_app  # noqa: E402
 from editor.qt.main_window import MainWindow  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def private_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-
-
-@pytest.fixture(scope="module")
-def gen(default_weights):
-    from editor.model import load_generator
-    return load_generator(default_weights, device="cpu")
+pytestmark = pytest.mark.usefixtures("private_home")  # conftest's; `gen` is conftest's too
 
 
 @pytest.fixture
