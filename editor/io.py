@@ -10,7 +10,6 @@ import hashlib
 import io
 import json
 import os
-import stat
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from dataclasses import replace

@@ -314,3 +314,21 @@ def test_cancel_keeps_the_best_latent_and_runs_nothing_after_it():
                           cancelled=lambda: len(seen) >= 3)
     assert result.cancelled and result.steps == (3, 0, 0) and result.delta is None and set(seen) == {"pivot"}
     assert "cancelled" in result.stages[0].why and not result.stages[1].ran
+
+
+def test_the_pair_bench_passes_the_imports_own_knobs(monkeypatch, tmp_path):
+    """`bench-photo --pair A B` hands run_pair what import_photo takes (a schedule from --preset/--steps), not the
+    knobs of the old clock-driven import (a merge once left it passing `steps=`)."""
+    import argparse
+    import inspect
+
+    import editor.model
+    import tools.photo.pair as pair
+    from editor.photo.importer import PRESETS, import_photo
+    seen = {}
+    monkeypatch.setattr(pair, "run_pair", lambda gen, a, b, out, progress, **kw: seen.update(kw) or [])
+    monkeypatch.setattr(editor.model, "load_generator", lambda *a, **k: "gen")
+    args = argparse.Namespace(model=None, device=None, steps=None, preset="quick", seconds=None, out=str(tmp_path),
+                              pair=["a.jpg", "b.jpg"], mode="w+", tune=True)
+    assert pair.run_pair_cli(args, None) == 0
+    assert seen["schedule"] == PRESETS["quick"] and set(seen) <= set(inspect.signature(import_photo).parameters)

@@ -23,7 +23,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .project import project, to_target
 

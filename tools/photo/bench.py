@@ -235,7 +235,7 @@ def run_bench(args, progress: Callable[[str, int, int], None] | None = None) -> 
         return 2
     gen = load_generator(args.model, device=args.device)
     start = time.perf_counter()
-    schedule, budget = _schedule(args)
+    schedule, budget = schedule_from(args)
     rows = run(gen, photos, args.generated, progress, edits=args.edits, mode=args.mode, seconds=args.seconds,
                tuning=args.tune, schedule=schedule)
     if hasattr(progress, "close"):  # the last progress bar goes before the table is printed
@@ -248,31 +248,10 @@ def run_bench(args, progress: Callable[[str, int, int], None] | None = None) -> 
     return 0
 
 
-def _schedule(args):
+def schedule_from(args):
     """(schedule, how it reads) from bench-photo's --steps / --preset / --seconds."""
     from editor.photo.importer import DEFAULT, schedule_of
     schedule = schedule_of(tuple(args.steps) if getattr(args, "steps", None) else getattr(args, "preset", DEFAULT))
     if getattr(args, "seconds", None) is not None:
         return schedule, f"budget {args.seconds:.0f} s"
     return schedule, f"{' + '.join(map(str, schedule.steps))} steps"
-
-
-def _run_pair(args, progress) -> int:
-    """`bench-photo --pair A B`: editor.photo.pair."""
-    from editor.model import load_generator
-    from editor.measures.align import PhotoError
-    from .pair import run_pair, table as pair_table
-    gen = load_generator(args.model, device=args.device)
-    schedule, budget = _schedule(args)
-    out = Path(args.out)
-    try:
-        rows = run_pair(gen, Path(args.pair[0]), Path(args.pair[1]), out, progress, mode=args.mode,
-                        seconds=args.seconds, tuning=args.tune, schedule=schedule)
-    except PhotoError as exc:
-        print(exc)
-        return 2
-    print(f"{gen}, mode {args.mode}, {'pivot + tuning + detail maps' if args.tune else 'projection only'}, {budget} a face, "
-          f"{torch.get_num_threads()} threads; A = {Path(args.pair[0]).name}, B = {Path(args.pair[1]).name}")
-    print(pair_table(rows))
-    print(f"renders side by side (photo A, the mix, photo B): {out / 'pair_sheet.png'}")
-    return 0

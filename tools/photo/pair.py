@@ -136,18 +136,18 @@ def run_pair_cli(args, progress) -> int:
     """`bench-photo --pair A B`."""
     import torch
 
-    from editor.model import load_generator
     from editor.measures.align import PhotoError
+    from editor.model import load_generator
+    from tools.photo.bench import schedule_from
     gen = load_generator(args.model, device=args.device)
-    steps = tuple(args.steps) if getattr(args, "steps", None) else None
+    schedule, budget = schedule_from(args)
     out = Path(args.out)
     try:
         rows = run_pair(gen, Path(args.pair[0]), Path(args.pair[1]), out, progress, mode=args.mode,
-                        seconds=args.seconds, tuning=args.tune, steps=steps)
+                        seconds=args.seconds, tuning=args.tune, schedule=schedule)
     except PhotoError as exc:
         print(exc)
         return 2
-    budget = f"{' + '.join(map(str, steps))} steps" if steps else f"budget {args.seconds:.0f} s"
     print(f"{gen}, mode {args.mode}, {'pivot + tuning + detail maps' if args.tune else 'projection only'}, {budget} a face, "
           f"{torch.get_num_threads()} threads; A = {Path(args.pair[0]).name}, B = {Path(args.pair[1]).name}")
     print(table(rows))
