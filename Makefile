@@ -52,16 +52,21 @@ fuzz: $(VENV)/.installed
 bench: weights
 	$(PY) -m editor bench
 
-# Real face photos for `python -m editor bench-photo`, taken from two packages on the registry (never committed):
-# NASA's public-domain astronaut portrait in scikit-image's wheel, and face_recognition's test photos in its sdist.
+# Real face photos for `python -m editor bench-photo`, taken from packages on the registry (never committed):
+# NASA's public-domain astronaut portrait in scikit-image's wheel, face_recognition's test photos in its sdist,
+# the US Navy's public-domain portrait of Grace Hopper in matplotlib's wheel, and insightface's group test photo
+# (six faces; bench-photo measures every face of a photo). Four photos of Obama are one person: the benchmark's
+# own set (docs/photo-import.md) takes obama.jpg alone.
 PHOTOS := .cache/photos
 photos: $(PHOTOS)/.done
 
 $(PHOTOS)/.done: | $(VENV)/.installed
 	mkdir -p $(PHOTOS)/download
-	$(PY) -m pip download -q --no-deps --only-binary :all: -d $(PHOTOS)/download scikit-image
+	$(PY) -m pip download -q --no-deps --only-binary :all: -d $(PHOTOS)/download scikit-image matplotlib insightface==2.1
 	$(PY) -m pip download -q --no-deps --no-binary :all: -d $(PHOTOS)/download face-recognition==1.3.0
 	unzip -q -o -j $(PHOTOS)/download/scikit_image-*.whl skimage/data/astronaut.png -d $(PHOTOS)
+	unzip -q -o -j $(PHOTOS)/download/matplotlib-*.whl matplotlib/mpl-data/sample_data/grace_hopper.jpg -d $(PHOTOS)
+	unzip -q -o -j $(PHOTOS)/download/insightface-*.whl insightface/data/images/t1.jpg -d $(PHOTOS)
 	tar -xzf $(PHOTOS)/download/face_recognition-1.3.0.tar.gz -C $(PHOTOS) --strip-components=3 \
 		$(addprefix face_recognition-1.3.0/tests/test_images/,obama.jpg obama2.jpg obama3.jpg biden.jpg)
 	rm -rf $(PHOTOS)/download

@@ -294,6 +294,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--steps", type=A.integer(0, 1_000_000), nargs=3, metavar=("PIVOT", "TUNE", "DETAIL"), default=None,
                    help="step counts instead of the preset's")
     q.add_argument("--no-edits", dest="edits", action="store_false", help="skip the age/gender edit checks")
+    q.add_argument("--json", type=A.output_file(".json"), default=None, help="also write the rows to this JSON file")
+    q.add_argument("--strips", type=A.output_folder, default=None,
+                   help="write each face's photo, result and person-keeping edits side by side (PNG) into this folder")
+    q.add_argument("--keep", type=A.output_folder, default=None,
+                   help="write each face's latent (.npz) and delta into this folder, as `project` does")
+    q.add_argument("--reuse", action="store_true",
+                   help="with --keep: measure the imports kept there again instead of importing (edits rendered anew)")
     q.add_argument("--mode", choices=("w", "w+"), default="w+")
     q.add_argument("--pair", nargs=2, type=A.existing_file, metavar=("A", "B"), default=None,
                    help="two photos as A and B: each end of the mix against its own render, the blend between")

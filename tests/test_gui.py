@@ -257,6 +257,33 @@ def test_direction_sliders_locks_sefa_and_teaching(qtbot, gen, make_window):
     assert d.vector @ w.library_dirs["gender"].vector > 0.3
 
 
+def test_a_photo_with_several_faces_asks_which_with_pictures(qtbot, gen, make_window):
+    """The choice shows each face's aligned crop; an unsure find says so and is not the one offered first;
+    the face picked is the one the import dialog fits."""
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from editor.measures.align import UNSURE, Face
+    w = make_window(new_state(gen, 3, 4))
+    crops = [np.full((1024, 1024, 3), v, np.uint8) for v in (40, 120, 200)]
+    faces = [(Face((10, 10, 200, 200), np.zeros((5, 2)), UNSURE / 2), crops[0]),
+             (Face((300, 10, 400, 110), np.zeros((5, 2)), 2.0), crops[1]),
+             (Face((500, 10, 590, 100), np.zeros((5, 2)), 1.0), crops[2])]
+    w.photos._choose(faces, "group.jpg", None)
+    chooser = w.photos.chooser
+    assert chooser is not None and chooser.isVisible() and w.photos.dialog is None
+    items = [chooser.list.item(i) for i in range(chooser.list.count())]
+    assert [i.text().splitlines()[0] for i in items] == ["face 1", "face 2", "face 3"]
+    assert "maybe no face" in items[0].text() and "maybe" not in items[1].text()
+    icon = items[2].icon().pixmap(160, 160).toImage()
+    assert not icon.isNull() and icon.pixelColor(80, 80).red() == 200  # the crop itself, shrunk
+    assert chooser.list.currentRow() == 1  # the unsure find is not the default
+    chooser.list.setCurrentRow(2)
+    chooser.findChild(QDialogButtonBox).button(QDialogButtonBox.Ok).click()
+    assert w.photos.chooser is None and w.photos.dialog is not None
+    assert w.photos.dialog.face is crops[2]
+    w.photos.dialog.close()
+
+
 def test_import_photo_projects_into_source_b_without_writing_anything(qtbot, gen, make_window, tmp_path,
                                                                      monkeypatch):
     from editor.model import to_uint8

@@ -1,5 +1,6 @@
 """Photo import and projection: bad photos get clear messages; a generated face projects back."""
 
+import json
 import struct
 import types
 import zlib
@@ -174,6 +175,32 @@ def test_the_photo_benchmark_table_has_rows_and_means():
     assert "| 0.35 (✗ ≤ 0.1), max 0.45 (✓) |" in text and "| 34.0 min |" in text
     assert "| **mean, generated** (1) | | 30.0 → **38.0** (✓ ≥ 30)" in text and "| 0.50 |" in text
 
+def test_two_bench_runs_compare_face_by_face(tmp_path):
+    """A loaded run's rows against a quiet run's: within the limits passes; a face 0.6 dB off, other steps, or
+    a face in one run only fails."""
+    from dataclasses import asdict
+
+    from tools.photo.bench import Row
+    from tools.photo.compare import compare
+    stages = "pivot: 90 steps, kept (x); tuning: 32 steps, kept (y); detail: 54 steps, kept (z)"
+
+    def save(name, rows):
+        path = tmp_path / name
+        path.write_text(json.dumps([asdict(r) for r in rows]))
+        return str(path)
+    quiet = [Row("biden", "real", 35.4, 21.1, 0.99, 0.05, (70, 68), (1.0, 1.0), 100, (90, 32, 54),
+                 locality_db=36.8, stages=stages),
+             Row("t1 #2", "real", 34.0, 22.0, 0.98, 0.07, (30, 31), (0.1, 0.12), 110, (90, 32, 54),
+                 locality_db=37.0, stages=stages)]
+    near = [Row(**{**asdict(r), "psnr_db": r.psnr_db + 0.3, "seconds": r.seconds * 4}) for r in quiet]
+    text, ok = compare(save("quiet.json", quiet), save("loaded.json", near))
+    assert ok and "| biden | 35.40 → 35.70 |" in text and "| 4.00× |" in text
+    far = [Row(**{**asdict(quiet[0]), "psnr_db": 36.0}), quiet[1]]
+    assert not compare(save("quiet.json", quiet), save("far.json", far))[1]
+    other_steps = [Row(**{**asdict(quiet[0]), "steps": (80, 32, 54)}), quiet[1]]
+    assert not compare(save("quiet.json", quiet), save("steps.json", other_steps))[1]
+    assert not compare(save("quiet.json", quiet), save("one.json", quiet[:1]))[1]
+
 
 def test_the_w_prior_keeps_a_w_plus_pivot_where_w_faces_live():
     """The rows of a W+ pivot drift along W's rarest directions unless the prior holds them (an unreachable
@@ -219,6 +246,29 @@ def test_an_import_by_steps_is_the_same_on_one_thread_or_two():
         assert all(torch.allclose(x, y, atol=1e-4) for x, y in zip(f, b.delta.factors[name])), name
     for layer, m in a.delta.maps.items():
         assert torch.allclose(m, b.delta.maps[layer], atol=1e-4), layer
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_the_real_models_import_is_the_same_on_one_thread_or_two(gen, faces):
+    """The app's own generator and precision, every stage and the keep check: a short schedule on one thread
+    and on two (what differs between a busy and a quiet machine, or two CPUs, is how sums are split) gives
+    the same latent, delta and figures within float tolerance. The whole default schedule is compared
+    this way by `bench-photo --json` and tools/photo/compare.py (docs/photo-import.md)."""
+    from editor.photo.importer import import_photo
+    threads, results = torch.get_num_threads(), []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            results.append(import_photo(gen, faces[900011], (4, 2, 2)))
+    finally:
+        torch.set_num_threads(threads)
+    a, b = results
+    assert a.steps == b.steps == (4, 2, 2) and [s.kept for s in a.stages] == [s.kept for s in b.stages]
+    assert np.abs(a.wplus - b.wplus).max() < 2e-3 * np.abs(a.wplus).max()
+    for x, y in zip(a.stages, b.stages):
+        assert x.psnr_full_db == pytest.approx(y.psnr_full_db, abs=0.05), x.name
+        assert x.colour_error == pytest.approx(y.colour_error, abs=0.05), x.name
 
 
 def test_a_starved_budget_skips_stages_instead_of_starving_them():

@@ -39,6 +39,8 @@ DETECT_MIN = 50               # smallest FFHQ crop (px, detection copy) dlib's H
 MIN_CROP = 100                # FFHQ crop side (px, working image) below which a face is refused: a 1024² face
                               # made from fewer pixels is mostly invented
 FACE_WIDTH = 0.6              # a face's width (dlib's box) over its FFHQ crop side: messages speak of face width
+UNSURE = 0.3                  # detector margin under which a find may be no face: a mission patch on a
+                              # sleeve scored 0.12; faces in group photos 0.37-2.8 (docs/photo-import.md)
 MOUTH_FROM_NOSE = 1.0         # eye_avg -> mouth_avg = this x (eye_avg -> nose base); see module doc
 
 # EXIF orientation -> the transposition that shows the photo upright (the EXIF standard's table, as PIL's
@@ -54,6 +56,11 @@ _DLIB = threading.local()
 class Face:
     box: tuple[int, int, int, int]  # left, top, right, bottom in the working image (see read_photo)
     landmarks: np.ndarray           # [5, 2] x, y: dlib's order (right eye 2, left eye 2, nose base)
+    score: float = 1.0              # the detector's confidence (its SVM margin, > 0); see UNSURE
+
+    @property
+    def unsure(self) -> bool:
+        return self.score < UNSURE
 
 
 @contextmanager
@@ -157,11 +164,12 @@ def find_faces(photo: np.ndarray) -> list[Face]:
     small = photo if scale == 1.0 else np.asarray(Image.fromarray(photo).resize((round(w * scale), round(h * scale)),
                                                                                 Image.BILINEAR))
     faces = []
-    for rect in detector(small, 1):
+    rects, scores, _ = detector.run(small, 1, 0.0)  # what detector(small, 1) finds, with its margins
+    for rect, score in zip(rects, scores):
         shape = predictor(small, rect)
         pts = np.array([[shape.part(i).x, shape.part(i).y] for i in range(5)], np.float64) / scale
         box = tuple(int(v / scale) for v in (rect.left(), rect.top(), rect.right(), rect.bottom()))
-        faces.append(Face(box, pts))
+        faces.append(Face(box, pts, float(score)))
     return sorted(faces, key=lambda f: -(f.box[2] - f.box[0]))
 
 

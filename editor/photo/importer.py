@@ -45,6 +45,7 @@ DEFAULT = "normal"
 MINIMUM = Schedule(40, 16, 30)   # fewer steps than these give damaged faces (green maps, ghost pivots)
 SHARES = {"pivot": 0.4, "tuning": 0.33, "detail": 0.27}  # of a budget, as the old clock-driven import split it
 MOST = Schedule(2000, 800, 1000)  # a budget's plan never goes past these
+PLANNED, OVERRUN = 0.92, 1.05  # a budget's plan fills this much of it; any stage stops at this much (+2 s)
 COLOUR_SIZE = 128  # the colour error's resolution: a tinted background or a streak of a wrong hue, not grain
 PSNR_GAIN = 0.05   # dB a stage must add at full size to be kept
 COLOUR_SLACK = 0.1  # ΔE a stage may add to the colour error (well under what the eye can tell)
@@ -232,13 +233,15 @@ def _run(gen, face, schedule, seconds, progress, cancelled, mode, tuning, starte
     budgeted = seconds is not None
     if budgeted and costs is None:
         costs = measure_costs(gen, clock)
-    deadline = math.inf if not budgeted else started + 1.25 * seconds + 5  # a much slower machine stops here
+    # A budget is the user's promise: plan into PLANNED of what is left (the pace measured in a lucky moment of
+    # a busy machine is faster than its average), and stop whatever runs a little past it.
+    deadline = math.inf if not budgeted else started + OVERRUN * seconds + 2
     user_stop = lambda: bool(cancelled is not None and cancelled())  # noqa: E731
     stop = lambda: user_stop() or clock() > deadline  # noqa: E731
     stopped = lambda what: (f"cancelled: the best {what} so far" if user_stop()  # noqa: E731
                             else f"stopped at the time limit (the machine slowed down): the best {what} so far")
     stage_progress = lambda name: None if progress is None else (lambda *a: progress(name, *a))  # noqa: E731
-    left = lambda: seconds - (clock() - started)  # noqa: E731
+    left = lambda: PLANNED * seconds - (clock() - started)  # noqa: E731
     wanted = ["pivot"] + (["tuning"] + (["detail"] if cap["detail"] else []) if tuning and cap["tuning"] else [])
     plan, skipped = _plan(costs, left() if budgeted else 0.0, wanted, cap, budgeted)
     stages = {s: Stage(s, plan.get(s, 0)) for s in ("pivot", "tuning", "detail")}

@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QHBoxLayout, QInputDialog, QLabel,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel,
                                QProgressBar, QProgressDialog, QPushButton, QSpinBox, QVBoxLayout)
 
 from ..edit import Source
 from ..measures.align import PhotoError, aligned_faces
 from ..photo.importer import DEFAULT, PRESETS
+from .face_chooser import FaceChooser
 from .gallery import rgb_to_qimage
 from .widgets import dismiss_progress
 
@@ -38,6 +39,7 @@ class ProjectDialog(QDialog):
     def __init__(self, parent, face: np.ndarray, name: str):
         super().__init__(parent)
         self.setWindowTitle(f"Project {name}")
+        self.face = face  # the aligned crop this dialog fits
         self.cancelled = False
         layout = QVBoxLayout(self)
         pics = QHBoxLayout()
@@ -160,6 +162,7 @@ class PhotoImporter:
         self.relay = _Relay()
         self.dialog: ProjectDialog | None = None
         self.finding = None  # the busy dialog while faces are being found
+        self.chooser = None  # the "Which face?" dialog while it is open
 
     def open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.w, "Import photo", self.w.files._dir(),
@@ -197,15 +200,15 @@ class PhotoImporter:
         self.w.run_background("detect", job, done)
 
     def _choose(self, faces, name: str, face_index: int | None) -> None:
-        if face_index is None and len(faces) > 1:
-            items = [f"face {i + 1}: {f.box[2] - f.box[0]} px wide at ({f.box[0]}, {f.box[1]})"
-                     for i, (f, _) in enumerate(faces)]
-            item, ok = QInputDialog.getItem(self.w, "Which face?", f"{len(faces)} faces in {name}:",
-                                            items, 0, False)
-            if not ok:
-                return
-            face_index = items.index(item)
-        face = faces[face_index or 0][1]
+        if face_index is None and len(faces) > 1:  # ask with pictures (self.chooser), then go on from there
+            self.chooser = chooser = FaceChooser(self.w, faces, name)
+            chooser.chosen.connect(lambda i: self._open(faces[i][1], name))
+            chooser.finished.connect(lambda _r: setattr(self, "chooser", None))
+            chooser.open()
+            return
+        self._open(faces[face_index or 0][1], name)
+
+    def _open(self, face: np.ndarray, name: str) -> None:
         self.dialog = dialog = ProjectDialog(self.w, face, name)
         dialog.start_button.clicked.connect(lambda: self._start(dialog, face, name))
         dialog.show()

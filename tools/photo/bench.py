@@ -16,8 +16,9 @@ test photos. Targets live here, not in tests.
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 from editor.defaults import DEFAULT_PSI
+from editor.files import atomic_write_json
 
 TARGETS = {"real_psnr_db": 33.0, "generated_psnr_db": 30.0, "identity_mean": 0.10,
            "identity_max": 0.6, "locality_db": 35.0, "age_span": 30.0}
@@ -113,20 +115,39 @@ def edit_checks(gen, scorer, wplus: np.ndarray, delta, target: np.ndarray) -> di
         p_male = scorer(imgs)["p_male"]
         out["person"] = {f"{n} {a:+g}σ": (float(p), distance(target, img))
                          for (n, a), p, img in zip(edits, p_male, imgs)}
+        out["_images"] = {f"{n} {a:+g}σ": img for (n, a), img in zip(edits, imgs)}
         out["person_p_male_shift"] = max(abs(p - photo_male) for p, _ in out["person"].values())
         out["person_identity"] = max(d for _, d in out["person"].values())
         out["person_kept"] = out["person_p_male_shift"] <= KEEP_P_MALE and out["person_identity"] <= KEEP_IDENTITY
     return out
 
 
+def _plain(row: dict) -> dict:
+    """A row for JSON: a figure not measured (NaN: a reused import has no pivot) is null."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+
+
+def _file_stem(name: str) -> str:
+    return name.replace(" ", "_").replace("#", "")
+
+
 def measure(gen, scorer, name: str, kind: str, target: np.ndarray, started: float, edits: bool = True,
+            strip_dir: Path | None = None, keep_dir: Path | None = None, reuse: bool = False,
             **import_args) -> tuple[Row, np.ndarray]:
     """Import one aligned face (uint8 [H, W, 3]); its Row and the latent found."""
     from editor.model import to_uint8
     from editor.measures.identity import distance
     from editor.photo.project import similarity
     from editor.photo.importer import import_photo
-    result = import_photo(gen, target, started=started, **import_args)
+    kept = None if keep_dir is None else Path(keep_dir) / f"{_file_stem(name)}.npz"
+    if reuse and kept is not None and kept.is_file():  # measure an earlier run's import again (edits rendered anew)
+        from editor import io
+        from editor.photo.delta import delta_beside_latent
+        from editor.photo.importer import Imported
+        wplus = io.load_latent(str(kept))
+        result = Imported(wplus, delta_beside_latent(kept, wplus, gen.net)[0], math.nan, math.nan, 0.0, (0, 0, 0))
+    else:
+        result = import_photo(gen, target, started=started, **import_args)
     render = render_tuned(gen, result.wplus, result.delta)
     target_t = torch.from_numpy(np.array(target)).permute(2, 0, 1)[None].float().to(gen.device) / 127.5 - 1
     psnr_db, ssim = similarity(render, target_t)
@@ -137,9 +158,25 @@ def measure(gen, scorer, name: str, kind: str, target: np.ndarray, started: floa
               result.steps)
     row.tuned_db = result.tuned_psnr_db
     row.stages = result.summary()
+    if reuse and kept is not None and kept.is_file():
+        row.stages = f"reused {kept}"
+    elif kept is not None:  # as `project` writes them: to compare two runs' latents, or measure them again
+        from editor import io
+        from editor.photo.delta import latent_delta_path
+        io.save_latent_npz(kept, result.wplus)
+        if result.delta is not None:
+            result.delta.save(latent_delta_path(kept), latent=result.wplus)
+    strip = [target, image]
     if result.delta is not None:
         row.locality_db = locality_db(gen, result.delta)
         row.edits = edit_checks(gen, scorer, result.wplus, result.delta, target) if edits else None
+        strip += list((row.edits or {}).pop("_images", {}).values())
+    if strip_dir is not None:  # photo, result, then each edit that must keep the person: to look at, at 256²
+        from PIL import Image
+
+        from editor.pipeline import shrink
+        Image.fromarray(np.concatenate([shrink(np.ascontiguousarray(i), 256) for i in strip], axis=1)).save(
+            Path(strip_dir) / f"{_file_stem(name)}.png")
     return row, result.wplus
 
 
@@ -148,11 +185,14 @@ def photo_paths(folder: Path) -> list[Path]:
 
 
 def run(gen, photos: list[Path], generated: int, progress: Callable[[str, int, int], None] | None = None,
-        edits: bool = True, **import_args) -> list[Row]:
-    """One Row per photo (its largest face) and per generated face; unusable photos are reported and skipped."""
+        edits: bool = True, strip_dir: Path | None = None, keep_dir: Path | None = None, reuse: bool = False,
+        on_row: Callable[[list[Row]], None] | None = None,
+        **import_args) -> list[Row]:
+    """One Row per usable face of each photo (largest first) and per generated face; unusable photos are
+    reported and skipped."""
     from editor.measures.scorers import AgeGender
     from editor.model import to_uint8
-    from editor.measures.align import PhotoError, aligned_faces
+    from editor.measures.align import UNSURE, PhotoError, aligned_faces
     scorer, rows = AgeGender(), []
     jobs = [("real", p.stem, p) for p in photos] + [("generated", f"seed {FIRST_SEED + i}", FIRST_SEED + i)
                                                     for i in range(generated)]
@@ -164,17 +204,32 @@ def run(gen, photos: list[Path], generated: int, progress: Callable[[str, int, i
         started = time.perf_counter()  # the budget counts alignment too, as the app's import does
         if kind == "real":
             try:
-                target = aligned_faces(source)[0][1]
+                faces = aligned_faces(source)
             except PhotoError as exc:
                 print(f"skipped: {exc}")
                 continue
-            row, _ = measure(gen, scorer, name, kind, target, started, edits, progress=report, **import_args)
+            sure = [(f, target) for f, target in faces if not f.unsure] or faces[:1]
+            if len(sure) < len(faces):
+                print(f"{name}: {len(faces) - len(sure)} unsure find(s) left out (detector margin under "
+                      f"{UNSURE}: maybe no face)")
+            for k, (_, target) in enumerate(sure):  # a group photo: every usable face, largest first
+                face_name = name if len(sure) == 1 else f"{name} #{k + 1}"
+                row, _ = measure(gen, scorer, face_name, kind, target, started, edits, strip_dir, keep_dir,
+                                 reuse, progress=report, **import_args)
+                rows.append(row)
+                if on_row is not None:
+                    on_row(rows)
+                started = time.perf_counter()
+            continue
         else:
             w = gen.mapping(gen.z_from_seed(source), psi=PSI)
             target = to_uint8(gen.synthesis(w))[0]
-            row, wplus = measure(gen, scorer, name, kind, target, started, edits, progress=report, **import_args)
+            row, wplus = measure(gen, scorer, name, kind, target, started, edits, strip_dir, keep_dir,
+                                 reuse, progress=report, **import_args)
             row.w_dist = float(np.linalg.norm(wplus - w.cpu().numpy(), axis=1).mean()) / scale
         rows.append(row)
+        if on_row is not None:
+            on_row(rows)
     return rows
 
 
@@ -236,12 +291,21 @@ def run_bench(args, progress: Callable[[str, int, int], None] | None = None) -> 
     gen = load_generator(args.model, device=args.device)
     start = time.perf_counter()
     schedule, budget = schedule_from(args)
-    rows = run(gen, photos, args.generated, progress, edits=args.edits, mode=args.mode, seconds=args.seconds,
-               tuning=args.tune, schedule=schedule)
+    strips, keep = getattr(args, "strips", None), getattr(args, "keep", None)
+    for folder in (strips, keep):
+        if folder:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+    save = None if not getattr(args, "json", None) else (  # after each face: a long run cut short keeps its rows
+        lambda rows: atomic_write_json(args.json, [_plain(asdict(r)) for r in rows]))
+    rows = run(gen, photos, args.generated, progress, edits=args.edits, strip_dir=strips, keep_dir=keep,
+               reuse=getattr(args, "reuse", False), on_row=save,
+               mode=args.mode, seconds=args.seconds, tuning=args.tune, schedule=schedule)
     if hasattr(progress, "close"):  # the last progress bar goes before the table is printed
         progress.close()
+    from editor.model.device import cpu_class
     print(f"{gen}, mode {args.mode}, {'pivot + tuning + detail maps' if args.tune else 'projection only'}, "
-          f"{budget} a face, {torch.get_num_threads()} threads; {time.perf_counter() - start:.0f} s in all")
+          f"{budget} a face, {torch.get_num_threads()} threads, CPU class {cpu_class()} "
+          f"(ATen {torch.backends.cpu.get_cpu_capability()}); {time.perf_counter() - start:.0f} s in all")
     print(table(rows))
     for r in rows:
         print(f"{r.name}: {r.stages}")
