@@ -35,6 +35,12 @@ class _Relay(QObject):
     opened = Signal(object)  # the ProjectDialog, once the faces are found
 
 
+# What each preset gave on our benchmark faces (README's table; docs/photo-import.md has the measurements).
+PRESET_GIVES = {"quick": "A first likeness, softer than the photo",
+                "normal": "Close to the photo, the same person",
+                "best": "More steps still, for a final picture"}
+
+
 class ProjectDialog(QDialog):
     def __init__(self, parent, face: np.ndarray, name: str):
         super().__init__(parent)
@@ -134,9 +140,10 @@ class ProjectDialog(QDialog):
             self.estimate.setText(f"At most about {self.seconds.value()} s; stages that do not fit are skipped, "
                                   "and the result depends on this machine's speed")
         elif self.costs is not None:
+            gives = PRESET_GIVES.get(self.preset.currentText()) if self.tune.isChecked() else None
             self.estimate.setText(f"{'+'.join(map(str, self.schedule().steps))} steps: "
                                   f"{describe_seconds(self.costs.seconds(self.schedule(), self.tune.isChecked()))}"
-                                  " on this machine")
+                                  " on this machine" + (f". {gives}" if gives else ""))
 
     def _cancel(self) -> None:
         self.cancelled = True
