@@ -4,6 +4,7 @@ import json
 import struct
 import types
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -174,6 +175,27 @@ def test_the_photo_benchmark_table_has_rows_and_means():
     assert "| **mean, real** (2) | | 22.0 → **30.0** (✗ ≥ 33)" in text and "mean \\|Δ\\| 3.5 y" in text
     assert "| 0.35 (✗ ≤ 0.1), max 0.45 (✓) |" in text and "| 34.0 min |" in text
     assert "| **mean, generated** (1) | | 30.0 → **38.0** (✓ ≥ 30)" in text and "| 0.50 |" in text
+
+def test_the_bench_measures_every_sure_face_of_a_photo(monkeypatch, tmp_path, capsys):
+    """A group photo gives a row per face, largest first; a find the detector is unsure of is left out and
+    said; a photo with one face keeps its plain name."""
+    import tools.photo.bench as bench
+    from editor.measures import align
+    from editor.measures.align import UNSURE, Face
+    img = np.zeros((8, 8, 3), np.uint8)
+    found = {"group": [(Face((0, 0, 9, 9), np.zeros((5, 2)), 2.0), img),
+                       (Face((0, 0, 8, 8), np.zeros((5, 2)), UNSURE / 3), img),
+                       (Face((0, 0, 7, 7), np.zeros((5, 2)), UNSURE), img)],
+             "solo": [(Face((0, 0, 9, 9), np.zeros((5, 2)), 1.0), img)]}
+    monkeypatch.setattr(align, "aligned_faces", lambda path: found[Path(path).stem])
+    monkeypatch.setattr(bench, "measure", lambda gen, scorer, name, *a, **k: (bench.Row(
+        name, "real", 30.0, 20.0, 0.9, 0.1, (30, 30), (0.5, 0.5), 1.0, (1, 1, 1)), None))
+    monkeypatch.setattr("editor.measures.scorers.AgeGender", lambda: None)
+    saved = []
+    rows = bench.run(None, [tmp_path / "group.jpg", tmp_path / "solo.jpg"], 0, on_row=lambda r: saved.append(len(r)))
+    assert [r.name for r in rows] == ["group #1", "group #2", "solo"] and saved == [1, 2, 3]
+    assert "group: 1 unsure find(s) left out" in capsys.readouterr().out
+
 
 def test_two_bench_runs_compare_face_by_face(tmp_path):
     """A loaded run's rows against a quiet run's: within the limits passes; a face 0.6 dB off, other steps, or
