@@ -323,6 +323,28 @@ def test_a_starved_budget_skips_stages_instead_of_starving_them():
         ({"pivot": 9, "tuning": 8, "detail": 7}, {})
 
 
+def test_a_budget_is_kept_when_the_machine_is_slower_than_its_measured_pace(monkeypatch):
+    """Every network call moves a fake clock on by what the measured step costs say, or by 1.5x that (a busy
+    machine whose pace was timed in a quiet moment; the starved import of the first stop overran 60 s by 7):
+    at the measured pace the import ends inside its budget, slower it ends by OVERRUN x the budget + 2 s."""
+    from editor.photo.importer import OVERRUN, StepCosts, import_photo
+    gen, photo = _tiny_photo()
+    costs = StepCosts(preview=0.2, full=0.2)  # as measure_costs gives for a model without a 512² preview
+    real = type(gen.net).synthesis
+    for slower in (1.0, 1.5):
+        now = [0.0]
+
+        def timed(net, ws, *args, size=None, **kwargs):  # a step's forward and backward, or a forward alone
+            step = costs.preview if size else costs.full
+            now[0] += slower * step * (1.0 if torch.is_grad_enabled() else 1 / 3)
+            return real(net, ws, *args, size=size, **kwargs)
+        monkeypatch.setattr(type(gen.net), "synthesis", timed)
+        result = import_photo(gen, photo, seconds=6, costs=costs, clock=lambda: now[0], tuning=False)
+        assert result.steps[0] >= 20  # a real plan, not a starved one
+        assert result.seconds <= (6 if slower == 1.0 else 1.05 * 6 + 2), (slower, result.seconds)
+    assert OVERRUN == 1.05  # the bound above, written out so that a looser OVERRUN fails this test
+
+
 def test_a_stage_that_does_not_improve_the_fit_is_dropped(monkeypatch):
     """Maps that paint a colour the photo does not have: the measure they were not fitted to (full-size
     PSNR, colour error) rejects them, and the result is the tuned weights' alone."""
