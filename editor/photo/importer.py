@@ -39,10 +39,11 @@ class Schedule:
 
 
 # normal: the step counts the 90 s budget reached on a quiet 2-core AVX512-BF16 CPU (85-89 + 29-32 + 50-56,
-# the figures in docs/photo-import.md); quick about half the time, best about 2.2 times.
-PRESETS = {"quick": Schedule(45, 16, 30), "normal": Schedule(90, 32, 54), "best": Schedule(200, 72, 120)}
+# the figures in docs/photo-import.md); quick about 70% of its time (half the pivot and tuning, the same
+# maps: 30 map steps left pink and green speckle on an upsampled face), best about 2.2 times.
+PRESETS = {"quick": Schedule(45, 16, 54), "normal": Schedule(90, 32, 54), "best": Schedule(200, 72, 120)}
 DEFAULT = "normal"
-MINIMUM = Schedule(40, 16, 30)   # fewer steps than these give damaged faces (green maps, ghost pivots)
+MINIMUM = Schedule(40, 16, 50)   # fewer steps than these give damaged faces (green maps, speckle, ghost pivots)
 SHARES = {"pivot": 0.4, "tuning": 0.33, "detail": 0.27}  # of a budget, as the old clock-driven import split it
 MOST = Schedule(2000, 800, 1000)  # a budget's plan never goes past these
 PLANNED, OVERRUN = 0.92, 1.05  # a budget's plan fills this much of it; any stage stops at this much (+2 s)
