@@ -122,9 +122,12 @@ def test_ctrl_c_exits_130_without_traceback_or_partial_file(tmp_path):
     code = ("import sys, time\nimport editor.setup_models as s\n"
             "def slow(*a, **k):\n    print('ready', flush=True)\n    time.sleep(60)\n"
             "s.load_for_command = slow\nfrom editor.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    # The child starts with SIGINT at its default, as from a terminal: a suite launched in the background by a
+    # non-interactive shell inherits SIGINT ignored, and Python then leaves it ignored (the test hung there).
     proc = subprocess.Popen([sys.executable, "-c", code, "render", "--seed", "1", "-o", str(tmp_path / "a.png")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stdout.readline().strip() == "ready"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
