@@ -12,6 +12,7 @@ from PySide6.QtCore import QSize, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QListView, QListWidget, QListWidgetItem, QVBoxLayout
 
+from ..measures.align import Face
 from ..pipeline import shrink
 from .gallery import rgb_to_qimage
 
@@ -22,7 +23,7 @@ class FaceChooser(QDialog):
     """Emits `chosen(index)` (into the faces given, largest first) on OK or a double click; nothing on cancel."""
     chosen = Signal(int)
 
-    def __init__(self, parent, faces: list[tuple[object, np.ndarray]], name: str):
+    def __init__(self, parent, faces: list[tuple[Face, np.ndarray]], name: str):
         super().__init__(parent)
         self.setWindowTitle("Which face?")
         layout = QVBoxLayout(self)
@@ -38,13 +39,11 @@ class FaceChooser(QDialog):
         self.list.setWordWrap(True)
         first_sure = None
         for i, (face, crop) in enumerate(faces):
-            unsure = bool(getattr(face, "unsure", False))
-            label = f"face {i + 1}" + ("\n(maybe no face)" if unsure else "")
+            label = f"face {i + 1}" + ("\n(maybe no face)" if face.unsure else "")
             item = QListWidgetItem(QIcon(QPixmap.fromImage(rgb_to_qimage(shrink(crop, THUMB)))), label)
-            item.setToolTip(f"{face.box[2] - face.box[0]} px wide at ({face.box[0]}, {face.box[1]})"
-                            if hasattr(face, "box") else label)
+            item.setToolTip(f"{face.box[2] - face.box[0]} px wide at ({face.box[0]}, {face.box[1]})")
             self.list.addItem(item)
-            if first_sure is None and not unsure:
+            if first_sure is None and not face.unsure:
                 first_sure = i
         self.list.setCurrentRow(first_sure or 0)
         columns = min(len(faces), 4)

@@ -87,7 +87,7 @@ KEEP_PERSON = (("age", -4.0), ("age", 4.0), ("smile", -3.0), ("smile", 3.0), ("y
 KEEP_P_MALE, KEEP_IDENTITY = 0.2, 0.6  # an edit keeps the person: P(male) within this of the photo's, identity
 
 
-def edit_checks(gen, scorer, wplus: np.ndarray, delta, target: np.ndarray) -> dict | None:
+def edit_checks(gen, scorer, wplus: np.ndarray, delta, target: np.ndarray) -> tuple[dict | None, list[np.ndarray]]:
     """Do the shipped age and gender sliders still work on this face, and do age ±4σ, smile ±3σ and yaw ±2σ
     keep the person (P(male) within KEEP_P_MALE of the photo's, identity within KEEP_IDENTITY)? None
     without those directions. Rendered as the app renders them: the detail maps fade with the edit."""
@@ -97,7 +97,7 @@ def edit_checks(gen, scorer, wplus: np.ndarray, delta, target: np.ndarray) -> di
     from editor.measures.identity import distance
     dirs = load_library(gen.name, gen.fingerprint, gen.w_dim, gen.num_ws)[0]
     if "age" not in dirs or "gender" not in dirs:
-        return None
+        return None, []
     state = EditState.new(gen.fingerprint, gen.num_ws).with_source("a", Source.from_latent(wplus, "photo", delta=delta))
 
     def faces(name: str, amounts) -> np.ndarray:
@@ -108,18 +108,17 @@ def edit_checks(gen, scorer, wplus: np.ndarray, delta, target: np.ndarray) -> di
     males = scorer(faces("gender", (-reach_gender, reach_gender)))["p_male"]
     out = {"age_span": float(ages[1] - ages[0]), "p_male_span": (float(males[0]), float(males[1])),
            "identity_at_2sigma": max(distance(target, aged[1]), distance(target, aged[2]))}
-    edits = [(n, a) for n, a in KEEP_PERSON if n in dirs]
+    edits, imgs = [(n, a) for n, a in KEEP_PERSON if n in dirs], []
     if edits:
         imgs = np.stack([render_edit(gen, state.with_direction(n, a), dirs) for n, a in edits])
         photo_male = float(scorer(target[None])["p_male"][0])
         p_male = scorer(imgs)["p_male"]
         out["person"] = {f"{n} {a:+g}σ": (float(p), distance(target, img))
                          for (n, a), p, img in zip(edits, p_male, imgs)}
-        out["_images"] = {f"{n} {a:+g}σ": img for (n, a), img in zip(edits, imgs)}
         out["person_p_male_shift"] = max(abs(p - photo_male) for p, _ in out["person"].values())
         out["person_identity"] = max(d for _, d in out["person"].values())
         out["person_kept"] = out["person_p_male_shift"] <= KEEP_P_MALE and out["person_identity"] <= KEEP_IDENTITY
-    return out
+    return out, list(imgs)
 
 
 def _plain(row: dict) -> dict:
@@ -140,7 +139,8 @@ def measure(gen, scorer, name: str, kind: str, target: np.ndarray, started: floa
     from editor.photo.project import similarity
     from editor.photo.importer import import_photo
     kept = None if keep_dir is None else Path(keep_dir) / f"{_file_stem(name)}.npz"
-    if reuse and kept is not None and kept.is_file():  # measure an earlier run's import again (edits rendered anew)
+    reused = reuse and kept is not None and kept.is_file()
+    if reused:  # measure an earlier run's import again (edits rendered anew)
         from editor import io
         from editor.photo.delta import delta_beside_latent
         from editor.photo.importer import Imported
@@ -158,7 +158,7 @@ def measure(gen, scorer, name: str, kind: str, target: np.ndarray, started: floa
               result.steps)
     row.tuned_db = result.tuned_psnr_db
     row.stages = result.summary()
-    if reuse and kept is not None and kept.is_file():
+    if reused:
         row.stages = f"reused {kept}"
     elif kept is not None:  # as `project` writes them: to compare two runs' latents, or measure them again
         from editor import io
@@ -169,8 +169,9 @@ def measure(gen, scorer, name: str, kind: str, target: np.ndarray, started: floa
     strip = [target, image]
     if result.delta is not None:
         row.locality_db = locality_db(gen, result.delta)
-        row.edits = edit_checks(gen, scorer, result.wplus, result.delta, target) if edits else None
-        strip += list((row.edits or {}).pop("_images", {}).values())
+        if edits:
+            row.edits, edited = edit_checks(gen, scorer, result.wplus, result.delta, target)
+            strip += edited
     if strip_dir is not None:  # photo, result, then each edit that must keep the person: to look at, at 256²
         from PIL import Image
 
@@ -197,6 +198,11 @@ def run(gen, photos: list[Path], generated: int, progress: Callable[[str, int, i
     jobs = [("real", p.stem, p) for p in photos] + [("generated", f"seed {FIRST_SEED + i}", FIRST_SEED + i)
                                                     for i in range(generated)]
     scale = _latent_scale(gen) if generated else 1.0
+
+    def add(row: Row) -> None:
+        rows.append(row)
+        if on_row is not None:
+            on_row(rows)
     for i, (kind, name, source) in enumerate(jobs):
         label = f"{name} ({i + 1}/{len(jobs)})"
         report = None if progress is None else (
@@ -214,22 +220,16 @@ def run(gen, photos: list[Path], generated: int, progress: Callable[[str, int, i
                       f"{UNSURE}: maybe no face)")
             for k, (_, target) in enumerate(sure):  # a group photo: every usable face, largest first
                 face_name = name if len(sure) == 1 else f"{name} #{k + 1}"
-                row, _ = measure(gen, scorer, face_name, kind, target, started, edits, strip_dir, keep_dir,
-                                 reuse, progress=report, **import_args)
-                rows.append(row)
-                if on_row is not None:
-                    on_row(rows)
+                add(measure(gen, scorer, face_name, kind, target, started, edits, strip_dir, keep_dir, reuse,
+                            progress=report, **import_args)[0])
                 started = time.perf_counter()
-            continue
         else:
             w = gen.mapping(gen.z_from_seed(source), psi=PSI)
             target = to_uint8(gen.synthesis(w))[0]
             row, wplus = measure(gen, scorer, name, kind, target, started, edits, strip_dir, keep_dir,
                                  reuse, progress=report, **import_args)
             row.w_dist = float(np.linalg.norm(wplus - w.cpu().numpy(), axis=1).mean()) / scale
-        rows.append(row)
-        if on_row is not None:
-            on_row(rows)
+            add(row)
     return rows
 
 

@@ -38,12 +38,12 @@ def compare(a_path: str, b_path: str) -> tuple[str, bool]:
     """(a markdown table, whether every figure is within LIMITS)."""
     a, b = _rows(a_path), _rows(b_path)
     names = [n for n in a if n in b]
+    diffs = {n: differences(a[n], b[n]) for n in names}
     lines = [f"| face | PSNR dB: {Path(a_path).stem} → {Path(b_path).stem} | Δ pivot dB | Δ locality dB | Δ identity "
              "| Δ P(male) | same steps | same stages kept | time ratio |", "|---|---|---|---|---|---|---|---|---|"]
     ok = True
     for n in names:
-        x, y = a[n], b[n]
-        d = differences(x, y)
+        x, y, d = a[n], b[n], diffs[n]
         same_stages = [s.split(" (")[0] for s in x["stages"].split("; ")] == \
                       [s.split(" (")[0] for s in y["stages"].split("; ")]
         ok &= all(v <= LIMITS[k] for k, v in d.items()) and x["steps"] == y["steps"] and same_stages
@@ -51,7 +51,7 @@ def compare(a_path: str, b_path: str) -> tuple[str, bool]:
                      f"| {d.get('locality_db', float('nan')):.2f} | {d['identity']:.3f} | {d['p_male']:.3f} "
                      f"| {'✓' if x['steps'] == y['steps'] else '✗'} | {'✓' if same_stages else '✗'} "
                      f"| {y['seconds'] / x['seconds']:.2f}× |")
-    worst = {k: max((differences(a[n], b[n]).get(k, 0.0) for n in names), default=0.0) for k in LIMITS}
+    worst = {k: max((d.get(k, 0.0) for d in diffs.values()), default=0.0) for k in LIMITS}
     lines.append(f"| **worst** ({len(names)} faces) | | {worst['pivot_db']:.2f} | {worst['locality_db']:.2f} "
                  f"| {worst['identity']:.3f} | {worst['p_male']:.3f} | | | |")
     missing = sorted(set(a) ^ set(b))
