@@ -53,14 +53,15 @@ def _render_face(task: dict) -> list[tuple[str, dict, np.ndarray]]:
         source = Source.from_seed(task["seed"])
     else:
         from .measures.align import aligned_faces
-        from .photo.importer import DEFAULT, PRESETS, Schedule
+        from .photo.importer import DEFAULT, PRESETS, THREADS, Schedule
         from .photo.importer import import_photo
         face = aligned_faces(task["path"])[0][1]
         # The app's and `project`'s import, with the manifest's knobs (each falls back to the default preset).
         base = PRESETS[DEFAULT]
         knob = lambda key, default: default if task.get(key) is None else int(task[key])  # noqa: E731
         schedule = Schedule(knob("steps", base.pivot), knob("tune_steps", base.tuning), knob("detail_steps", base.detail))
-        imported = import_photo(gen, face, schedule, seconds=task.get("seconds"))
+        threads = THREADS if task.get("threads") is None else (int(task["threads"]) or None)  # 0: all cores
+        imported = import_photo(gen, face, schedule, seconds=task.get("seconds"), threads=threads)
         source = Source.from_latent(imported.wplus, f"photo: {task['stem']}", delta=imported.delta)
     base = EditState.new(gen.fingerprint, gen.num_ws).with_source("a", source)
     out = []

@@ -7,8 +7,8 @@ size) are in `check_for_model`, which takes the names as arguments: this module 
 
 Manifest (JSON):
     {"seeds": [1, 2, 3] or "0-99" or "1,5,9", "photos": "folder/", "psi": 0.7, "size": 512, "format": "png",
-     "steps": 90, "tune_steps": 32, "detail_steps": 54, "seconds": 90,  (photo import knobs: the "normal"
-     schedule where left out, as `project`; with "seconds", a budget)
+     "steps": 90, "tune_steps": 32, "detail_steps": 54, "seconds": 90, "threads": 2,  (photo import knobs:
+     the "normal" schedule on 2 threads where left out, as `project`; with "seconds", a budget; threads 0: all)
      "edits": {"plain": {}, "older": {"directions": {"age": 3}, "locks": ["gender"]},
                "oil": {"paint": "oil", "psi": 0.5}, "mixed": {"seed_b": 7, "mix": {"coarse": 1}}}}
 """
@@ -31,9 +31,10 @@ PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 MIX_GROUPS = ("coarse", "middle", "fine")  # editor.model.generator.GROUP_RESOLUTIONS (not imported: torch)
 EDIT_KEYS = {"psi", "directions", "locks", "paint", "paint_strength", "noise", "noise_strength", "noise_seed",
              "seed_b", "mix"}
-# The photo import knobs (editor.photo.cli's --steps, --tune-steps, --detail-steps, --seconds).
+# The photo import knobs (editor.photo.cli's --steps, --tune-steps, --detail-steps, --seconds, --threads).
 KNOBS = {"steps": (int, 1, 10_000, None), "tune_steps": (int, 0, 10_000, None),
-         "detail_steps": (int, 0, 10_000, None), "seconds": (float, 1.0, 86_400.0, None)}
+         "detail_steps": (int, 0, 10_000, None), "seconds": (float, 1.0, 86_400.0, None),
+         "threads": (int, 0, 256, None)}
 TOP_KEYS = {"seeds", "photos", "psi", "size", "format", "edits", *KNOBS}
 MAX_MANIFEST_BYTES = 1 << 20  # a manifest of 64 edits is a few kB
 MAX_FACES = 100_000           # seeds (and photos) of one batch: a day of renders on a big machine
@@ -258,7 +259,7 @@ def photo_files(folder: str | os.PathLike) -> list[Path]:
 
 def tasks(manifest: dict) -> list[dict]:
     """One task per face (all its edits), so a photo is projected once. The photo import knobs (steps,
-    tune_steps, detail_steps, seconds; None where the manifest left them out) ride along."""
+    tune_steps, detail_steps, seconds, threads; None where the manifest left them out) ride along."""
     photos = photo_files(manifest["photos"]) if manifest["photos"] else []
     common = {k: manifest[k] for k in ("psi", "size", "edits", *KNOBS)}
     return ([{**common, "kind": "seed", "seed": s, "stem": f"seed{s:06d}"} for s in manifest["seeds"]]

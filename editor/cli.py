@@ -291,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--seconds", type=A.number(0.0, 86_400.0, open_low=True), default=None,
                    help="a time budget a face, alignment included, instead of the schedule")
     q.add_argument("--no-tune", dest="tune", action="store_false", help="projection only, no pivotal tuning")
+    from .photo.importer import THREADS
+    q.add_argument("--threads", type=A.integer(0, 256), default=THREADS,
+                   help=f"CPU threads each import runs on, as `project --threads` (default {THREADS}; 0: all cores)")
     q.add_argument("--steps", type=A.integer(0, 1_000_000), nargs=3, metavar=("PIVOT", "TUNE", "DETAIL"), default=None,
                    help="step counts instead of the preset's")
     q.add_argument("--no-edits", dest="edits", action="store_false", help="skip the age/gender edit checks")

@@ -41,6 +41,7 @@ BAD = [  # (manifest, words its message must hold)
     ({**OK, "tune_steps": -1}, ["tune_steps", "from 0"]),
     ({**OK, "detail_steps": 1.5}, ["detail_steps", "an integer"]),
     ({**OK, "seconds": 0}, ["seconds", "a number from 1 to 86400"]),
+    ({**OK, "threads": -1}, ["threads", "from 0"]),
     ({**OK, "photos": 5}, ["photos", "folder"]),
     ({**OK, "format": "bmp"}, ["format", "png, jpg, webp", "'bmp'"]),
     ({**OK, "edits": {}}, ["edits", "non-empty object"]),

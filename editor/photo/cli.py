@@ -9,7 +9,7 @@ from ..progress import Bar
 
 
 def add_parser(sub) -> None:
-    from .importer import DEFAULT, PRESETS
+    from .importer import DEFAULT, PRESETS, THREADS
     j = sub.add_parser("project", help="turn a face photo into a latent (NVIDIA projected_w.npz layout) "
                        "and tuned weights beside it (NAME.delta.safetensors)")
     j.add_argument("photo", type=A.existing_file)
@@ -25,6 +25,9 @@ def add_parser(sub) -> None:
     j.add_argument("--seconds", type=A.number(0.0, 86_400.0, open_low=True), default=None,
                    help="a time budget for the whole import instead of the schedule: the result then depends on "
                    "the machine; a stage that cannot reach its minimum steps in it is skipped")
+    j.add_argument("--threads", type=A.integer(0, 256), default=THREADS,
+                   help=f"CPU threads the import runs on (default {THREADS}: the same result bit for bit however many cores "
+                   "the machine has and however busy it is; 0: all cores, faster on a many-core CPU, not reproducible)")
     j.add_argument("--no-tune", dest="tune", action="store_false",
                    help="projection only: no tuned weights (a latent any copy of the model renders the same)")
     j.add_argument("--mode", choices=("w", "w+"), default="w+")
@@ -72,7 +75,8 @@ def run(args) -> int:
     bar = Bar()
     gen = load_generator(args.model, device=args.device, progress=bar)
     bar.close()
-    costs = measure_costs(gen)
+    threads = args.threads or None
+    costs = measure_costs(gen, threads=threads)
     if args.seconds is None:
         print(f"{'+'.join(map(str, schedule.steps))} steps (pivot + tuning + detail): "
               f"{describe_seconds(costs.seconds(schedule, args.tune))} on this machine", file=sys.stderr)
@@ -80,7 +84,7 @@ def run(args) -> int:
         print(f"a budget of {args.seconds:.0f} s: steps planned from this machine's pace", file=sys.stderr)
     bar = Bar()
     result = import_photo(gen, face, schedule, seconds=args.seconds, mode=args.mode, tuning=args.tune,
-                          started=started, costs=costs, progress=lambda stage, i, n, loss, _img: bar(stage, i, n))
+                          started=started, costs=costs, threads=threads, progress=lambda stage, i, n, loss, _img: bar(stage, i, n))
     bar.close()
     beside = latent_delta_path(args.output)
     # The latent first, then its delta naming it: a run cut short in between leaves an older delta that

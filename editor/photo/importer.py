@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -50,6 +51,26 @@ PLANNED, OVERRUN = 0.92, 1.05  # a budget's plan fills this much of it; any stag
 COLOUR_SIZE = 128  # the colour error's resolution: a tinted background or a streak of a wrong hue, not grain
 PSNR_GAIN = 0.05   # dB a stage must add at full size to be kept
 COLOUR_SLACK = 0.1  # ΔE a stage may add to the colour error (well under what the eye can tell)
+# The import's sums in one order on every machine: oneDNN splits a convolution's sums by the thread count, and
+# ~180 steps of fitting carry that rounding on to a visibly different fit (one thread against two: up to 1.1 dB).
+# So a CPU import runs on THREADS threads however many cores there are, busy or not: the same bits on one core
+# (two threads share it, no slower than one) or sixteen (docs/photo-import.md). None: all cores, not reproducible.
+THREADS = 2
+
+
+@contextmanager
+def pinned_threads(gen, threads: int | None) -> Iterator[None]:
+    """Run the block on `threads` intra-op threads (a CPU generator only), then restore the caller's count.
+    torch keeps the count per thread, so an app's render thread is not affected by its import thread."""
+    if threads is None or gen.device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def schedule_of(spec) -> Schedule:
@@ -92,8 +113,15 @@ class StepCosts:
         return sum(self.setup(s) + n * self.step(s) for s, n in stages if n or s == "pivot")
 
 
-def measure_costs(gen, clock: Callable[[], float] = time.perf_counter, repeats: int = 2) -> StepCosts:
-    """Time a preview and a full step of the synthesis network (the faster of `repeats`: a second or two)."""
+def measure_costs(gen, clock: Callable[[], float] = time.perf_counter, repeats: int = 2,
+                  threads: int | None = THREADS) -> StepCosts:
+    """Time a preview and a full step of the synthesis network (the faster of `repeats`: a second or two), on
+    the threads the import will use."""
+    with pinned_threads(gen, threads):
+        return _measure_costs(gen, clock, repeats)
+
+
+def _measure_costs(gen, clock: Callable[[], float], repeats: int) -> StepCosts:
     net = gen.net
     ws = gen.broadcast(gen.mapping(gen.z_from_seed(0))).detach()
     preview = 512 if 512 in gen.preview_sizes else None
@@ -213,16 +241,17 @@ def import_photo(gen, face: np.ndarray, schedule=DEFAULT, seconds: float | None 
                  progress: Callable[[str, int, int, float, torch.Tensor | None], None] | None = None,
                  cancelled: Callable[[], bool] | None = None, *, mode: str = "w+", tuning: bool = True,
                  started: float | None = None, clock: Callable[[], float] = time.perf_counter,
-                 costs: StepCosts | None = None, check: bool = True) -> Imported:
+                 costs: StepCosts | None = None, check: bool = True, threads: int | None = THREADS) -> Imported:
     """Import one aligned face (uint8 [H, W, 3]): pivot, then (with `tuning`) pivotal tuning and detail maps.
 
     schedule: a preset name, Schedule or step counts. seconds: a budget for the whole import counted from
     `started` (the caller's alignment counts too) instead; each stage's steps are planned from the measured
     pace (`costs`, measured when not given). progress(stage, step, total, loss, preview); cancelled() -> True
     stops and keeps the best so far of the stage running, nothing after it. check: keep a stage only if it
-    improves the fit (module docstring); False keeps every stage that ran (fixed-step experiments)."""
+    improves the fit (module docstring); False keeps every stage that ran (fixed-step experiments).
+    threads: the intra-op threads a CPU import runs on (THREADS: the same result on any machine)."""
     started = clock() if started is None else started
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), pinned_threads(gen, threads):
         torch.manual_seed(0)  # the stages seed their own draws; this covers anything that does not
         return _run(gen, face, schedule, seconds, progress, cancelled, mode, tuning, started, clock, costs, check)
 
@@ -233,7 +262,7 @@ def _run(gen, face, schedule, seconds, progress, cancelled, mode, tuning, starte
     cap = dict(zip(("pivot", "tuning", "detail"), (schedule_of(schedule).steps if seconds is None else MOST.steps)))
     budgeted = seconds is not None
     if budgeted and costs is None:
-        costs = measure_costs(gen, clock)
+        costs = _measure_costs(gen, clock, 2)  # already on the import's threads
     # A budget is the user's promise: plan into PLANNED of what is left (the pace measured in a lucky moment of
     # a busy machine is faster than its average), and stop whatever runs a little past it.
     deadline = math.inf if not budgeted else started + OVERRUN * seconds + 2

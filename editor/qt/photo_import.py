@@ -73,7 +73,8 @@ class ProjectDialog(QDialog):
         self.preset.setCurrentText(DEFAULT)
         self.preset.setToolTip("Step counts (pivot + tuning + detail): " + "; ".join(
             f"{k} {'+'.join(map(str, v.steps))}" for k, v in PRESETS.items())
-            + ". The same photo gives the same face on any machine; a slower one only takes longer")
+            + ". The same photo gives the same face however many cores your machine has and however busy it is; "
+            "a slower one only takes longer")
         row.addWidget(self.preset)
         self.steps = []
         for what, n in zip(("pivot", "tuning", "detail"), PRESETS[DEFAULT].steps):

@@ -266,6 +266,7 @@ def table(rows: list[Row]) -> str:
         ident, worst = mean(lambda r: r.identity), max(r.identity for r in some)
         local = [r.locality_db for r in some if r.locality_db is not None]
         spans = [r.edits["age_span"] for r in some if r.edits]
+        kept = sum(bool(r.edits and r.edits.get("person_kept")) for r in some)  # blank without edit checks
         lines.append(
             f"| **mean, {kind}** ({len(some)}) | | {mean(lambda r: r.pivot_db):.1f} → **{mean(lambda r: r.psnr_db):.1f}** "
             f"({ok(mean(lambda r: r.psnr_db) >= target)} ≥ {target:.0f}) | {mean(lambda r: r.ssim):.3f} "
@@ -274,7 +275,7 @@ def table(rows: list[Row]) -> str:
             f"| mean \\|Δ\\| {mean(lambda r: abs(r.p_male[1] - r.p_male[0])):.2f} "
             f"| {'' if not local else f'{min(local):.1f} min'} "
             f"| {'' if not spans else f'age span ≥ {min(spans):.0f} y'} "
-            f"| {sum(bool(r.edits and r.edits.get('person_kept')) for r in some)}/{len(some)} keep the person "
+            f"| {'' if not spans else f'{kept}/{len(some)} keep the person'} "
             f"| {'' if kind == 'real' else f'{mean(lambda r: r.w_dist):.2f}'} | "
             f"| {mean(lambda r: r.seconds):.0f} (max {max(r.seconds for r in some):.0f}) |")
     return "\n".join(lines)
@@ -299,17 +300,25 @@ def run_bench(args, progress: Callable[[str, int, int], None] | None = None) -> 
         lambda rows: atomic_write_json(args.json, [_plain(asdict(r)) for r in rows]))
     rows = run(gen, photos, args.generated, progress, edits=args.edits, strip_dir=strips, keep_dir=keep,
                reuse=getattr(args, "reuse", False), on_row=save,
-               mode=args.mode, seconds=args.seconds, tuning=args.tune, schedule=schedule)
+               mode=args.mode, seconds=args.seconds, tuning=args.tune, schedule=schedule,
+               threads=_threads(args))
     if hasattr(progress, "close"):  # the last progress bar goes before the table is printed
         progress.close()
     from editor.model.device import cpu_class
     print(f"{gen}, mode {args.mode}, {'pivot + tuning + detail maps' if args.tune else 'projection only'}, "
-          f"{budget} a face, {torch.get_num_threads()} threads, CPU class {cpu_class()} "
+          f"{budget} a face, imports on {_threads(args) or torch.get_num_threads()} threads "
+          f"({torch.get_num_threads()} here), CPU class {cpu_class()} "
           f"(ATen {torch.backends.cpu.get_cpu_capability()}); {time.perf_counter() - start:.0f} s in all")
     print(table(rows))
     for r in rows:
         print(f"{r.name}: {r.stages}")
     return 0
+
+
+def _threads(args) -> int | None:
+    from editor.photo.importer import THREADS
+    given = getattr(args, "threads", THREADS)
+    return given or None  # 0: all cores
 
 
 def schedule_from(args):
