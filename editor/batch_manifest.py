@@ -7,7 +7,7 @@ size) are in `check_for_model`, which takes the names as arguments: this module 
 
 Manifest (JSON):
     {"seeds": [1, 2, 3] or "0-99" or "1,5,9", "photos": "folder/", "psi": 0.7, "size": 512, "format": "png",
-     "steps": 90, "tune_steps": 32, "detail_steps": 54, "seconds": 90, "threads": 2,  (photo import knobs:
+     "steps": 90, "tune_steps": 32, "detail_steps": 120, "seconds": 90, "threads": 2,  (photo import knobs:
      the "normal" schedule on 2 threads where left out, as `project`; with "seconds", a budget; threads 0: all)
      "edits": {"plain": {}, "older": {"directions": {"age": 3}, "locks": ["gender"]},
                "oil": {"paint": "oil", "psi": 0.5}, "mixed": {"seed_b": 7, "mix": {"coarse": 1}}}}

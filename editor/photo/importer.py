@@ -39,10 +39,11 @@ class Schedule:
         return self.pivot, self.tuning, self.detail
 
 
-# normal: the step counts the 90 s budget reached on a quiet 2-core AVX512-BF16 CPU (85-89 + 29-32 + 50-56,
-# the figures in docs/photo-import.md); quick about 70% of its time (half the pivot and tuning, the same
-# maps: 30 map steps left pink and green speckle on an upsampled face), best about 2.2 times.
-PRESETS = {"quick": Schedule(45, 16, 54), "normal": Schedule(90, 32, 54), "best": Schedule(200, 72, 120)}
+# normal: the pivot and tuning steps the old 90 s budget reached on a quiet 2-core AVX512-BF16 CPU (85-89 +
+# 29-32), and 120 map steps: with 54 an old photo stayed at 31 dB, with 120 it reached 35.4 for +30% time
+# (docs/photo-import.md). quick: half the pivot and tuning, 54 maps (30 left pink and green speckle on an
+# upsampled face). best: more of every stage.
+PRESETS = {"quick": Schedule(45, 16, 54), "normal": Schedule(90, 32, 120), "best": Schedule(200, 72, 240)}
 DEFAULT = "normal"
 MINIMUM = Schedule(40, 16, 50)   # fewer steps than these give damaged faces (green maps, speckle, ghost pivots)
 SHARES = {"pivot": 0.4, "tuning": 0.33, "detail": 0.27}  # of a budget, as the old clock-driven import split it
